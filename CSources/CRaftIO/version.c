@@ -1,0 +1,2 @@
+#include "craftio.h"
+int rio_version(void) { return 1; }

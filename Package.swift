@@ -1,0 +1,72 @@
+// swift-tools-version: 6.1
+// swift-rafthttp: etcd's rafthttp peer transport, in Swift, on libuv and OpenSSL.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-rafthttp",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "RaftIO", targets: ["RaftIO"]),
+        .library(name: "RaftPB", targets: ["RaftPB"]),
+        .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
+        .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
+        .executable(name: "rafthttp", targets: ["rafthttp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // C: libuv loop, TCP, TLS over OpenSSL memory BIOs. Knows bytes and sockets only.
+        .target(
+            name: "CRaftIO",
+            path: "CSources/CRaftIO",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror=implicit-function-declaration"])],
+            linkerSettings: [.linkedLibrary("uv"), .linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(name: "RaftIO", dependencies: ["CRaftIO"], swiftSettings: strict),
+        .target(name: "RaftPB", swiftSettings: strict),
+        .target(
+            name: "PeerHTTP",
+            dependencies: ["RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "RaftHTTP",
+            dependencies: [
+                "RaftPB", "PeerHTTP", "RaftIO",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "rafthttp",
+            dependencies: [
+                "RaftIO", "RaftHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .target(name: "TestSupport", dependencies: ["RaftIO"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftPBTests",
+            dependencies: ["RaftPB", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PeerHTTPTests", dependencies: ["PeerHTTP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftHTTPTests",
+            dependencies: ["RaftHTTP", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+    ]
+)

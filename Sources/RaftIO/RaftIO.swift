@@ -1,0 +1,1 @@
+// RaftIO module.

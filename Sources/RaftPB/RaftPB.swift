@@ -1,0 +1,1 @@
+// RaftPB module.
