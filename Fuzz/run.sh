@@ -3,7 +3,8 @@
 #   Fuzz/run.sh NAME SECONDS
 # A target is a folder Fuzz/NAME/ holding:
 #   main.swift   defines @_cdecl("LLVMFuzzerTestOneInput")
-#   modules      the Sources/ modules it compiles in, one per line, in dependency order
+#   modules      what it compiles in, one per line: a Sources/ module name (all its files) or a
+#                single file path relative to the repo root (ending in .swift)
 #   corpus/      the seed corpus (checked in); new inputs go to Fuzz/corpus-work/NAME (ignored)
 # The module sources are compiled straight into the fuzzer binary so the instrumentation covers them.
 set -euo pipefail
@@ -17,6 +18,7 @@ mkdir -p "$out" "$work"
 srcs=()
 while read -r m; do
     [ -n "$m" ] || continue
+    if [[ "$m" == *.swift ]]; then srcs+=("$root/$m"); continue; fi
     while IFS= read -r f; do srcs+=("$f"); done < <(find "$root/Sources/$m" -name '*.swift' | sort)
 done < "$dir/modules"
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzTarget \
