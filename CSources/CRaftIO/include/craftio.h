@@ -1,5 +1,199 @@
 #ifndef CRAFTIO_H
 #define CRAFTIO_H
-/* CRaftIO: the thin C core of swift-rafthttp (libuv event plumbing and OpenSSL TLS). */
-int rio_version(void);
+/*
+ * CRaftIO: the thin C core of swift-rafthttp.
+ *
+ * It knows event loops, sockets, timers and TLS records; nothing of HTTP or raft. Swift drives it
+ * through the functions below and receives events through plain C callbacks that carry the opaque
+ * `data` pointer Swift handed in. C never interprets `data` and never owns a Swift object: Swift
+ * retains its context when it hands `data` over and releases it in the matching close callback,
+ * which C calls exactly once per handle.
+ *
+ * Threads: each loop runs on its own thread (rio_loop_start). Unless a function says "any thread",
+ * it must be called on the loop's thread (from a callback, or from a job run by rio_loop_submit).
+ *
+ * Errors are negative errno-style codes (libuv's UV_E*), plus a message such as
+ * "uv_tcp_connect(): connection refused" or "TLS handshake: certificate verify failed (...)".
+ */
+
+/* Both the C compile and Swift's importer must see the same OpenSSL declarations. */
+#define OPENSSL_API_COMPAT 30000
+#define OPENSSL_NO_DEPRECATED 1
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rio_loop_s rio_loop_t;
+typedef struct rio_conn_s rio_conn_t;
+typedef struct rio_listener_s rio_listener_t;
+typedef struct rio_timer_s rio_timer_t;
+typedef struct rio_tls_ctx_s rio_tls_ctx_t;
+
+/* Size of the error message buffers callers pass in. */
+#define RIO_ERRLEN 256
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Loops */
+
+/* Creates a loop; it does not run until rio_loop_start. NULL on failure, with `err` filled. */
+rio_loop_t *rio_loop_new(char *err, size_t errlen);
+
+/* Starts the loop's thread. Returns 0 or a negative code. Call once. */
+int rio_loop_start(rio_loop_t *loop);
+
+/* Any thread except the loop's: closes every handle still open on the loop (each gets its close
+ * callback, with reason "event loop stopped"), lets the loop finish, and joins its thread.
+ * Jobs submitted before this call still run; later submissions fail. Idempotent. */
+void rio_loop_stop(rio_loop_t *loop);
+
+/* Frees a loop that was never started or has been stopped. */
+void rio_loop_free(rio_loop_t *loop);
+
+/* Any thread: runs `fn(arg)` on the loop thread, in submission order. One wake-up per burst.
+ * Returns 0, or UV_ECANCELED once the loop is stopping (then `fn` will never run: the caller keeps
+ * ownership of `arg`). */
+int rio_loop_submit(rio_loop_t *loop, void (*fn)(void *arg), void *arg);
+
+/* Any thread: 1 when called on this loop's thread. */
+int rio_loop_on_thread(const rio_loop_t *loop);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* TLS contexts (shared, read-only after creation: any thread may use one for many handles) */
+
+typedef enum { RIO_TLS_CLIENT = 0, RIO_TLS_SERVER = 1 } rio_tls_role_t;
+
+/* Builds a context from PEM bytes. `cert`/`key` may be NULL (a client without a certificate).
+ * `ca` NULL means the system's default trust store. `require_peer_cert`: a server then demands and
+ * verifies a client certificate; a client always verifies the server unless `ca` is NULL and
+ * `verify_server` is 0. Minimum version TLS 1.2; no ALPN is offered.
+ * Returns NULL with OpenSSL's reason text in `err` on failure. */
+rio_tls_ctx_t *rio_tls_ctx_new(rio_tls_role_t role,
+                               const char *cert, size_t cert_len,
+                               const char *key, size_t key_len,
+                               const char *ca, size_t ca_len,
+                               int require_peer_cert, int verify_server,
+                               char *err, size_t errlen);
+void rio_tls_ctx_free(rio_tls_ctx_t *ctx);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Connections */
+
+typedef struct {
+    /* Once, before any on_read: status 0 when connected (and, with TLS, the handshake done);
+     * otherwise the dial or handshake failed, `msg` says why, and on_close follows. */
+    void (*on_open)(rio_conn_t *conn, void *data, int status, const char *msg);
+    /* Plaintext bytes, valid only during the call. n == 0 never happens; end of stream is
+     * reported by on_eof. The callee may call rio_conn_read_stop to pause. */
+    void (*on_read)(rio_conn_t *conn, void *data, const char *bytes, size_t n);
+    /* The peer half-closed its side (TCP FIN or TLS close_notify). Writing may continue. */
+    void (*on_eof)(rio_conn_t *conn, void *data);
+    /* After each completed socket write: `queued` bytes remain (accepted, not yet written). */
+    void (*on_drain)(rio_conn_t *conn, void *data, size_t queued);
+    /* Exactly once: the handle is closed. status 0 for a requested close, otherwise the error.
+     * After this call C will not use `data` again. */
+    void (*on_close)(rio_conn_t *conn, void *data, int status, const char *msg);
+} rio_conn_callbacks_t;
+
+/* Dials host:port (a numeric IPv4/IPv6 address or a name resolved with uv_getaddrinfo; every
+ * resolved address is tried in turn). `timeout_ms` bounds resolution, connect and TLS handshake
+ * together (0: none). With `tls` set, `server_name` (DNS name or IP literal) is checked against the
+ * certificate's SANs and sent as SNI when it is a name. The returned connection carries one
+ * reference for the caller (rio_conn_release). Callbacks run on the loop thread. */
+rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t timeout_ms,
+                     rio_tls_ctx_t *tls, const char *server_name,
+                     const rio_conn_callbacks_t *cbs, void *data);
+
+/* Any thread: queues `len` bytes for writing (copied; `bytes` may be reused on return). Bytes
+ * from many calls are coalesced and written with one socket write per loop turn; under TLS, into
+ * records of up to 16 KiB. Returns the total bytes now queued (>= 0), or UV_EPIPE once the
+ * connection is closing or closed. There is no limit here: callers bound memory with the count. */
+ssize_t rio_conn_write(rio_conn_t *conn, const void *bytes, size_t len);
+
+/* Any thread: bytes accepted by rio_conn_write and not yet handed to the kernel. */
+size_t rio_conn_queued(rio_conn_t *conn);
+
+/* Any thread: after everything queued is written, sends TLS close_notify (with TLS) and a TCP FIN.
+ * Reading goes on. */
+void rio_conn_shutdown(rio_conn_t *conn);
+
+/* Any thread: closes the connection. `graceful`: write what is queued, close_notify, FIN, then
+ * close; otherwise drop what is queued and close at once. on_close follows on the loop thread. */
+void rio_conn_close(rio_conn_t *conn, int graceful);
+
+/* Loop thread: stop and resume delivering reads (the socket is paused: the kernel's window, not
+ * our memory, absorbs a slow consumer). */
+void rio_conn_read_stop(rio_conn_t *conn);
+void rio_conn_read_start(rio_conn_t *conn);
+
+/* Any thread: reference counting of the C struct; the struct outlives its handle while referenced. */
+void rio_conn_retain(rio_conn_t *conn);
+void rio_conn_release(rio_conn_t *conn);
+
+/* Statistics, any thread (approximate while the loop runs). */
+typedef struct {
+    uint64_t bytes_written;   /* to the socket (ciphertext under TLS) */
+    uint64_t bytes_read;      /* from the socket */
+    uint64_t write_calls;     /* uv_write calls */
+    uint64_t app_writes;      /* rio_conn_write calls */
+} rio_conn_stats_t;
+void rio_conn_stats(rio_conn_t *conn, rio_conn_stats_t *out);
+
+/* Loop thread, after on_open: the peer's address as "ip:port" and, under TLS, the negotiated
+ * version and cipher. Buffers are filled with NUL-terminated text. */
+int rio_conn_peer_address(rio_conn_t *conn, char *buf, size_t len);
+int rio_conn_tls_info(rio_conn_t *conn, char *version, size_t vlen, char *cipher, size_t clen);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Listeners */
+
+typedef struct {
+    /* A connection arrived. Return the callbacks and data for it through *cbs and *data (the
+     * connection then carries one reference for the callee), or return nonzero to refuse it.
+     * With TLS, on_open follows once the handshake is done. */
+    int (*on_accept)(rio_listener_t *l, void *ldata, rio_conn_t *conn,
+                     const rio_conn_callbacks_t **cbs, void **data);
+    /* accept() failed (e.g. out of file descriptors); the listener keeps listening. */
+    void (*on_error)(rio_listener_t *l, void *ldata, int status, const char *msg);
+    /* Exactly once, after rio_listener_close or loop stop. */
+    void (*on_close)(rio_listener_t *l, void *ldata);
+} rio_listener_callbacks_t;
+
+/* Loop thread: binds and listens on a numeric IPv4 or IPv6 address ("0.0.0.0", "::1"); port 0
+ * picks a free port (see rio_listener_port). NULL with `err` filled on failure. */
+rio_listener_t *rio_listen(rio_loop_t *loop, const char *host, int port, int backlog,
+                           rio_tls_ctx_t *tls, const rio_listener_callbacks_t *cbs, void *data,
+                           char *err, size_t errlen);
+int rio_listener_port(const rio_listener_t *l);
+/* Loop thread: stops accepting; on_close follows. Open connections are not affected. */
+void rio_listener_close(rio_listener_t *l);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Timers (loop thread only) */
+
+rio_timer_t *rio_timer_new(rio_loop_t *loop, void (*on_fire)(void *data),
+                           void (*on_close)(void *data), void *data);
+/* (Re)arms: first after `timeout_ms`, then every `repeat_ms` (0: once). */
+void rio_timer_start(rio_timer_t *t, uint64_t timeout_ms, uint64_t repeat_ms);
+void rio_timer_stop(rio_timer_t *t);
+/* on_close follows; the timer must not be used afterwards. */
+void rio_timer_close(rio_timer_t *t);
+/* Milliseconds of the loop's clock (cached at the start of the loop turn). */
+uint64_t rio_loop_now(const rio_loop_t *loop);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors */
+
+/* The symbolic name of an error code ("ECONNREFUSED", "ETIMEDOUT", ...). */
+const char *rio_err_name(int code);
+/* The text of an error code ("connection refused"). */
+const char *rio_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,619 @@
+/*
+ * Connections: dial, read, coalesced writes, half-close and close.
+ *
+ * Happy path (dial): resolve (uv_getaddrinfo, skipped for numeric addresses) -> uv_tcp_connect
+ * to each address in turn -> TLS handshake when configured -> on_open(0) -> reads delivered by
+ * on_read -> rio_conn_close -> on_close. One dial timer bounds everything before on_open.
+ *
+ * Writes: any thread appends to `out` under the connection's mutex; the first append of a burst
+ * puts the connection on its loop's inbox. On the loop, a flush takes all of `out` at once and
+ * hands it to one uv_write (under TLS: encrypts it in records of up to 16 KiB first). Only one
+ * uv_write is in flight per connection; bytes that arrive meanwhile wait in `out` and go out
+ * together when it completes. So N small writes cost one copy each, one wake-up and one syscall
+ * per burst, never one per write.
+ *
+ * Failure modes: refused or unreachable address -> next address, then on_open(error); dial
+ * timeout -> on_open(UV_ETIMEDOUT); handshake failure -> on_open(error) with OpenSSL's reason;
+ * read or write error -> on_close(error); loop stop -> on_close(UV_ECANCELED, "event loop
+ * stopped"). Every path ends in exactly one on_close.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF_SIZE (64 * 1024)
+/* TCP keep-alive probe delay, as Go's net.Dialer and etcd's listeners use. */
+#define KEEPALIVE_SECS 30
+
+/* ---------------------------------------------------------------------------------------------- */
+/* buffers */
+
+int rio__buf_append(rio__buf_t *b, const void *bytes, size_t n) {
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 16 * 1024;
+        while (cap - b->len < n) cap *= 2;
+        char *p = realloc(b->base, cap);
+        if (p == NULL) return UV_ENOMEM;
+        b->base = p;
+        b->cap = cap;
+    }
+    memcpy(b->base + b->len, bytes, n);
+    b->len += n;
+    return 0;
+}
+
+void rio__buf_free(rio__buf_t *b) {
+    free(b->base);
+    b->base = NULL;
+    b->len = b->cap = 0;
+}
+
+void rio__buf_trim(rio__buf_t *b) {
+    if (b->len == 0 && b->cap > 4 * 1024 * 1024) rio__buf_free(b);
+}
+
+static void buf_swap(rio__buf_t *a, rio__buf_t *b) {
+    rio__buf_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* life cycle */
+
+rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, void *data) {
+    rio_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) return NULL;
+    c->rbuf = malloc(READ_BUF_SIZE);
+    if (c->rbuf == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->loop = loop;
+    c->cbs = cbs;
+    c->data = data;
+    atomic_store(&c->refs, 1); /* the handle's own reference, dropped after on_close */
+    uv_mutex_init(&c->mu);
+    uv_tcp_init(&loop->uv, &c->tcp);
+    c->tcp.data = c;
+    c->handles_open = 1;
+    rio__list_push(&loop->conns, &c->link);
+    return c;
+}
+
+void rio_conn_retain(rio_conn_t *c) { atomic_fetch_add(&c->refs, 1); }
+
+void rio_conn_release(rio_conn_t *c) {
+    if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+    rio__tls_free(c);
+    if (c->ai_list) uv_freeaddrinfo(c->ai_list);
+    rio__buf_free(&c->out);
+    rio__buf_free(&c->inflight);
+    rio__buf_free(&c->cipher);
+    rio__buf_free(&c->scratch);
+    free(c->rbuf);
+    free(c->server_name);
+    uv_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    rio_conn_t *c = h->data;
+    if (--c->handles_open > 0) return;
+    c->state = RIO_CLOSED;
+    if (c->cbs && c->cbs->on_close)
+        c->cbs->on_close(c, c->data, c->close_status, c->close_status ? c->close_msg : "");
+    c->data = NULL;
+    rio_conn_release(c);
+}
+
+/* Closes the handle now. Queued bytes are dropped; pending requests get UV_ECANCELED first. */
+static void close_now(rio_conn_t *c, int status, const char *msg) {
+    if (c->state == RIO_CLOSING || c->state == RIO_CLOSED) return;
+    int was_open = c->state == RIO_OPEN;
+    c->state = RIO_CLOSING;
+    if (status != 0) {
+        c->close_status = status;
+        if (msg != c->close_msg) snprintf(c->close_msg, sizeof(c->close_msg), "%s", msg);
+    }
+    uv_mutex_lock(&c->mu);
+    c->write_closed = 1;
+    uv_mutex_unlock(&c->mu);
+    rio__list_remove(&c->link);
+    if (!was_open && c->cbs && c->cbs->on_open)
+        c->cbs->on_open(c, c->data, status ? status : UV_ECANCELED, status ? c->close_msg : "connection closed before it opened");
+    if (c->gai.loop != NULL) uv_cancel((uv_req_t *)&c->gai);
+    if (c->timer_inited) {
+        c->handles_open++;
+        uv_close((uv_handle_t *)&c->dial_timer, on_handle_closed);
+    }
+    /* A tcp handle being closed for a retry finishes through on_retry_closed. */
+    if (!c->retrying) uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+void rio__conn_fail(rio_conn_t *c, int status, const char *msg) {
+    /* A TLS alert explaining the failure may be waiting: hand it to the kernel, best effort. */
+    if (c->cipher.len > 0 && !c->writing) {
+        uv_buf_t b = uv_buf_init(c->cipher.base, (unsigned)c->cipher.len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        c->cipher.len = 0;
+    }
+    close_now(c, status, msg);
+}
+
+void rio__conn_close_all(rio__link_t *list, const char *why) {
+    while (list->next != list) {
+        rio_conn_t *c = (rio_conn_t *)((char *)list->next - offsetof(rio_conn_t, link));
+        close_now(c, UV_ECANCELED, why); /* unlinks c */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    rio_conn_t *c = h->data;
+    *buf = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    rio_conn_t *c = s->data;
+    if (n == 0) return;
+    if (n == UV_EOF) {
+        uv_read_stop(s);
+        c->reading = 0;
+        c->eof_seen = 1;
+        if (c->state == RIO_OPEN) rio__conn_deliver_eof(c);
+        else close_now(c, UV_ECONNRESET, "connection closed by peer during the TLS handshake");
+        return;
+    }
+    if (n < 0) {
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "read(): %s", uv_strerror((int)n));
+        close_now(c, (int)n, msg);
+        return;
+    }
+    uv_mutex_lock(&c->mu);
+    c->stats.bytes_read += (uint64_t)n;
+    uv_mutex_unlock(&c->mu);
+    if (c->ssl) {
+        if (rio__tls_feed(c, buf->base, (size_t)n) != 0) rio__conn_fail(c, UV_EPROTO, c->close_msg);
+        return;
+    }
+    if (c->state == RIO_OPEN) c->cbs->on_read(c, c->data, buf->base, (size_t)n);
+}
+
+void rio__conn_deliver_eof(rio_conn_t *c) {
+    if (c->eof_delivered) return;
+    c->eof_delivered = 1;
+    if (c->cbs->on_eof) c->cbs->on_eof(c, c->data);
+}
+
+static void start_reading(rio_conn_t *c) {
+    if (c->reading || c->eof_seen || c->state >= RIO_CLOSING) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+}
+
+void rio_conn_read_stop(rio_conn_t *c) {
+    c->paused = 1;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void rio_conn_read_start(rio_conn_t *c) {
+    if (!c->paused) return;
+    c->paused = 0;
+    if (c->state != RIO_OPEN) return;
+    start_reading(c);
+    if (c->ssl) {
+        /* Plaintext decrypted before the pause waits inside OpenSSL: deliver it from the inbox,
+         * not from inside this call, so a read handler that resumes is never re-entered. */
+        uv_mutex_lock(&c->mu);
+        c->need_drain = 1;
+        if (!c->on_pending_list) {
+            c->on_pending_list = 1;
+            rio__loop_schedule(c->loop, c);
+        }
+        uv_mutex_unlock(&c->mu);
+    }
+}
+
+void rio__conn_opened(rio_conn_t *c) {
+    c->state = RIO_OPEN;
+    if (c->timer_inited) uv_timer_stop(&c->dial_timer);
+    if (c->cbs->on_open) c->cbs->on_open(c, c->data, 0, "");
+    if (c->state != RIO_OPEN) return;
+    if (!c->paused) start_reading(c);
+    /* Writes accepted while dialing wait for the session: go now. */
+    rio__conn_flush(c);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* writing */
+
+ssize_t rio_conn_write(rio_conn_t *c, const void *bytes, size_t len) {
+    uv_mutex_lock(&c->mu);
+    if (c->write_closed || c->want_shutdown || c->want_close) {
+        uv_mutex_unlock(&c->mu);
+        return UV_EPIPE;
+    }
+    if (rio__buf_append(&c->out, bytes, len) != 0) {
+        uv_mutex_unlock(&c->mu);
+        return UV_ENOMEM;
+    }
+    c->queued += len;
+    c->stats.app_writes++;
+    size_t queued = c->queued;
+    if (!c->on_pending_list) {
+        c->on_pending_list = 1;
+        rio__loop_schedule(c->loop, c);
+    }
+    uv_mutex_unlock(&c->mu);
+    return (ssize_t)queued;
+}
+
+size_t rio_conn_queued(rio_conn_t *c) {
+    uv_mutex_lock(&c->mu);
+    size_t q = c->queued;
+    uv_mutex_unlock(&c->mu);
+    return q;
+}
+
+static void maybe_finish(rio_conn_t *c);
+
+static void on_write(uv_write_t *req, int status) {
+    rio_conn_t *c = req->data;
+    c->writing = 0;
+    size_t written = c->inflight.len;
+    c->inflight.len = 0;
+    rio__buf_trim(&c->inflight);
+    if (status != 0) {
+        if (status == UV_ECANCELED) return; /* closing */
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "write(): %s", uv_strerror(status));
+        close_now(c, status, msg);
+        return;
+    }
+    uv_mutex_lock(&c->mu);
+    c->queued -= c->inflight_plain;
+    c->stats.bytes_written += written;
+    size_t queued = c->queued;
+    uv_mutex_unlock(&c->mu);
+    c->inflight_plain = 0;
+    if (c->state == RIO_OPEN && c->cbs->on_drain) c->cbs->on_drain(c, c->data, queued);
+    rio__conn_flush(c);
+}
+
+static void write_inflight(rio_conn_t *c) {
+    uv_buf_t b = uv_buf_init(c->inflight.base, (unsigned)c->inflight.len);
+    c->wreq.data = c;
+    c->writing = 1;
+    uv_mutex_lock(&c->mu);
+    c->stats.write_calls++;
+    uv_mutex_unlock(&c->mu);
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc != 0) {
+        /* UNTESTED: uv_write failing synchronously (the handle is already broken). */
+        c->writing = 0;
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "uv_write(): %s", uv_strerror(rc));
+        close_now(c, rc, msg);
+    }
+}
+
+/* Loop thread: moves queued plaintext toward the socket; one uv_write at a time. */
+void rio__conn_flush(rio_conn_t *c) {
+    if (c->state == RIO_CLOSING || c->state == RIO_CLOSED) return;
+    if (c->ssl) {
+        if (c->state == RIO_OPEN && !c->shutdown_started) {
+            uv_mutex_lock(&c->mu);
+            buf_swap(&c->out, &c->scratch);
+            uv_mutex_unlock(&c->mu);
+            if (c->scratch.len > 0) {
+                if (rio__tls_encrypt(c, c->scratch.base, c->scratch.len) != 0) {
+                    rio__conn_fail(c, UV_EPROTO, c->close_msg);
+                    return;
+                }
+                c->cipher_plain += c->scratch.len;
+                c->scratch.len = 0;
+                rio__buf_trim(&c->scratch);
+            }
+        }
+        if (!c->writing && c->cipher.len > 0) {
+            buf_swap(&c->cipher, &c->inflight);
+            c->inflight_plain = c->cipher_plain;
+            c->cipher_plain = 0;
+            write_inflight(c);
+        }
+    } else if (!c->writing && c->state == RIO_OPEN) {
+        uv_mutex_lock(&c->mu);
+        buf_swap(&c->out, &c->inflight);
+        uv_mutex_unlock(&c->mu);
+        c->inflight_plain = c->inflight.len;
+        if (c->inflight.len > 0) write_inflight(c);
+    }
+    if (c->state == RIO_OPEN) maybe_finish(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+    rio_conn_t *c = req->data;
+    if (status == UV_ECANCELED) return;
+    uv_mutex_lock(&c->mu);
+    int close = c->want_close;
+    uv_mutex_unlock(&c->mu);
+    if (close || status != 0) close_now(c, 0, "");
+}
+
+/* Loop thread: carries out a requested shutdown or graceful close once nothing is left to write. */
+static void maybe_finish(rio_conn_t *c) {
+    uv_mutex_lock(&c->mu);
+    int want = c->want_shutdown || c->want_close;
+    int empty = c->out.len == 0;
+    uv_mutex_unlock(&c->mu);
+    if (!want || !empty || c->writing || c->cipher.len > 0) return;
+    if (c->ssl && !c->shutdown_started) {
+        c->shutdown_started = 1;
+        rio__tls_close_notify(c);
+        rio__conn_flush(c); /* writes the alert; we come back here when it is written */
+        return;
+    }
+    if (c->shutdown_started == 2) return;
+    c->shutdown_started = 2;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_now(c, 0, "");
+}
+
+void rio_conn_shutdown(rio_conn_t *c) {
+    uv_mutex_lock(&c->mu);
+    if (!c->write_closed && !c->want_shutdown) {
+        c->want_shutdown = 1;
+        if (!c->on_pending_list) {
+            c->on_pending_list = 1;
+            rio__loop_schedule(c->loop, c);
+        }
+    }
+    uv_mutex_unlock(&c->mu);
+}
+
+void rio_conn_close(rio_conn_t *c, int graceful) {
+    uv_mutex_lock(&c->mu);
+    if (!c->write_closed && (!c->want_close || (c->close_graceful && !graceful))) {
+        c->want_close = 1;
+        c->close_graceful = graceful;
+        if (!c->on_pending_list) {
+            c->on_pending_list = 1;
+            rio__loop_schedule(c->loop, c);
+        }
+    }
+    uv_mutex_unlock(&c->mu);
+}
+
+/* Loop thread: the inbox picked this connection; do what was asked of it. */
+void rio__conn_process(rio_conn_t *c) {
+    uv_mutex_lock(&c->mu);
+    c->on_pending_list = 0;
+    int close = c->want_close, graceful = c->close_graceful, drain = c->need_drain;
+    c->need_drain = 0;
+    uv_mutex_unlock(&c->mu);
+    if (close && (!graceful || c->state != RIO_OPEN)) {
+        close_now(c, 0, "");
+    } else {
+        if (drain && c->ssl && c->state == RIO_OPEN && rio__tls_pump(c) != 0)
+            rio__conn_fail(c, UV_EPROTO, c->close_msg);
+        rio__conn_flush(c);
+    }
+    rio_conn_release(c);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* dialing */
+
+static void try_next_address(rio_conn_t *c);
+
+static void on_dial_timeout(uv_timer_t *t) {
+    rio_conn_t *c = t->data;
+    if (c->state == RIO_DIALING || c->state == RIO_HANDSHAKING)
+        close_now(c, UV_ETIMEDOUT, c->state == RIO_DIALING ? "dial: timed out connecting"
+                                                           : "dial: timed out in the TLS handshake");
+}
+
+static void set_tcp_options(rio_conn_t *c) {
+    /* Frames are coalesced by us; Nagle would only add latency on top. */
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_SECS);
+}
+
+static void begin_session(rio_conn_t *c) {
+    set_tcp_options(c);
+    if (c->ssl) {
+        c->state = RIO_HANDSHAKING;
+        start_reading(c);
+        if (rio__tls_pump(c) != 0) rio__conn_fail(c, UV_EPROTO, c->close_msg);
+    } else {
+        rio__conn_opened(c);
+    }
+}
+
+static void on_retry_closed(uv_handle_t *h) {
+    rio_conn_t *c = h->data;
+    c->retrying = 0;
+    if (c->state != RIO_DIALING) { /* closed for good meanwhile: this was the tcp handle's close */
+        on_handle_closed(h);
+        return;
+    }
+    uv_tcp_init(&c->loop->uv, &c->tcp);
+    c->tcp.data = c;
+    try_next_address(c);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+    rio_conn_t *c = req->data;
+    if (status == UV_ECANCELED || c->state != RIO_DIALING) return;
+    if (status == 0) {
+        begin_session(c);
+        return;
+    }
+    snprintf(c->close_msg, sizeof(c->close_msg), "uv_tcp_connect(): %s", uv_strerror(status));
+    c->close_status = status;
+    if (c->ai_next != NULL) {
+        /* A socket whose connect failed cannot connect again: close it, then try the next. */
+        c->retrying = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_retry_closed);
+        return;
+    }
+    close_now(c, status, c->close_msg);
+}
+
+static void try_next_address(rio_conn_t *c) {
+    while (c->ai_next != NULL) {
+        struct addrinfo *ai = c->ai_next;
+        c->ai_next = ai->ai_next;
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        c->creq.data = c;
+        int rc = uv_tcp_connect(&c->creq, &c->tcp, ai->ai_addr, on_connect);
+        if (rc == 0) return;
+        snprintf(c->close_msg, sizeof(c->close_msg), "uv_tcp_connect(): %s", uv_strerror(rc));
+        c->close_status = rc;
+    }
+    close_now(c, c->close_status ? c->close_status : UV_EADDRNOTAVAIL,
+              c->close_status ? c->close_msg : "dial: no usable address");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+    rio_conn_t *c = req->data;
+    req->loop = NULL;
+    if (status == UV_ECANCELED || c->state != RIO_DIALING) {
+        if (res) uv_freeaddrinfo(res);
+        rio_conn_release(c);
+        return;
+    }
+    if (status != 0) {
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "uv_getaddrinfo(): %s", uv_strerror(status));
+        close_now(c, status, msg);
+    } else {
+        c->ai_list = c->ai_next = res;
+        try_next_address(c);
+    }
+    rio_conn_release(c);
+}
+
+/* A numeric address needs no resolver: skip libuv's thread pool entirely. */
+static struct addrinfo *numeric_address(const char *host, int port) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    int family;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0) family = AF_INET;
+    else if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) family = AF_INET6;
+    else return NULL;
+    struct addrinfo *ai = calloc(1, sizeof(*ai) + sizeof(ss));
+    if (ai == NULL) return NULL;
+    ai->ai_family = family;
+    ai->ai_socktype = SOCK_STREAM;
+    ai->ai_addr = (struct sockaddr *)(ai + 1);
+    ai->ai_addrlen = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    memcpy(ai->ai_addr, &ss, ai->ai_addrlen);
+    return ai;
+}
+
+rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t timeout_ms,
+                     rio_tls_ctx_t *tls, const char *server_name,
+                     const rio_conn_callbacks_t *cbs, void *data) {
+    rio_conn_t *c = rio__conn_new(loop, cbs, data);
+    if (c == NULL) return NULL;
+    rio_conn_retain(c); /* the caller's reference */
+    c->state = RIO_DIALING;
+    c->port = port;
+    if (timeout_ms > 0) {
+        uv_timer_init(&loop->uv, &c->dial_timer);
+        c->dial_timer.data = c;
+        c->timer_inited = 1;
+        uv_timer_start(&c->dial_timer, on_dial_timeout, timeout_ms, 0);
+    }
+    if (tls != NULL) {
+        char err[RIO_ERRLEN];
+        if (rio__tls_attach(c, tls, 0, server_name ? server_name : host, err, sizeof(err)) != 0) {
+            close_now(c, UV_EINVAL, err);
+            return c;
+        }
+    }
+    struct addrinfo *numeric = numeric_address(host, port);
+    if (numeric != NULL) {
+        /* connect() runs inside uv_tcp_connect, so the address is not needed afterwards. */
+        c->creq.data = c;
+        int rc = uv_tcp_connect(&c->creq, &c->tcp, numeric->ai_addr, on_connect);
+        free(numeric);
+        if (rc != 0) {
+            char msg[RIO_ERRLEN];
+            snprintf(msg, sizeof(msg), "uv_tcp_connect(): %s", uv_strerror(rc));
+            close_now(c, rc, msg);
+        }
+        return c;
+    }
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    c->gai.data = c;
+    rio_conn_retain(c); /* until on_resolved */
+    int rc = uv_getaddrinfo(&loop->uv, &c->gai, on_resolved, host, service, &hints);
+    if (rc != 0) {
+        c->gai.loop = NULL;
+        rio_conn_release(c);
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "uv_getaddrinfo(): %s", uv_strerror(rc));
+        close_now(c, rc, msg);
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* accepted connections */
+
+void rio__conn_start_accepted(rio_conn_t *c, rio_tls_ctx_t *tls) {
+    if (tls != NULL) {
+        char err[RIO_ERRLEN];
+        if (rio__tls_attach(c, tls, 1, NULL, err, sizeof(err)) != 0) {
+            close_now(c, UV_EINVAL, err);
+            return;
+        }
+    }
+    begin_session(c);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* information */
+
+void rio_conn_stats(rio_conn_t *c, rio_conn_stats_t *out) {
+    uv_mutex_lock(&c->mu);
+    *out = c->stats;
+    uv_mutex_unlock(&c->mu);
+}
+
+int rio_conn_peer_address(rio_conn_t *c, char *buf, size_t len) {
+    struct sockaddr_storage ss;
+    int n = sizeof(ss);
+    int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n);
+    if (rc != 0) return rc;
+    char ip[64];
+    int port;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+        snprintf(buf, len, "[%s]:%d", ip, port);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+        snprintf(buf, len, "%s:%d", ip, port);
+    }
+    return 0;
+}

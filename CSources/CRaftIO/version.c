@@ -1,2 +1,0 @@
-#include "craftio.h"
-int rio_version(void) { return 1; }

@@ -1,0 +1,360 @@
+import CRaftIO
+
+/// A TCP connection, with or without TLS, owned by one ``EventLoop``.
+///
+/// - Reading: either install a ``ConnectionHandler`` (its methods run on the loop thread with no
+///   task hop), or use ``read()`` from a task, which buffers at most ``inboundHighWater`` bytes before
+///   pausing the socket.
+/// - Writing: ``write(_:)-([UInt8])`` is safe from any thread and never blocks; bytes written by many
+///   calls are coalesced into one socket write per loop turn (one TLS record per 16 KiB). It returns
+///   the bytes queued so far: bound memory with ``waitForQueue(below:)``.
+/// - Closing: ``close(graceful:)``; every path ends in exactly one
+///   ``ConnectionHandler/connectionDidClose(_:error:)``, and ``waitClosed()`` returns.
+///
+/// A connection stays alive while its socket is open, even with no reference left: close it.
+public final class Connection: @unchecked Sendable {
+    // @unchecked Sendable: `raw` is written once, before the connection is handed to anyone else
+    // (the dial runs on the loop before the connection is published); the C functions called on
+    // it from other threads are the any-thread ones of craftio.h. Properties under "loop thread
+    // only" are touched from loop callbacks and loop jobs alone; `shared` is lock-protected.
+
+    /// The loop that owns this connection.
+    public let loop: EventLoop
+
+    private(set) var raw: OpaquePointer?
+
+    // MARK: loop thread only
+    private var handler: (any ConnectionHandler)?
+    private var onOpen: ((Result<Connection, RaftIOError>) -> Void)?
+    private var closeRequestedBeforeDial = false
+    private var isOpen = false
+
+    // MARK: any thread, under the lock
+    private struct Shared {
+        var closed = false
+        var closeError: RaftIOError?
+        var closeWaiters: [CheckedContinuation<RaftIOError?, Never>] = []
+        var queueWaiters: [(limit: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    }
+    private let shared = Locked(Shared())
+    let inbound: InboundBuffer
+
+    /// Bytes ``read()`` buffers before it pauses the socket.
+    public static let inboundHighWater = 1 << 20
+
+    init(loop: EventLoop, raw: OpaquePointer?) {
+        self.loop = loop
+        self.raw = raw
+        self.inbound = InboundBuffer(highWater: Connection.inboundHighWater)
+    }
+
+    deinit {
+        if let raw { rio_conn_release(raw) }
+    }
+
+    // MARK: - dialing
+
+    /// Dials `host:port` from the loop thread and reports the outcome through `onOpen`, on the loop.
+    ///
+    /// `host` is a numeric address or a name (resolved off the loop by libuv's resolver); every
+    /// resolved address is tried in turn. `timeout` bounds resolution, connect and TLS handshake.
+    /// With `tls`, the server's certificate must name `serverName` (default: `host`). `handler`
+    /// receives the connection's events from the moment it opens; without one, use ``read()``.
+    /// Loop thread only.
+    public static func dial(host: String, port: Int, on loop: EventLoop, tls: TLSContext? = nil,
+                            serverName: String? = nil, timeout: Duration = .seconds(5),
+                            handler: (any ConnectionHandler)? = nil,
+                            onOpen: @escaping (Result<Connection, RaftIOError>) -> Void) -> Connection {
+        loop.assertInLoop()
+        let connection = Connection(loop: loop, raw: nil)
+        connection.handler = handler ?? connection.inbound
+        connection.onOpen = onOpen
+        let me = Unmanaged.passRetained(connection).toOpaque() // released by on_close
+        let raw = rio_dial(loop.raw, host, Int32(clamping: port), timeout.milliseconds, tls?.raw,
+                           serverName ?? host, callbackTable.pointer, me)
+        if let raw {
+            connection.raw = raw
+        } else {
+            Unmanaged<Connection>.fromOpaque(me).release()
+            connection.onOpen = nil
+            onOpen(.failure(RaftIOError(kind: .io, message: "dial \(host):\(port): out of memory")))
+        }
+        return connection
+    }
+
+    /// Dials `host:port` and returns the connection once it is open (and, with TLS, the handshake
+    /// done). See ``dial(host:port:on:tls:serverName:timeout:handler:onOpen:)``.
+    ///
+    /// - Throws: ``RaftIOError``: `.connectionRefused`, `.timedOut`, `.tlsHandshake` (with
+    ///   OpenSSL's reason), `.addressResolution`, `.eventLoopStopped`. Cancelling the task closes
+    ///   the half-open connection.
+    public static func connect(host: String, port: Int, on loop: EventLoop, tls: TLSContext? = nil,
+                               serverName: String? = nil, timeout: Duration = .seconds(5),
+                               handler: (any ConnectionHandler & Sendable)? = nil) async throws -> Connection {
+        let box = Locked<Connection?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Connection, any Error>) in
+                let accepted = loop.execute {
+                    let c = Connection.dial(host: host, port: port, on: loop, tls: tls, serverName: serverName,
+                                            timeout: timeout, handler: handler) { result in
+                        cont.resume(with: result.mapError { $0 as any Error })
+                    }
+                    box.withLock { $0 = c }
+                }
+                if !accepted { cont.resume(throwing: RaftIOError.eventLoopStopped()) }
+            }
+        } onCancel: {
+            loop.execute { box.withLock { $0 }?.close(graceful: false) }
+        }
+    }
+
+    // MARK: - events from C (loop thread)
+
+    fileprivate func didOpen(status: Int32, message: String) {
+        let callback = onOpen
+        onOpen = nil
+        if status == 0 {
+            isOpen = true
+            callback?(.success(self))
+        } else {
+            callback?(.failure(RaftIOError(code: status, message: message)))
+        }
+    }
+
+    fileprivate func didRead(_ bytes: UnsafeRawBufferPointer) {
+        handler?.connectionDidRead(self, bytes)
+    }
+
+    fileprivate func didReachEOF() {
+        handler?.connectionDidReachEOF(self)
+    }
+
+    fileprivate func didDrain(queued: Int) {
+        handler?.connectionDidDrain(self, queued: queued)
+        let ready: [CheckedContinuation<Void, any Error>] = shared.withLock { s in
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            s.queueWaiters.removeAll { waiter in
+                guard queued < waiter.limit else { return false }
+                ready.append(waiter.continuation)
+                return true
+            }
+            return ready
+        }
+        for c in ready { c.resume() }
+    }
+
+    fileprivate func didClose(status: Int32, message: String) {
+        let error = status == 0 ? nil : RaftIOError(code: status, message: message)
+        if let onOpen {
+            self.onOpen = nil
+            onOpen(.failure(error ?? .closed("connection closed before it opened")))
+        }
+        let (closeWaiters, queueWaiters) = shared.withLock { s in
+            s.closed = true
+            s.closeError = error
+            defer { s.closeWaiters = []; s.queueWaiters = [] }
+            return (s.closeWaiters, s.queueWaiters)
+        }
+        let h = handler
+        handler = nil
+        h?.connectionDidClose(self, error: error)
+        if h !== inbound { inbound.connectionDidClose(self, error: error) }
+        for c in closeWaiters { c.resume(returning: error) }
+        for w in queueWaiters { w.continuation.resume(throwing: error ?? RaftIOError.closed()) }
+    }
+
+    // MARK: - handler and flow control (loop thread)
+
+    /// Replaces the handler that receives this connection's events. Loop thread only; call it from
+    /// the accept or open callback so no bytes are missed.
+    public func setHandler(_ handler: any ConnectionHandler) {
+        loop.assertInLoop()
+        self.handler = handler
+    }
+
+    /// Stops reading from the socket until ``resumeReading()``. Any thread.
+    public func pauseReading() {
+        loop.executeSoon { [self] in if let raw { rio_conn_read_stop(raw) } }
+    }
+
+    /// Resumes reading after ``pauseReading()``. Any thread.
+    public func resumeReading() {
+        loop.executeSoon { [self] in if let raw { rio_conn_read_start(raw) } }
+    }
+
+    // MARK: - writing (any thread)
+
+    /// Queues bytes for writing and returns the number of bytes now queued. Never blocks.
+    /// - Throws: ``RaftIOError/Kind/closed`` once the connection is closing or closed.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(RaftIOError) -> Int {
+        guard let raw else { throw RaftIOError.closed("connection is not open: cannot write") }
+        let n = rio_conn_write(raw, bytes.baseAddress, bytes.count)
+        guard n >= 0 else {
+            throw n == -12 /* ENOMEM */ ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
+                                        : RaftIOError.closed("connection is closed: cannot write")
+        }
+        return n
+    }
+
+    /// Queues bytes for writing; see ``write(_:)-(UnsafeRawBufferPointer)``.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) throws(RaftIOError) -> Int {
+        let result = bytes.withUnsafeBytes { b in Result { () throws(RaftIOError) in try write(b) } }
+        return try result.get()
+    }
+
+    /// Bytes accepted by `write` and not yet handed to the kernel.
+    public var queuedBytes: Int {
+        guard let raw else { return 0 }
+        return rio_conn_queued(raw)
+    }
+
+    /// Waits until fewer than `limit` bytes are queued: the back-pressure point for writers.
+    /// - Throws: the connection's error (or ``RaftIOError/Kind/closed``) if it closes first.
+    public func waitForQueue(below limit: Int) async throws {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
+            let outcome: Result<Bool, RaftIOError> = shared.withLock { s in
+                if s.closed { return .failure(s.closeError ?? .closed()) }
+                if queuedBytes < limit { return .success(true) }
+                s.queueWaiters.append((limit, cont))
+                return .success(false)
+            }
+            switch outcome {
+            case .success(true): cont.resume()
+            case .success(false): break
+            case .failure(let e): cont.resume(throwing: e)
+            }
+        }
+    }
+
+    /// After everything queued is written, ends our side (TLS close_notify, then TCP FIN).
+    /// Reading continues. Any thread.
+    public func shutdownOutput() {
+        if let raw { rio_conn_shutdown(raw) }
+    }
+
+    /// Closes the connection. `graceful`: what is queued is written first (and TLS close_notify
+    /// sent); otherwise it is dropped and the socket closed at once. Any thread; idempotent.
+    public func close(graceful: Bool = true) {
+        if let raw {
+            rio_conn_close(raw, graceful ? 1 : 0)
+        }
+    }
+
+    /// Waits until the connection is closed and returns its error (nil after a requested close).
+    @discardableResult
+    public func waitClosed() async -> RaftIOError? {
+        await withCheckedContinuation { (cont: CheckedContinuation<RaftIOError?, Never>) in
+            let done: RaftIOError?? = shared.withLock { s in
+                if s.closed { return .some(s.closeError) }
+                s.closeWaiters.append(cont)
+                return .none
+            }
+            if let done { cont.resume(returning: done) }
+        }
+    }
+
+    /// Whether the connection has closed.
+    public var isClosed: Bool { shared.withLock { $0.closed } }
+
+    // MARK: - reading from a task
+
+    /// The next bytes read, or nil at end of stream. For connections without a handler.
+    /// - Throws: the connection's error when it failed.
+    public func read() async throws -> [UInt8]? {
+        try await inbound.next(self)
+    }
+
+    // MARK: - information
+
+    /// Counters of this connection.
+    public struct Statistics: Sendable, Hashable {
+        /// Bytes handed to the kernel (ciphertext under TLS).
+        public var bytesWritten: UInt64
+        /// Bytes received from the kernel.
+        public var bytesRead: UInt64
+        /// Socket write calls made: `appWrites / socketWrites` is the coalescing factor.
+        public var socketWrites: UInt64
+        /// Calls to `write`.
+        public var appWrites: UInt64
+    }
+
+    /// This connection's counters. Any thread.
+    public var statistics: Statistics {
+        var s = rio_conn_stats_t()
+        if let raw { rio_conn_stats(raw, &s) }
+        return Statistics(bytesWritten: s.bytes_written, bytesRead: s.bytes_read,
+                          socketWrites: s.write_calls, appWrites: s.app_writes)
+    }
+
+    /// The peer's address as `ip:port`. Loop thread only, while open.
+    public var remoteAddress: String? {
+        guard let raw else { return nil }
+        var buf = [CChar](repeating: 0, count: 80)
+        return rio_conn_peer_address(raw, &buf, buf.count) == 0 ? cString(buf) : nil
+    }
+
+    /// The negotiated TLS version and cipher (`("TLSv1.3", "TLS_AES_256_GCM_SHA384")`), or nil
+    /// without TLS. Loop thread only, while open.
+    public var tlsSession: (version: String, cipher: String)? {
+        guard let raw else { return nil }
+        var v = [CChar](repeating: 0, count: 32), c = [CChar](repeating: 0, count: 80)
+        return rio_conn_tls_info(raw, &v, v.count, &c, c.count) == 0 ? (cString(v), cString(c)) : nil
+    }
+
+    // MARK: - accepted connections
+
+    /// Wraps a connection the listener accepted; returns the C callback data to hand back.
+    static func accepted(raw: OpaquePointer, loop: EventLoop,
+                         onOpen: @escaping (Result<Connection, RaftIOError>) -> Void) -> UnsafeMutableRawPointer {
+        let connection = Connection(loop: loop, raw: raw)
+        rio_conn_retain(raw) // ours; C's own reference belongs to the handle
+        connection.handler = connection.inbound
+        connection.onOpen = onOpen
+        return Unmanaged.passRetained(connection).toOpaque()
+    }
+}
+
+/// The C callback table, built once: non-capturing closures reach the Swift object through `data`.
+struct CallbackTable: @unchecked Sendable {
+    // @unchecked Sendable: the table is written once at initialisation and only read afterwards.
+    let pointer: UnsafeMutablePointer<rio_conn_callbacks_t>
+}
+
+let callbackTable: CallbackTable = {
+    let p = UnsafeMutablePointer<rio_conn_callbacks_t>.allocate(capacity: 1)
+    p.initialize(to: rio_conn_callbacks_t(
+        on_open: { _, data, status, msg in
+            guard let data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+                .didOpen(status: status, message: msg.map { String(cString: $0) } ?? "")
+        },
+        on_read: { _, data, bytes, n in
+            guard let data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+                .didRead(UnsafeRawBufferPointer(start: bytes, count: n))
+        },
+        on_eof: { _, data in
+            guard let data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().didReachEOF()
+        },
+        on_drain: { _, data, queued in
+            guard let data else { return }
+            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().didDrain(queued: queued)
+        },
+        on_close: { _, data, status, msg in
+            guard let data else { return }
+            let c = Unmanaged<Connection>.fromOpaque(data).takeRetainedValue()
+            c.didClose(status: status, message: msg.map { String(cString: $0) } ?? "")
+        }))
+    return CallbackTable(pointer: p)
+}()
+
+extension Duration {
+    var milliseconds: UInt64 {
+        let (s, atto) = components
+        guard s >= 0 else { return 0 }
+        return UInt64(s) * 1000 + UInt64(atto / 1_000_000_000_000_000)
+    }
+}

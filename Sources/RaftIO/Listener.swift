@@ -1,0 +1,137 @@
+import CRaftIO
+
+/// A listening TCP socket (optionally TLS) on one ``EventLoop``.
+///
+/// Each accepted connection is handed to the `accept` closure on the loop thread once it is open
+/// (with TLS: once the handshake succeeded). Set a handler there with
+/// ``Connection/setHandler(_:)``, or read it from a task with ``Connection/read()``. A failed
+/// handshake or accept is reported to `onError` and affects no other connection.
+public final class Listener: @unchecked Sendable {
+    // @unchecked Sendable: `raw` is touched on the loop thread only (close hops there); `port`,
+    // `host` and the closures are immutable; `closed` is lock-protected.
+
+    /// The loop that accepts.
+    public let loop: EventLoop
+    /// The address bound.
+    public let host: String
+    /// The port bound (the one the kernel picked when 0 was asked for).
+    public private(set) var port: Int = 0
+
+    // MARK: loop thread only
+    private var raw: OpaquePointer?
+    private let tls: TLSContext?
+    private let accept: @Sendable (Connection) -> Void
+    private let onError: (@Sendable (RaftIOError) -> Void)?
+
+    // MARK: any thread, under the lock
+    private let closeState = Locked<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    private init(loop: EventLoop, host: String, tls: TLSContext?, accept: @escaping @Sendable (Connection) -> Void,
+                 onError: (@Sendable (RaftIOError) -> Void)?) {
+        self.loop = loop
+        self.host = host
+        self.tls = tls
+        self.accept = accept
+        self.onError = onError
+    }
+
+    /// Binds and listens on the loop thread. See ``bind(host:port:backlog:tls:on:onError:accept:)``.
+    public static func listen(host: String, port: Int, backlog: Int = 511, tls: TLSContext? = nil,
+                              on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
+                              accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
+        loop.assertInLoop()
+        if let tls, tls.role != .server {
+            throw RaftIOError(kind: .configuration, message: "listen: the TLS context was made for clients, not servers")
+        }
+        let listener = Listener(loop: loop, host: host, tls: tls, accept: accept, onError: onError)
+        let me = Unmanaged.passRetained(listener).toOpaque() // released by on_close
+        var err = [CChar](repeating: 0, count: Int(RIO_ERRLEN))
+        guard let raw = rio_listen(loop.raw, host, Int32(clamping: port), Int32(clamping: backlog), tls?.raw,
+                                   listenerCallbacks.pointer, me, &err, err.count) else {
+            Unmanaged<Listener>.fromOpaque(me).release()
+            throw RaftIOError(kind: .bind, message: cString(err))
+        }
+        listener.raw = raw
+        listener.port = Int(rio_listener_port(raw))
+        return listener
+    }
+
+    /// Binds `host` (a numeric IPv4 or IPv6 address) and `port` (0: any free port) and starts
+    /// accepting. Safe from any task.
+    /// - Throws: ``RaftIOError/Kind/bind`` with the reason (`address already in use`, ...).
+    public static func bind(host: String, port: Int, backlog: Int = 511, tls: TLSContext? = nil,
+                            on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
+                            accept: @escaping @Sendable (Connection) -> Void) async throws -> Listener {
+        try await loop.submit {
+            try Listener.listen(host: host, port: port, backlog: backlog, tls: tls, on: loop,
+                                onError: onError, accept: accept)
+        }
+    }
+
+    /// Stops accepting. Open connections are not affected. Any thread; idempotent.
+    public func close() {
+        loop.executeSoon { [self] in
+            if let raw { rio_listener_close(raw) }
+        }
+    }
+
+    /// Waits until the listening socket is closed.
+    public func waitClosed() async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let done = closeState.withLock { s in
+                if s.closed { return true }
+                s.waiters.append(cont)
+                return false
+            }
+            if done { cont.resume() }
+        }
+    }
+
+    fileprivate func didAccept(_ conn: OpaquePointer) -> UnsafeMutableRawPointer {
+        Connection.accepted(raw: conn, loop: loop) { [self] result in
+            switch result {
+            case .success(let connection): accept(connection)
+            case .failure(let error): onError?(error)
+            }
+        }
+    }
+
+    fileprivate func didFail(_ error: RaftIOError) { onError?(error) }
+
+    fileprivate func didClose() {
+        raw = nil
+        let waiters = closeState.withLock { s in
+            s.closed = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+}
+
+private struct ListenerCallbackTable: @unchecked Sendable {
+    // @unchecked Sendable: written once at initialisation, read-only afterwards.
+    let pointer: UnsafeMutablePointer<rio_listener_callbacks_t>
+}
+
+private let listenerCallbacks: ListenerCallbackTable = {
+    let p = UnsafeMutablePointer<rio_listener_callbacks_t>.allocate(capacity: 1)
+    p.initialize(to: rio_listener_callbacks_t(
+        on_accept: { _, ldata, conn, cbs, data in
+            guard let ldata, let conn, let cbs, let data else { return -1 }
+            let listener = Unmanaged<Listener>.fromOpaque(ldata).takeUnretainedValue()
+            data.pointee = listener.didAccept(conn)
+            cbs.pointee = UnsafePointer(callbackTable.pointer)
+            return 0
+        },
+        on_error: { _, ldata, status, msg in
+            guard let ldata else { return }
+            Unmanaged<Listener>.fromOpaque(ldata).takeUnretainedValue()
+                .didFail(RaftIOError(code: status, message: msg.map { String(cString: $0) } ?? ""))
+        },
+        on_close: { _, ldata in
+            guard let ldata else { return }
+            Unmanaged<Listener>.fromOpaque(ldata).takeRetainedValue().didClose()
+        }))
+    return ListenerCallbackTable(pointer: p)
+}()

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A value guarded by a pthread mutex.
+///
+/// Used instead of `Synchronization.Mutex` because ThreadSanitizer on Linux understands pthread
+/// mutexes (it reports false races through `Mutex`'s futex), and because `withLock` takes a plain
+/// `inout` closure, which keeps raw-pointer payloads out of region-isolation trouble.
+/// Critical sections must stay tiny: no I/O, no callbacks, no allocation where avoidable.
+package final class Locked<Value>: @unchecked Sendable {
+    // @unchecked Sendable: `value` is only touched between lock and unlock of `mutex`.
+    private var value: Value
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    package init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    @inline(__always)
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}
