@@ -55,7 +55,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "TestSupport", dependencies: ["RaftIO"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: ["RaftIO"], path: "Tests/TestSupport",
+            swiftSettings: strict + [.unsafeFlags(["-O"])]  // checksums over hundreds of MiB in debug test runs
+        ),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RaftPBTests",

@@ -1,0 +1,17 @@
+import RaftIO
+
+/// Runs `body` with a fresh event loop group, inside the shared resource gate, and shuts the
+/// group down afterwards (also when `body` throws).
+public func withEventLoop<T>(loops: Int = 1, _ body: (EventLoopGroup) async throws -> T) async throws -> T {
+    try await ResourceGate.shared {
+        let group = try EventLoopGroup(loopCount: loops)
+        do {
+            let r = try await body(group)
+            group.shutdown()
+            return r
+        } catch {
+            group.shutdown()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import Foundation
+
+/// Counts of what the process holds, read from /proc.
+public enum ProcessResources {
+    /// Open file descriptors (entries of /proc/self/fd).
+    public static func openFileDescriptors() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count
+    }
+
+    /// Threads (entries of /proc/self/task).
+    public static func threads() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []).count
+    }
+
+    /// Resident set size in bytes (VmRSS of /proc/self/status).
+    public static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+}
