@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "TestSupport", dependencies: ["RaftIO"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["RaftIO", "RaftPB"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "RaftPBTests",
