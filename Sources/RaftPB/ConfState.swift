@@ -78,5 +78,9 @@ extension ConfState: ProtobufMessage {
     public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
-    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) { self = try WireCoding.decode(bytes) }
+    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
+        var value = Self()
+        try WireCoding.decode(bytes, into: &value)
+        self = value
+    }
 }

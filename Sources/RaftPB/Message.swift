@@ -38,7 +38,10 @@ public struct Message: Hashable, Sendable {
     /// The leader's commit index.
     public var commit: UInt64
     /// The snapshot a `MsgSnap` carries; empty for every other type but always on the wire.
-    public var snapshot: Snapshot
+    public var snapshot: Snapshot {
+        get { snapshotBox?.value ?? Snapshot() }
+        set { snapshotBox = SnapshotBox.boxing(newValue) }
+    }
     /// Whether the answer is a refusal.
     public var reject: Bool
     /// With a rejected append: the follower's hint of where its log ends.
@@ -46,6 +49,10 @@ public struct Message: Hashable, Sendable {
     /// Opaque context (a ReadIndex request ID, a campaign kind). `nil` and empty differ on the wire;
     /// see ``Entry/data`` for why this is a slice.
     public var context: ArraySlice<UInt8>?
+
+    /// `nil` for the empty snapshot that all but `MsgSnap` carry: it keeps the five arrays and the
+    /// slice of a `Snapshot` out of every copy of every message, which the hot paths copy a lot.
+    private var snapshotBox: SnapshotBox?
 
     /// Creates a message; every argument defaults to zero, empty or `nil`.
     public init(
@@ -62,7 +69,7 @@ public struct Message: Hashable, Sendable {
         self.index = index
         self.entries = entries
         self.commit = commit
-        self.snapshot = snapshot
+        self.snapshotBox = SnapshotBox.boxing(snapshot)
         self.reject = reject
         self.rejectHint = rejectHint
         self.context = context
@@ -76,6 +83,10 @@ public struct Message: Hashable, Sendable {
 }
 
 extension Message: WireMessage {
+    /// Field 9 holding an empty Snapshot, as gogoproto always writes it: metadata { conf_state {
+    /// auto_leave: false }, index: 0, term: 0 }.
+    private static let emptySnapshotField: [UInt8] = [0x4a, 0x0a, 0x12, 0x08, 0x0a, 0x02, 0x28, 0x00, 0x10, 0x00, 0x18, 0x00]
+
     /// The zero value: what an absent field decodes to.
     public init() { self.init(type: .msgHup) }
 
@@ -88,7 +99,7 @@ extension Message: WireMessage {
         size += 1 + varintSize(index)
         for entry in entries { size += delimitedSize(entry.wireSize) }
         size += 1 + varintSize(commit)
-        size += delimitedSize(snapshot.wireSize)
+        size += snapshotBox.map { delimitedSize($0.value.wireSize) } ?? Self.emptySnapshotField.count
         size += 2
         size += 1 + varintSize(rejectHint)
         if let context { size += delimitedSize(context.count) }
@@ -104,7 +115,11 @@ extension Message: WireMessage {
         writer.field(0x30, index)
         for entry in entries { writer.embedded(0x3a, entry) }
         writer.field(0x40, commit)
-        writer.embedded(0x4a, snapshot)
+        if let snapshotBox {
+            writer.embedded(0x4a, snapshotBox.value)
+        } else {
+            writer.raw(Self.emptySnapshotField[...])
+        }
         writer.field(0x50, reject ? 1 : 0)
         writer.field(0x58, rejectHint)
         if let context { writer.delimited(0x62, context) }
@@ -125,7 +140,10 @@ extension Message: WireMessage {
                 try reader.embedded(wireType, into: &entry, "Message.entries")
                 entries.append(entry)
             case 8: commit = try reader.uint64(wireType, "Message.commit")
-            case 9: try reader.embedded(wireType, into: &snapshot, "Message.snapshot")
+            case 9:
+                var merged = snapshotBox?.value ?? Snapshot()
+                try reader.embedded(wireType, into: &merged, "Message.snapshot")
+                snapshot = merged
             case 10: reject = try reader.bool(wireType, "Message.reject")
             case 11: rejectHint = try reader.uint64(wireType, "Message.rejectHint")
             case 12: context = try reader.bytes(wireType, "Message.context")
@@ -140,5 +158,26 @@ extension Message: ProtobufMessage {
     public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
-    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) { self = try WireCoding.decode(bytes) }
+    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
+        var value = Self()
+        try WireCoding.decode(bytes, into: &value)
+        self = value
+    }
+}
+
+/// An immutable box for a non-empty ``Snapshot`` inside a ``Message``.
+/// Sendable: a final class whose only stored property is an immutable Sendable value.
+private final class SnapshotBox: Hashable, Sendable {
+    let value: Snapshot
+
+    private init(_ value: Snapshot) { self.value = value }
+
+    /// `nil` for the empty snapshot, else a box.
+    static func boxing(_ snapshot: Snapshot) -> SnapshotBox? {
+        snapshot.isEmpty ? nil : SnapshotBox(snapshot)
+    }
+
+    static func == (lhs: SnapshotBox, rhs: SnapshotBox) -> Bool { lhs.value == rhs.value }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }

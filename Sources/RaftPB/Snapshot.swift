@@ -18,6 +18,15 @@ public struct Snapshot: Hashable, Sendable {
     }
 }
 
+extension Snapshot {
+    /// Whether this equals `Snapshot()`, checked field by field without building one.
+    var isEmpty: Bool {
+        let conf = metadata.confState
+        return data == nil && metadata.index == 0 && metadata.term == 0 && conf.voters.isEmpty
+            && conf.learners.isEmpty && conf.votersOutgoing.isEmpty && conf.learnersNext.isEmpty && !conf.autoLeave
+    }
+}
+
 extension Snapshot: WireMessage {
     /// The zero value: what an absent field decodes to.
     public init() { self.init(data: nil) }
@@ -50,5 +59,9 @@ extension Snapshot: ProtobufMessage {
     public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
-    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) { self = try WireCoding.decode(bytes) }
+    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
+        var value = Self()
+        try WireCoding.decode(bytes, into: &value)
+        self = value
+    }
 }

@@ -326,19 +326,19 @@ enum WireCoding {
         }
     }
 
+    /// Decodes in place into `value` (normally fresh): no intermediate copies of a large value.
     @inline(__always)
-    static func decode<T: WireMessage>(_ bytes: ArraySlice<UInt8>) throws(RaftPBError) -> T {
-        let result: Result<T, RaftPBError> = bytes.withUnsafeBytes { raw in
+    static func decode<T: WireMessage>(_ bytes: ArraySlice<UInt8>, into value: inout T) throws(RaftPBError) {
+        var failure: RaftPBError?
+        bytes.withUnsafeBytes { raw in
             var reader = WireReader(raw, storage: bytes)
-            var value = T()
             do throws(RaftPBError) {
                 try value.merge(from: &reader)
             } catch {
-                return .failure(error)
+                failure = error
             }
-            return .success(value)
         }
-        return try result.get()
+        if let failure { throw failure }
     }
 }
 
