@@ -56,7 +56,7 @@ let package = Package(
         ),
 
         .target(
-            name: "TestSupport", dependencies: ["RaftIO"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["RaftIO", "RaftPB"], path: "Tests/TestSupport",
             swiftSettings: strict + [.unsafeFlags(["-O"])]  // checksums over hundreds of MiB in debug test runs
         ),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),
@@ -65,7 +65,11 @@ let package = Package(
             dependencies: ["RaftPB", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "PeerHTTPTests", dependencies: ["PeerHTTP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "PeerHTTPTests",
+            dependencies: ["PeerHTTP", "TestSupport", .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RaftHTTPTests",
             dependencies: ["RaftHTTP", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],

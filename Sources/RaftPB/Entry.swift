@@ -1,0 +1,78 @@
+/// One raft log entry (raftpb `Entry`).
+///
+/// Wire layout as etcd 3.4 writes it (gogoproto, fields in number order, so `type` comes first):
+///
+/// | field | tag    | type   | written                                   |
+/// |-------|--------|--------|-------------------------------------------|
+/// | 1     | `0x08` | enum   | `type`, always                            |
+/// | 2     | `0x10` | uint64 | `term`, always                            |
+/// | 3     | `0x18` | uint64 | `index`, always                           |
+/// | 4     | `0x22` | bytes  | `data`, only when non-`nil` (even if empty) |
+public struct Entry: Hashable, Sendable {
+    /// The leader's term when the entry was created.
+    public var term: UInt64
+    /// The entry's position in the log.
+    public var index: UInt64
+    /// What ``data`` holds.
+    public var type: EntryType
+    /// The payload. `nil` and empty differ on the wire: etcd leaves a `nil` slice out and writes an
+    /// empty one with length 0, and a decode gives back whichever was sent.
+    ///
+    /// An `ArraySlice` so that a decode can hand out a view of the received bytes without copying
+    /// them. Its indices are those of the buffer it views, so index it from `startIndex`, or copy
+    /// it into an `Array` to keep a small part of a large buffer without retaining the rest.
+    public var data: ArraySlice<UInt8>?
+
+    /// Creates an entry; every argument defaults to zero, `EntryNormal` and no data.
+    public init(term: UInt64 = 0, index: UInt64 = 0, type: EntryType = .normal, data: ArraySlice<UInt8>? = nil) {
+        self.term = term
+        self.index = index
+        self.type = type
+        self.data = data
+    }
+}
+
+extension Entry: WireMessage {
+    /// The zero value: what an absent field decodes to.
+    public init() { self.init(term: 0, index: 0) }
+
+    var wireSize: Int {
+        var size = 1 + varintSize(enumWireValue(type.rawValue))
+        size += 1 + varintSize(term)
+        size += 1 + varintSize(index)
+        if let data { size += delimitedSize(data.count) }
+        return size
+    }
+
+    func write(to writer: inout WireWriter) {
+        writer.field(0x08, enumWireValue(type.rawValue))
+        writer.field(0x10, term)
+        writer.field(0x18, index)
+        if let data { writer.delimited(0x22, data) }
+    }
+
+    mutating func merge(from reader: inout WireReader) throws(RaftPBError) {
+        while reader.hasMore {
+            let (field, wireType) = try reader.tag("Entry")
+            switch field {
+            case 1: type = EntryType(rawValue: try reader.enumValue(wireType, "Entry.type"))
+            case 2: term = try reader.uint64(wireType, "Entry.term")
+            case 3: index = try reader.uint64(wireType, "Entry.index")
+            case 4: data = try reader.bytes(wireType, "Entry.data")
+            default: try reader.skip(wireType, "Entry")
+            }
+        }
+    }
+}
+
+extension Entry: ProtobufMessage {
+    public var encodedSize: Int { wireSize }
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
+    public func encode() -> [UInt8] { WireCoding.encode(self) }
+    public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
+    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
+        var value = Self()
+        try WireCoding.decode(bytes, into: &value)
+        self = value
+    }
+}

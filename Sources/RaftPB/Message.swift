@@ -1,0 +1,183 @@
+/// A raft message between members (raftpb `Message`).
+///
+/// Wire layout as etcd 3.4 writes it. gogoproto writes every non-nullable field even when zero, so
+/// the smallest message (all zero) is 30 bytes, not 0:
+///
+/// | field | tag    | type     | written                                        |
+/// |-------|--------|----------|------------------------------------------------|
+/// | 1     | `0x08` | enum     | `type`, always                                 |
+/// | 2     | `0x10` | uint64   | `to`, always                                   |
+/// | 3     | `0x18` | uint64   | `from`, always                                 |
+/// | 4     | `0x20` | uint64   | `term`, always                                 |
+/// | 5     | `0x28` | uint64   | `logTerm`, always                              |
+/// | 6     | `0x30` | uint64   | `index`, always                                |
+/// | 7     | `0x3a` | Entry    | one field per entry                            |
+/// | 8     | `0x40` | uint64   | `commit`, always                               |
+/// | 9     | `0x4a` | Snapshot | `snapshot`, always (even when empty)           |
+/// | 10    | `0x50` | bool     | `reject`, always                               |
+/// | 11    | `0x58` | uint64   | `rejectHint`, always                           |
+/// | 12    | `0x62` | bytes    | `context`, only when non-`nil` (even if empty) |
+///
+/// A decode takes the fields in any order and absent ones as zero, which is what etcd main's
+/// encoder (which leaves zero fields out, field 9 included) needs.
+public struct Message: Hashable, Sendable {
+    /// What the message means.
+    public var type: MessageType
+    /// The receiving member's ID.
+    public var to: UInt64
+    /// The sending member's ID.
+    public var from: UInt64
+    /// The sender's current term.
+    public var term: UInt64
+    /// The term of the entry at ``index`` (for appends and votes).
+    public var logTerm: UInt64
+    /// A log index whose meaning depends on ``type``.
+    public var index: UInt64
+    /// Entries to append or propose.
+    public var entries: [Entry]
+    /// The leader's commit index.
+    public var commit: UInt64
+    /// The snapshot a `MsgSnap` carries; empty for every other type but always on the wire.
+    public var snapshot: Snapshot {
+        get { snapshotBox?.value ?? Snapshot() }
+        set { snapshotBox = SnapshotBox.boxing(newValue) }
+    }
+    /// Whether the answer is a refusal.
+    public var reject: Bool
+    /// With a rejected append: the follower's hint of where its log ends.
+    public var rejectHint: UInt64
+    /// Opaque context (a ReadIndex request ID, a campaign kind). `nil` and empty differ on the wire;
+    /// see ``Entry/data`` for why this is a slice.
+    public var context: ArraySlice<UInt8>?
+
+    /// `nil` for the empty snapshot that all but `MsgSnap` carry: it keeps the five arrays and the
+    /// slice of a `Snapshot` out of every copy of every message, which the hot paths copy a lot.
+    private var snapshotBox: SnapshotBox?
+
+    /// Creates a message; every argument defaults to zero, empty or `nil`.
+    public init(
+        type: MessageType = .msgHup, to: UInt64 = 0, from: UInt64 = 0, term: UInt64 = 0,
+        logTerm: UInt64 = 0, index: UInt64 = 0, entries: [Entry] = [], commit: UInt64 = 0,
+        snapshot: Snapshot = Snapshot(), reject: Bool = false, rejectHint: UInt64 = 0,
+        context: ArraySlice<UInt8>? = nil
+    ) {
+        self.type = type
+        self.to = to
+        self.from = from
+        self.term = term
+        self.logTerm = logTerm
+        self.index = index
+        self.entries = entries
+        self.commit = commit
+        self.snapshotBox = SnapshotBox.boxing(snapshot)
+        self.reject = reject
+        self.rejectHint = rejectHint
+        self.context = context
+    }
+
+    /// Whether this is rafthttp's link heartbeat: a `MsgHeartbeat` from 0 to 0, which stream
+    /// writers send to keep a connection alive and readers drop.
+    public var isLinkHeartbeat: Bool {
+        type == .msgHeartbeat && from == 0 && to == 0
+    }
+}
+
+extension Message: WireMessage {
+    /// Field 9 holding an empty Snapshot, as gogoproto always writes it: metadata { conf_state {
+    /// auto_leave: false }, index: 0, term: 0 }.
+    private static let emptySnapshotField: [UInt8] = [0x4a, 0x0a, 0x12, 0x08, 0x0a, 0x02, 0x28, 0x00, 0x10, 0x00, 0x18, 0x00]
+
+    /// The zero value: what an absent field decodes to.
+    public init() { self.init(type: .msgHup) }
+
+    var wireSize: Int {
+        var size = 1 + varintSize(enumWireValue(type.rawValue))
+        size += 1 + varintSize(to)
+        size += 1 + varintSize(from)
+        size += 1 + varintSize(term)
+        size += 1 + varintSize(logTerm)
+        size += 1 + varintSize(index)
+        for entry in entries { size += delimitedSize(entry.wireSize) }
+        size += 1 + varintSize(commit)
+        size += snapshotBox.map { delimitedSize($0.value.wireSize) } ?? Self.emptySnapshotField.count
+        size += 2
+        size += 1 + varintSize(rejectHint)
+        if let context { size += delimitedSize(context.count) }
+        return size
+    }
+
+    func write(to writer: inout WireWriter) {
+        writer.field(0x08, enumWireValue(type.rawValue))
+        writer.field(0x10, to)
+        writer.field(0x18, from)
+        writer.field(0x20, term)
+        writer.field(0x28, logTerm)
+        writer.field(0x30, index)
+        for entry in entries { writer.embedded(0x3a, entry) }
+        writer.field(0x40, commit)
+        if let snapshotBox {
+            writer.embedded(0x4a, snapshotBox.value)
+        } else {
+            writer.raw(Self.emptySnapshotField[...])
+        }
+        writer.field(0x50, reject ? 1 : 0)
+        writer.field(0x58, rejectHint)
+        if let context { writer.delimited(0x62, context) }
+    }
+
+    mutating func merge(from reader: inout WireReader) throws(RaftPBError) {
+        while reader.hasMore {
+            let (field, wireType) = try reader.tag("Message")
+            switch field {
+            case 1: type = MessageType(rawValue: try reader.enumValue(wireType, "Message.type"))
+            case 2: to = try reader.uint64(wireType, "Message.to")
+            case 3: from = try reader.uint64(wireType, "Message.from")
+            case 4: term = try reader.uint64(wireType, "Message.term")
+            case 5: logTerm = try reader.uint64(wireType, "Message.logTerm")
+            case 6: index = try reader.uint64(wireType, "Message.index")
+            case 7:
+                var entry = Entry()
+                try reader.embedded(wireType, into: &entry, "Message.entries")
+                entries.append(entry)
+            case 8: commit = try reader.uint64(wireType, "Message.commit")
+            case 9:
+                var merged = snapshotBox?.value ?? Snapshot()
+                try reader.embedded(wireType, into: &merged, "Message.snapshot")
+                snapshot = merged
+            case 10: reject = try reader.bool(wireType, "Message.reject")
+            case 11: rejectHint = try reader.uint64(wireType, "Message.rejectHint")
+            case 12: context = try reader.bytes(wireType, "Message.context")
+            default: try reader.skip(wireType, "Message")
+            }
+        }
+    }
+}
+
+extension Message: ProtobufMessage {
+    public var encodedSize: Int { wireSize }
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
+    public func encode() -> [UInt8] { WireCoding.encode(self) }
+    public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
+    public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
+        var value = Self()
+        try WireCoding.decode(bytes, into: &value)
+        self = value
+    }
+}
+
+/// An immutable box for a non-empty ``Snapshot`` inside a ``Message``.
+/// Sendable: a final class whose only stored property is an immutable Sendable value.
+private final class SnapshotBox: Hashable, Sendable {
+    let value: Snapshot
+
+    private init(_ value: Snapshot) { self.value = value }
+
+    /// `nil` for the empty snapshot, else a box.
+    static func boxing(_ snapshot: Snapshot) -> SnapshotBox? {
+        snapshot.isEmpty ? nil : SnapshotBox(snapshot)
+    }
+
+    static func == (lhs: SnapshotBox, rhs: SnapshotBox) -> Bool { lhs.value == rhs.value }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}

@@ -1,1 +1,0 @@
-// RaftPB module.
