@@ -310,12 +310,12 @@ public struct HTTPParser {
 
             case .untilEOF:
                 guard offset < input.count else { return (offset, nil) }
-                let n = input.count - offset
-                if n > maxBodySize - bodyBytesReceived {
-                    throw HTTPParserError.bodyTooLarge.with("limit \(maxBodySize)")
-                }
+                // Up to the limit, then fail: the same bytes come out whatever the read sizes.
+                let allowed = maxBodySize - bodyBytesReceived
+                guard allowed > 0 else { throw HTTPParserError.bodyTooLarge.with("limit \(maxBodySize)") }
+                let n = min(input.count - offset, allowed)
                 bodyBytesReceived += n
-                return (input.count, .body(UnsafeRawBufferPointer(rebasing: input[offset...])))
+                return (offset + n, .body(UnsafeRawBufferPointer(rebasing: input[offset..<offset + n])))
 
             case .messageEnd(let trailers):
                 if mode == .response && isInterim {
