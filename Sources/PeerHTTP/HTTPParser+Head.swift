@@ -202,8 +202,9 @@ func hex(_ byte: UInt8) -> String {
     return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
 }
 
-/// The bytes for an error message: at most 64, non-printable ones as `\xNN`.
+/// The bytes for an error message: at most 64, non-printable ones as `\xNN`, or "empty".
 func printable(_ bytes: UnsafeRawBufferPointer) -> String {
+    if bytes.isEmpty { return "empty" }
     var out = ""
     for byte in bytes.prefix(64) {
         if byte >= 0x20 && byte < 0x7F {
