@@ -360,6 +360,9 @@ public struct HTTPParser {
             return nil
         }
         offset = lf + 1
+        // The same length check as above first, so an over-long line is reported as such
+        // whether its LF came in the same read or a later one.
+        if lineBuffer.count + (lf - start) > limit + 1 { throw tooLong }
         if lineBuffer.isEmpty {
             guard lf > start && input[lf - 1] == ASCII.cr else { throw lineFeedError() }
             guard lf - 1 - start <= limit else { throw tooLong }

@@ -39,6 +39,14 @@ struct ParserLimitsTests {
         }
     }
 
+    @Test("an over-long line ending in bare LF is too long in every split (found by the fuzzer)")
+    func overLongBareLF() {
+        let limits = HTTPParser.Limits(maxChunkLineLength: 8)
+        let outcome = parseAllSplits("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nC0123456789\u{06}\n", setup(limits))
+        #expect(outcome.error == .chunkLineTooLong)
+        #expect(parseAllSplits("GET /" + String(repeating: "a", count: 30) + "\n", setup(HTTPParser.Limits(maxStartLineLength: 8))).error == .startLineTooLong)
+    }
+
     @Test("a status line over the limit is refused")
     func statusLine() {
         let outcome = parseAllSplits("HTTP/1.1 200 " + String(repeating: "O", count: 30) + "\r\n\r\n",
