@@ -249,7 +249,7 @@ public struct HTTPParser {
             switch state {
             case .startLine:
                 let limit = limits.maxStartLineLength
-                guard let line = try takeLine(input, &offset, limit: limit, tooLong: .startLineTooLong.with("limit \(limit) bytes")) else {
+                guard let line = try takeLine(input, &offset, limit: limit) else {
                     return (offset, nil)
                 }
                 try withLine(line, input) { (parser, bytes) throws(HTTPParserError) in try parser.parseStartLine(bytes) }
@@ -257,7 +257,7 @@ public struct HTTPParser {
             case .headerLine, .trailerLine:
                 // Each field line costs its length plus CRLF; the empty line ending the section is free.
                 let limit = max(limits.maxHeaderBytes - fieldBytes - 2, 0)
-                guard let line = try takeLine(input, &offset, limit: limit, tooLong: .headersTooLarge.with("limit \(limits.maxHeaderBytes) bytes")) else {
+                guard let line = try takeLine(input, &offset, limit: limit) else {
                     return (offset, nil)
                 }
                 let isEnd = try withLine(line, input) { (parser, bytes) throws(HTTPParserError) in try parser.parseFieldLine(bytes) }
@@ -281,7 +281,7 @@ public struct HTTPParser {
 
             case .chunkSizeLine:
                 let limit = limits.maxChunkLineLength
-                guard let line = try takeLine(input, &offset, limit: limit, tooLong: .chunkLineTooLong.with("limit \(limit) bytes")) else {
+                guard let line = try takeLine(input, &offset, limit: limit) else {
                     return (offset, nil)
                 }
                 try withLine(line, input) { (parser, bytes) throws(HTTPParserError) in try parser.parseChunkSizeLine(bytes) }
@@ -346,7 +346,7 @@ public struct HTTPParser {
     /// Finds the next CRLF-terminated line from `offset`, advancing `offset` past what it consumed.
     /// Returns nil (all input consumed into `lineBuffer`) when the LF has not arrived yet.
     private mutating func takeLine(
-        _ input: UnsafeRawBufferPointer, _ offset: inout Int, limit: Int, tooLong: HTTPParserError
+        _ input: UnsafeRawBufferPointer, _ offset: inout Int, limit: Int
     ) throws(HTTPParserError) -> Line? {
         let start = offset
         var lf = start
@@ -354,7 +354,7 @@ public struct HTTPParser {
         while lf < end && input[lf] != ASCII.lf { lf += 1 }
         if lf == end {
             // +1: the CR of a line of exactly `limit` bytes may already be here.
-            if lineBuffer.count + (end - start) > limit + 1 { throw tooLong }
+            if lineBuffer.count + (end - start) > limit + 1 { throw tooLongError() }
             lineBuffer.append(contentsOf: input[start..<end])
             offset = end
             return nil
@@ -362,17 +362,26 @@ public struct HTTPParser {
         offset = lf + 1
         // The same length check as above first, so an over-long line is reported as such
         // whether its LF came in the same read or a later one.
-        if lineBuffer.count + (lf - start) > limit + 1 { throw tooLong }
+        if lineBuffer.count + (lf - start) > limit + 1 { throw tooLongError() }
         if lineBuffer.isEmpty {
             guard lf > start && input[lf - 1] == ASCII.cr else { throw lineFeedError() }
-            guard lf - 1 - start <= limit else { throw tooLong }
+            guard lf - 1 - start <= limit else { throw tooLongError() }
             return .input(start..<lf - 1)
         }
         lineBuffer.append(contentsOf: input[start..<lf])
         guard lineBuffer.last == ASCII.cr else { throw lineFeedError() }
         lineBuffer.removeLast()
-        guard lineBuffer.count <= limit else { throw tooLong }
+        guard lineBuffer.count <= limit else { throw tooLongError() }
         return .buffered
+    }
+
+    /// Built only when thrown: formatting the detail on every line would cost more than parsing it.
+    private func tooLongError() -> HTTPParserError {
+        switch state {
+        case .startLine: .startLineTooLong.with("limit \(limits.maxStartLineLength) bytes")
+        case .headerLine, .trailerLine: .headersTooLarge.with("limit \(limits.maxHeaderBytes) bytes")
+        default: .chunkLineTooLong.with("limit \(limits.maxChunkLineLength) bytes")
+        }
     }
 
     private func lineFeedError() -> HTTPParserError {
