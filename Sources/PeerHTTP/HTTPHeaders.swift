@@ -30,8 +30,11 @@ public struct HTTPHeaders: Hashable, Sendable, RandomAccessCollection, Expressib
         fields = elements.map { Field(name: $0.0, value: $0.1) }
     }
 
+    /// The position of the first field (always 0).
     public var startIndex: Int { fields.startIndex }
+    /// One past the position of the last field: the number of fields.
     public var endIndex: Int { fields.endIndex }
+    /// The field at `position`, in wire order.
     public subscript(position: Int) -> Field { fields[position] }
 
     /// Appends a field after the existing ones, even if one with the same name exists.

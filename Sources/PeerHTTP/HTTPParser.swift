@@ -28,8 +28,8 @@
 /// }
 /// ```
 /// `parse` never blocks, never calls out and copies no body byte. It is a value type with no
-/// thread affinity: use it from one thread at a time.
-public struct HTTPParser {
+/// thread affinity: it may be created anywhere and moved to the loop thread that drives it.
+public struct HTTPParser: Sendable {
     /// Whether the parser reads requests (a server) or responses (a client).
     public enum Mode: Hashable, Sendable {
         /// Reads requests, as a server does. Pipelined requests follow each other.

@@ -111,6 +111,8 @@ public struct HTTPParserError: Error, Hashable, Sendable, CustomStringConvertibl
         detail.isEmpty ? "invalid HTTP message: \(code.rawValue)" : "invalid HTTP message: \(code.rawValue) (\(detail))"
     }
 
+    /// Whether both errors come from the same check; the detail text is ignored.
     public static func == (lhs: HTTPParserError, rhs: HTTPParserError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the check only, consistent with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }
