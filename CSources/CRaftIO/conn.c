@@ -17,7 +17,10 @@
  * read or write error -> on_close(error); loop stop -> on_close(UV_ECANCELED, "event loop
  * stopped"). Every path ends in exactly one on_close.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "internal.h"
+
+#include <pthread.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +346,7 @@ void rio__conn_flush(rio_conn_t *c) {
 static void on_shutdown(uv_shutdown_t *req, int status) {
     rio_conn_t *c = req->data;
     if (status == UV_ECANCELED) return;
+    c->shutdown_done = 1;
     uv_mutex_lock(&c->mu);
     int close = c->want_close;
     uv_mutex_unlock(&c->mu);
@@ -362,7 +366,11 @@ static void maybe_finish(rio_conn_t *c) {
         rio__conn_flush(c); /* writes the alert; we come back here when it is written */
         return;
     }
-    if (c->shutdown_started == 2) return;
+    if (c->shutdown_started == 2) {
+        /* Our FIN is out already: a close asked for afterwards has nothing left to send. */
+        if (c->shutdown_done && c->want_close) close_now(c, 0, "");
+        return;
+    }
     c->shutdown_started = 2;
     c->sreq.data = c;
     if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_now(c, 0, "");
@@ -563,7 +571,13 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     hints.ai_socktype = SOCK_STREAM;
     c->gai.data = c;
     rio_conn_retain(c); /* until on_resolved */
+    /* The first lookup starts libuv's worker pool from this thread, and new threads inherit the
+     * creator's name: give them their own, so "rio-loop" names event loops only. */
+    static atomic_int pool_named;
+    int first = atomic_exchange(&pool_named, 1) == 0;
+    if (first) pthread_setname_np(pthread_self(), "rio-resolver");
     int rc = uv_getaddrinfo(&loop->uv, &c->gai, on_resolved, host, service, &hints);
+    if (first) pthread_setname_np(pthread_self(), "rio-loop");
     if (rc != 0) {
         c->gai.loop = NULL;
         rio_conn_release(c);

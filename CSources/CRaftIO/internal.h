@@ -75,7 +75,7 @@ struct rio_conn_s {
 
     /* loop thread only */
     int state;
-    int reading, paused, writing, shutdown_started, eof_seen, eof_delivered, need_drain, retrying;
+    int reading, paused, writing, shutdown_started, eof_seen, eof_delivered, need_drain, retrying, shutdown_done;
     int handles_open;             /* tcp and dial timer, each closed once */
     int timer_inited;
     rio__buf_t inflight;          /* bytes handed to uv_write, until its callback */

@@ -10,6 +10,7 @@
  * writes made inside I/O callbacks on the loop thread are flushed there, once per loop turn,
  * without any wake-up at all.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "internal.h"
 
 #include <pthread.h>
@@ -94,6 +95,8 @@ rio_loop_t *rio_loop_new(char *err, size_t errlen) {
 static void run_thread(void *arg) {
     rio_loop_t *l = arg;
     atomic_store(&l->thread_id, (unsigned long)pthread_self());
+    /* A name operators (and the leak tests) can find in /proc/<pid>/task/<tid>/comm. */
+    pthread_setname_np(pthread_self(), "rio-loop");
     uv_prepare_start(&l->prepare, on_prepare);
     uv_run(&l->uv, UV_RUN_DEFAULT);
     /* Handles closed during the last turn may still owe their close callbacks. */
@@ -176,7 +179,12 @@ void rio_loop_stop(rio_loop_t *l) {
         uv_async_send(&l->wake);
     }
     expected = 0;
-    if (atomic_compare_exchange_strong(&l->joined, &expected, 1)) uv_thread_join(&l->thread);
+    if (atomic_compare_exchange_strong(&l->joined, &expected, 1)) {
+        uv_thread_join(&l->thread);
+        /* Every handle is closed now: release the loop's own descriptors (epoll, eventfd) at once
+         * rather than when the last Swift reference to the loop goes away. */
+        uv_loop_close(&l->uv);
+    }
 }
 
 void rio_loop_free(rio_loop_t *l) {
@@ -186,7 +194,7 @@ void rio_loop_free(rio_loop_t *l) {
         uv_close((uv_handle_t *)&l->wake, on_internal_closed);
         uv_run(&l->uv, UV_RUN_NOWAIT);
     }
-    uv_loop_close(&l->uv);
+    if (!atomic_load(&l->joined)) uv_loop_close(&l->uv);
     uv_mutex_destroy(&l->mu);
     free(l);
 }

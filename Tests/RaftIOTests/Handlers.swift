@@ -16,10 +16,10 @@ final class SinkHandler: ConnectionHandler, @unchecked Sendable {
     // the continuation, which orders it.
     private var checksum = StreamChecksum()
     private let expected: Int
-    private let done: CheckedContinuation<StreamChecksum, Never>
+    private let done: @Sendable (StreamChecksum) -> Void
     private var reported = false
 
-    init(expected: Int, done: CheckedContinuation<StreamChecksum, Never>) {
+    init(expected: Int, done: @escaping @Sendable (StreamChecksum) -> Void) {
         self.expected = expected
         self.done = done
     }
@@ -34,7 +34,7 @@ final class SinkHandler: ConnectionHandler, @unchecked Sendable {
     private func report() {
         guard !reported else { return }
         reported = true
-        done.resume(returning: checksum)
+        done(checksum)
     }
 }
 
@@ -51,4 +51,20 @@ func readExactly(_ count: Int, from connection: Connection) async throws -> [UIn
     var out: [UInt8] = []
     while out.count < count, let chunk = try await connection.read() { out += chunk }
     return out
+}
+
+/// A one-shot value handed from a callback to a waiting task.
+final class AsyncStreamPair<T: Sendable>: Sendable {
+    private let stream: AsyncStream<T>
+    private let continuation: AsyncStream<T>.Continuation
+
+    init() { (stream, continuation) = AsyncStream.makeStream(of: T.self) }
+
+    func send(_ value: T) { continuation.yield(value) }
+
+    func next() async -> T {
+        var it = stream.makeAsyncIterator()
+        guard let v = await it.next() else { fatalError("stream finished without a value") }
+        return v
+    }
 }

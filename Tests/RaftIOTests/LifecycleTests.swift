@@ -1,0 +1,145 @@
+import RaftIO
+import Testing
+import TestSupport
+
+/// A handler that records reads into a buffer and never pauses by itself.
+final class CountingHandler: ConnectionHandler, @unchecked Sendable {
+    // @unchecked Sendable: `count` is written on the loop thread and read through loop.submit.
+    var count = 0
+    func connectionDidRead(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) { count += bytes.count }
+}
+
+@Suite("Lifecycle: half-close, pausing, closing, stopping")
+struct LifecycleTests {
+    @Test("half-close: the peer sees EOF and can still answer")
+    func halfClose() async throws {
+        try await withEventLoop { group in
+            let loop = group.next()
+            // The echo handler closes after EOF, once its echo is written.
+            let listener = try await echoListener(on: loop)
+            let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop)
+            try conn.write(Array("last words".utf8))
+            conn.shutdownOutput()
+            #expect(throws: RaftIOError.self) { try conn.write([1]) }
+            var got: [UInt8] = []
+            while let chunk = try await conn.read() { got += chunk }
+            #expect(got == Array("last words".utf8))
+            conn.close()
+            #expect(await conn.waitClosed() == nil)
+            listener.close()
+        }
+    }
+
+    @Test("a paused reader pauses the socket: the writer's queue grows instead of the reader's memory")
+    func pausedReader() async throws {
+        try await withEventLoop { group in
+            let loop = group.next()
+            let handler = CountingHandler()
+            let accepted = AsyncStreamPair<Connection>()
+            let listener = try await Listener.bind(host: "127.0.0.1", port: 0, on: loop) { c in
+                c.setHandler(handler)
+                c.pauseReading()
+                accepted.send(c)
+            }
+            let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop)
+            let server = await accepted.next()
+            let chunk = [UInt8](repeating: 1, count: 1 << 20)
+            for _ in 0..<64 { try conn.write(chunk) }
+            // Wait until the kernel buffers are full: the socket writes stop making progress.
+            var last = -1
+            while conn.queuedBytes != last {
+                last = conn.queuedBytes
+                _ = try await loop.submit { () }  // one loop turn
+                _ = try await loop.submit { () }
+            }
+            let delivered = try await loop.submit { handler.count }
+            #expect(delivered == 0, "a paused reader must not be handed bytes")
+            #expect(conn.queuedBytes > 32 << 20, "the writer keeps what the paused socket does not take")
+            server.resumeReading()
+            try await conn.waitForQueue(below: 1)
+            conn.close()
+            await conn.waitClosed()
+            server.close()
+            listener.close()
+        }
+    }
+
+    @Test("closing a connection in the middle of a large write neither crashes nor leaks")
+    func closeDuringWrite() async throws {
+        try await withEventLoop { group in
+            let loop = group.next()
+            let listener = try await Listener.bind(host: "127.0.0.1", port: 0, on: loop) { c in
+                c.setHandler(CountingHandler())
+            }
+            for graceful in [false, true] {
+                let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop)
+                let big = [UInt8](repeating: 2, count: 64 << 20)
+                try conn.write(big)
+                conn.close(graceful: graceful)
+                _ = await conn.waitClosed()
+                #expect(conn.isClosed)
+                #expect(throws: RaftIOError.self) { try conn.write([1]) }
+                await #expect(throws: RaftIOError.self) { try await conn.waitForQueue(below: 1) }
+            }
+            listener.close()
+        }
+    }
+
+    @Test("stopping the loop closes open connections with a clear error")
+    func stopClosesEverything() async throws {
+        try await ResourceGate.shared {
+            let group = try EventLoopGroup(loopCount: 1)
+            let loop = group.next()
+            let listener = try await echoListener(on: loop)
+            let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop)
+            group.shutdown()
+            let error = await conn.waitClosed()
+            #expect(error?.kind == .eventLoopStopped)
+            #expect(error?.message == "event loop stopped")
+            await listener.waitClosed()
+            #expect(!loop.execute {})
+        }
+    }
+
+    @Test("after all of this, stopping the loops leaves no descriptor or thread behind")
+    func noLeaks() async throws {
+        try await ResourceGate.exclusive {
+            // libuv's resolver pool starts on the first name lookup and lives for the process:
+            // warm it up before taking the baseline.
+            let warm = try EventLoopGroup(loopCount: 1)
+            let l0 = try await echoListener(on: warm.next())
+            let c0 = try await Connection.connect(host: "localhost", port: l0.port, on: warm.next())
+            c0.close()
+            await c0.waitClosed()
+            warm.shutdown()
+
+            // Certificates are made by child processes, whose pipes and helper threads belong to
+            // Foundation: make them before the baseline too.
+            let certs = TestCertificates.shared
+            let serverTLS = try TLSContext(configuration: certs.server(clientAuth: .require), role: .server)
+            let clientTLS = try TLSContext(configuration: certs.client(), role: .client)
+            let fds = ProcessResources.openFileDescriptors()
+            let threads = ProcessResources.threads()
+            #expect(ProcessResources.threads(named: "rio-loop") == 0)
+            let group = try EventLoopGroup(loopCount: 2)
+            let plain = try await echoListener(on: group.loops[0])
+            let tls = try await echoListener(on: group.loops[1], tls: serverTLS)
+            var open: [Connection] = []
+            for i in 0..<40 {
+                let loop = group.loops[i % 2]
+                let c = try await Connection.connect(host: "127.0.0.1", port: i % 2 == 0 ? plain.port : tls.port,
+                                                     on: loop, tls: i % 2 == 0 ? nil : clientTLS)
+                try c.write([UInt8](repeating: 3, count: 100_000))
+                _ = try await readExactly(100_000, from: c)
+                if i % 3 == 0 { c.close() } else { open.append(c) } // the rest stay open until the stop
+            }
+            #expect(ProcessResources.openFileDescriptors() > fds)
+            #expect(ProcessResources.threads(named: "rio-loop") == 2)
+            group.shutdown()
+            for c in open { await c.waitClosed() }
+            #expect(ProcessResources.openFileDescriptors() == fds)
+            #expect(ProcessResources.threads(named: "rio-loop") == 0)
+            #expect(ProcessResources.threads() <= threads, "threads before: \(threads), after: \(ProcessResources.threads())")
+        }
+    }
+}
