@@ -152,8 +152,9 @@ extension Message: WireMessage {
             case 7:
                 var entry = Entry()
                 try reader.embedded(wireType, into: &entry, "Message.entries")
-                // One allocation for all entries instead of a doubling per power of two.
-                if entries.isEmpty { entries.reserveCapacity(1 + reader.countFields(key: 0x3a)) }
+                // One allocation for all entries instead of a doubling per power of two. Encoders
+                // write the entries back to back, so a single entry needs no scan of the rest.
+                if entries.isEmpty, reader.nextByte == 0x3a { entries.reserveCapacity(1 + reader.countFields(key: 0x3a)) }
                 entries.append(entry)
             case 8: commit = try reader.uint64(wireType, "Message.commit")
             case 9:
