@@ -87,8 +87,22 @@ extension Message: WireMessage {
     /// auto_leave: false }, index: 0, term: 0 }.
     private static let emptySnapshotField: [UInt8] = [0x4a, 0x0a, 0x12, 0x08, 0x0a, 0x02, 0x28, 0x00, 0x10, 0x00, 0x18, 0x00]
 
-    /// The zero value: what an absent field decodes to.
-    public init() { self.init(type: .msgHup) }
+    /// The zero value: what an absent field decodes to. Written out rather than delegated, as
+    /// every decode starts here: the general initializer would build and test an empty Snapshot.
+    public init() {
+        type = .msgHup
+        to = 0
+        from = 0
+        term = 0
+        logTerm = 0
+        index = 0
+        entries = []
+        commit = 0
+        reject = false
+        rejectHint = 0
+        context = nil
+        snapshotBox = nil
+    }
 
     var wireSize: Int {
         var size = 1 + varintSize(enumWireValue(type.rawValue))
@@ -138,9 +152,19 @@ extension Message: WireMessage {
             case 7:
                 var entry = Entry()
                 try reader.embedded(wireType, into: &entry, "Message.entries")
+                // One allocation for all entries instead of a doubling per power of two. Encoders
+                // write the entries back to back, so a single entry needs no scan of the rest.
+                if entries.isEmpty, reader.nextByte == 0x3a { entries.reserveCapacity(1 + reader.countFields(key: 0x3a)) }
                 entries.append(entry)
             case 8: commit = try reader.uint64(wireType, "Message.commit")
             case 9:
+                // Every message but MsgSnap carries the empty snapshot: skip its ten-byte payload without
+                // building (and copying, and dropping) a Snapshot with four empty arrays.
+                if snapshotBox == nil,
+                   Self.emptySnapshotField.withUnsafeBytes({ reader.skip(wireType, ifPayloadIs: UnsafeRawBufferPointer(rebasing: $0[2...])) })
+                {
+                    break
+                }
                 var merged = snapshotBox?.value ?? Snapshot()
                 try reader.embedded(wireType, into: &merged, "Message.snapshot")
                 snapshot = merged

@@ -107,6 +107,10 @@ struct WireReader {
     @inline(__always)
     var hasMore: Bool { position < end }
 
+    /// The byte at the current position, if the current message has one; reads nothing.
+    @inline(__always)
+    var nextByte: UInt8? { position < end ? byte(at: position) : nil }
+
     @inline(__always)
     private func byte(at offset: Int) -> UInt8 {
         // Callers check `offset < end`, and `end` never exceeds the buffer, so `base` is non-nil here.
@@ -126,6 +130,36 @@ struct WireReader {
     }
 
     private mutating func longVarint(_ field: StaticString) throws(RaftPBError) -> UInt64 {
+        // Member IDs are random 64-bit values, so ten-byte varints are the common case here, not
+        // the rare one. With ten bytes left, read the first eight as one word: byte i's low seven
+        // bits move to bit 7i (shift right by i and mask), and the first byte without its high bit
+        // ends the varint. Bytes nine and ten, if needed, are read one by one.
+        if end - position >= 10 {
+            let start = base.unsafelyUnwrapped + position
+            let word = UInt64(littleEndian: start.loadUnaligned(as: UInt64.self))
+            var value: UInt64 = 0
+            for i: UInt64 in 0 ..< 8 { value |= (word >> i) & (0x7F << (7 * i)) }
+            let lastBytes = ~word & 0x8080_8080_8080_8080
+            if lastBytes != 0 {
+                let length = (lastBytes.trailingZeroBitCount + 1) / 8
+                position += length
+                return length == 8 ? value : value & ((1 << UInt64(7 * length)) - 1)
+            }
+            let ninth = start.load(fromByteOffset: 8, as: UInt8.self)
+            value |= UInt64(ninth & 0x7F) << 56
+            if ninth < 0x80 {
+                position += 9
+                return value
+            }
+            // The tenth byte holds one significant bit; like the Go decoders, drop the rest.
+            let tenth = start.load(fromByteOffset: 9, as: UInt8.self)
+            value |= UInt64(tenth & 0x7F) << 63
+            if tenth < 0x80 {
+                position += 10
+                return value
+            }
+            throw .varintOverflow(at: position, in: "\(field)")
+        }
         var value: UInt64 = 0
         var shift: UInt64 = 0
         var offset = position
@@ -199,6 +233,56 @@ struct WireReader {
         let from = storage.startIndex + position
         position += count
         return storage[from ..< from + count]
+    }
+
+    /// Skips a length-delimited field whose payload is exactly `payload` and returns true;
+    /// otherwise reads nothing and returns false. The fast path for a nested message that is
+    /// nearly always the same few bytes.
+    @inline(__always)
+    mutating func skip(_ wireType: UInt8, ifPayloadIs payload: UnsafeRawBufferPointer) -> Bool {
+        // Payloads under 128 bytes only: their length is one byte.
+        guard wireType == 2, position < end, Int(byte(at: position)) == payload.count,
+              end - position - 1 >= payload.count
+        else { return false }
+        for i in 0 ..< payload.count where byte(at: position + 1 + i) != payload[i] { return false }
+        position += 1 + payload.count
+        return true
+    }
+
+    /// How many fields with the one-byte `key` are left in the current message: a scan that reads
+    /// only tags and lengths, so that a repeated field's array can be allocated once at its final
+    /// size. It stops at the first byte it cannot step over; the decode proper then reports that
+    /// byte. Each counted field takes at least two bytes, so the count never exceeds what the
+    /// bytes left could decode to anyway.
+    func countFields(key: UInt8) -> Int {
+        var offset = position
+        var count = 0
+        /// A varint at `offset`, or nil when it runs past `end` or past ten bytes.
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            for shift in stride(from: UInt64(0), to: 70, by: 7) {
+                guard offset < end else { return nil }
+                let next = byte(at: offset)
+                offset += 1
+                value |= UInt64(next & 0x7F) << shift
+                if next < 0x80 { return value }
+            }
+            return nil
+        }
+        while offset < end {
+            guard let fieldKey = varint() else { break }
+            if fieldKey == UInt64(key) { count += 1 }
+            switch fieldKey & 7 {
+            case 0: guard varint() != nil else { return count }
+            case 1: offset += 8
+            case 2:
+                guard let length = varint(), length <= UInt64(end - offset) else { return count }
+                offset += Int(length)
+            case 5: offset += 4
+            default: return count  // groups: rare enough to leave to the decode proper
+            }
+        }
+        return count
     }
 
     /// Merges a nested message into `value`, as proto2 merges a repeated non-repeated field.

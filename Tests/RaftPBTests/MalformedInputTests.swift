@@ -33,6 +33,22 @@ struct MalformedInputTests {
         #expect(entry.term == .max)
     }
 
+    @Test("varints of every length decode alike with ten bytes after them and without")
+    func varintEveryLength() throws {
+        // The decoder reads a varint word-wise when ten bytes are left and byte-wise otherwise:
+        // in HardState(term: v, vote: v, commit: v) the first is read one way, the last the other.
+        for bits in 0 ... 64 {
+            for value in [UInt64.max >> (64 - bits), bits == 0 ? 0 : 1 << (bits - 1), 0x8e9e_05c5_2164_694d >> (64 - bits)] {
+                let state = HardState(term: value, vote: value, commit: value)
+                #expect(try HardState(decoding: state.encode()) == state, "value \(value)")
+            }
+        }
+        // A tenth byte's bits past the 64th are dropped on both paths.
+        let padded: [UInt8] = [0x08] + [UInt8](repeating: 0xFF, count: 9) + [0x7F] + [0x10, 0x00]
+        #expect(try HardState(decoding: padded).term == .max)
+        #expect(try HardState(decoding: padded.dropLast(2)).term == .max)
+    }
+
     @Test("a length that runs past the end is rejected")
     func lengthPastEnd() {
         let error = failure(Entry.self, [0x22, 0x05, 0x01, 0x02])
