@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RaftPB", targets: ["RaftPB"]),
         .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
         .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
+        .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
     ],
     dependencies: [
@@ -46,17 +47,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
+        .target(name: "BenchKit", dependencies: ["RaftIO"], swiftSettings: strict),
         .executableTarget(
             name: "rafthttp",
             dependencies: [
-                "RaftIO", "RaftHTTP",
+                "RaftIO", "RaftHTTP", "BenchKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
         .target(
-            name: "TestSupport", dependencies: ["RaftIO", "RaftPB"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["RaftIO", "RaftPB", "BenchKit"], path: "Tests/TestSupport",
             swiftSettings: strict + [.unsafeFlags(["-O"])]  // checksums over hundreds of MiB in debug test runs
         ),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),

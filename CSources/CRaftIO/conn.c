@@ -27,6 +27,8 @@
 #include <string.h>
 
 #define READ_BUF_SIZE (64 * 1024)
+/* Plaintext encrypted per socket write under TLS. */
+#define TLS_SLICE (256 * 1024)
 /* TCP keep-alive probe delay, as Go's net.Dialer and etcd's listeners use. */
 #define KEEPALIVE_SECS 30
 
@@ -274,7 +276,6 @@ static void on_write(uv_write_t *req, int status) {
     c->writing = 0;
     size_t written = c->inflight.len;
     c->inflight.len = 0;
-    rio__buf_trim(&c->inflight);
     if (status != 0) {
         if (status == UV_ECANCELED) return; /* closing */
         char msg[RIO_ERRLEN];
@@ -314,17 +315,23 @@ void rio__conn_flush(rio_conn_t *c) {
     if (c->state == RIO_CLOSING || c->state == RIO_CLOSED) return;
     if (c->ssl) {
         if (c->state == RIO_OPEN && !c->shutdown_started) {
-            uv_mutex_lock(&c->mu);
-            buf_swap(&c->out, &c->scratch);
-            uv_mutex_unlock(&c->mu);
-            if (c->scratch.len > 0) {
-                if (rio__tls_encrypt(c, c->scratch.base, c->scratch.len) != 0) {
+            if (c->scratch_off == c->scratch.len) {
+                c->scratch.len = c->scratch_off = 0;
+                uv_mutex_lock(&c->mu);
+                buf_swap(&c->out, &c->scratch);
+                uv_mutex_unlock(&c->mu);
+            }
+            /* Encrypt one slice ahead of the socket: records stay in cache between encryption and
+             * the kernel's copy, and a large burst never doubles its memory as ciphertext. */
+            size_t left = c->scratch.len - c->scratch_off;
+            if (left > 0 && c->cipher.len < TLS_SLICE) {
+                size_t n = left < TLS_SLICE ? left : TLS_SLICE;
+                if (rio__tls_encrypt(c, c->scratch.base + c->scratch_off, n) != 0) {
                     rio__conn_fail(c, UV_EPROTO, c->close_msg);
                     return;
                 }
-                c->cipher_plain += c->scratch.len;
-                c->scratch.len = 0;
-                rio__buf_trim(&c->scratch);
+                c->scratch_off += n;
+                c->cipher_plain += n;
             }
         }
         if (!c->writing && c->cipher.len > 0) {
@@ -332,6 +339,9 @@ void rio__conn_flush(rio_conn_t *c) {
             c->inflight_plain = c->cipher_plain;
             c->cipher_plain = 0;
             write_inflight(c);
+            /* Prepare the next slice while the kernel takes this one. */
+            if (c->scratch_off < c->scratch.len) rio__conn_flush(c);
+            return;
         }
     } else if (!c->writing && c->state == RIO_OPEN) {
         uv_mutex_lock(&c->mu);
@@ -339,6 +349,13 @@ void rio__conn_flush(rio_conn_t *c) {
         uv_mutex_unlock(&c->mu);
         c->inflight_plain = c->inflight.len;
         if (c->inflight.len > 0) write_inflight(c);
+    }
+    if (!c->writing) {
+        /* Idle: give back what a burst made large. Buffers are kept while traffic flows, so a
+         * busy connection reuses them instead of faulting in fresh pages on every write. */
+        rio__buf_trim(&c->inflight);
+        rio__buf_trim(&c->cipher);
+        rio__buf_trim(&c->scratch);
     }
     if (c->state == RIO_OPEN) maybe_finish(c);
 }
@@ -357,7 +374,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void maybe_finish(rio_conn_t *c) {
     uv_mutex_lock(&c->mu);
     int want = c->want_shutdown || c->want_close;
-    int empty = c->out.len == 0;
+    int empty = c->out.len == 0 && c->scratch_off == c->scratch.len;
     uv_mutex_unlock(&c->mu);
     if (!want || !empty || c->writing || c->cipher.len > 0) return;
     if (c->ssl && !c->shutdown_started) {

@@ -83,6 +83,7 @@ struct rio_conn_s {
     rio__buf_t cipher;            /* TLS: records waiting for the socket */
     size_t cipher_plain;
     rio__buf_t scratch;           /* TLS: plaintext taken from `out`, being encrypted */
+    size_t scratch_off;           /* TLS: how much of `scratch` is encrypted already */
     char *rbuf;
     uv_write_t wreq;
     uv_shutdown_t sreq;

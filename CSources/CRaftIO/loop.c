@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,9 @@ static void on_wake(uv_async_t *a) { drain(a->data); }
 static void on_prepare(uv_prepare_t *p) { drain(p->data); }
 
 rio_loop_t *rio_loop_new(char *err, size_t errlen) {
+    /* A peer that resets its connection must cost an EPIPE on that connection, not the process:
+     * libuv writes with write(2), which raises SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     rio_loop_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         snprintf(err, errlen, "rio_loop_new(): out of memory");
