@@ -270,18 +270,20 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
 
     /// The parser refused the input: answer its status if no response head went out, then close.
     private func reject(_ error: HTTPParserError) {
-        if let exchange {
+        if let exchange, exchange.writer.headWritten {
+            self.exchange = nil
             exchange.request.finish(.failure(.invalid(error)))
-            if exchange.writer.headWritten {
-                close(graceful: true) // what the handler queued still goes out
-                return
-            }
+            close(graceful: true) // what the handler queued still goes out
+            return
         }
-        answerAndClose(status: error.status, text: "\(error.description)\n", head: nil)
+        // The status goes out first; the handler then learns the body failed, and whatever it
+        // writes is dropped (answerAndClose marks its writer closed).
+        answerAndClose(status: error.status, text: "\(error.description)\n", head: nil, bodyError: .invalid(error))
     }
 
     /// Writes a final response with `Connection: close` and closes once it is written.
-    private func answerAndClose(status: Int, text: String, head: HTTPRequestHead?) {
+    private func answerAndClose(status: Int, text: String, head: HTTPRequestHead?,
+                                bodyError: HTTPServerRequest.BodyError? = nil) {
         core.countRejection(status)
         var buffer: [UInt8] = []
         let response = HTTPResponse(status: HTTPResponse.Status(code: status),
@@ -291,8 +293,8 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
         _ = try? connection.write(buffer)
         if let exchange {
             self.exchange = nil
-            exchange.request.finish(.failure(status == 408 ? .timedOut : .closed))
             exchange.writer.connectionClosed(error: nil)
+            exchange.request.finish(.failure(bodyError ?? (status == 408 ? .timedOut : .closed)))
         }
         close(graceful: true)
     }
