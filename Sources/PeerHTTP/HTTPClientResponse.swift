@@ -10,6 +10,7 @@ public struct HTTPClientResponse: Sendable {
     /// The response body: chunks of bytes in order, framing removed, ending when the response
     /// does. Iterate it once. Dropping it before its end closes the connection.
     public struct Body: AsyncSequence, Sendable {
+        /// A run of body bytes as they arrived, framing removed.
         public typealias Element = [UInt8]
 
         let owner: BodyOwner
@@ -21,6 +22,7 @@ public struct HTTPClientResponse: Sendable {
             public mutating func next() async throws -> [UInt8]? { try await owner.stream.next() }
         }
 
+        /// An iterator over the chunks; make one only (the body is read once).
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(owner: owner) }
 
         /// Reads the whole body, failing with ``HTTPClientError/Code/invalidResponse`` beyond `limit` bytes.

@@ -9,6 +9,8 @@
 // a reused keep-alive connection closed or reset before any response byte → redialed once (buffer
 // bodies only), then closedBeforeResponse; malformed response → invalidResponse, close; closed
 // mid-response → closedInResponse; cancel() → cancelled, close at once.
+// UNTESTED: no response-head or read timeout on the client yet (only the dial timeout); a
+// silent server holds a request until it is cancelled.
 import RaftIO
 
 /// Receives the response to a request made with

@@ -9,6 +9,8 @@
 //
 // Shutdown: listeners close; idle connections close at once, busy ones after their response; at
 // the deadline everything still open (long-lived streams included) is closed without waiting.
+// UNTESTED: a TLS handshake that never completes is bounded by RaftIO, not by headerReadTimeout
+// (the connection is handed over only after the handshake).
 import HTTPTypes
 import RaftIO
 import Synchronization
