@@ -1,0 +1,102 @@
+// Writes one outbound message body (a server's response body or a client's request body) straight
+// into a RaftIO connection's coalescing buffer, with the framing its head announced.
+//
+// | framing        | `write(bytes)` puts on the wire     | `end(trailers)` puts on the wire       |
+// |----------------|-------------------------------------|----------------------------------------|
+// | contentLength  | the bytes (never past the length)   | nothing; short of the length: broken   |
+// | chunked        | hex-size CRLF, the bytes, CRLF      | `0` CRLF, trailer fields, CRLF         |
+// | untilClose     | the bytes (HTTP/1.0 peer, no length)| nothing: the connection closes         |
+// | none           | nothing (HEAD, 204, 304)            | nothing                                |
+//
+// A chunk costs three `Connection.write` calls (size line from the stack, the caller's bytes,
+// CRLF) and no allocation: RaftIO copies each into its per-connection buffer and coalesces them
+// into one socket write per loop turn.
+import RaftIO
+
+/// The framing state of one outbound body. A value kept under its writer's lock.
+struct BodyFramer {
+    enum Mode: Equatable {
+        case none
+        case contentLength(remaining: Int)
+        case chunked
+        case untilClose
+    }
+
+    var mode: Mode
+
+    /// Writes `bytes` with this body's framing. Returns false (writing at most up to the length)
+    /// when the bytes go past a declared length or the connection is closed.
+    mutating func write(_ bytes: UnsafeRawBufferPointer, to connection: Connection) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        do {
+            switch mode {
+            case .none:
+                return true
+            case .contentLength(let remaining):
+                let n = min(remaining, bytes.count)
+                if n > 0 { try connection.write(UnsafeRawBufferPointer(rebasing: bytes[..<n])) }
+                mode = .contentLength(remaining: remaining - n)
+                return n == bytes.count
+            case .chunked:
+                try writeChunkHeader(size: bytes.count, to: connection)
+                try connection.write(bytes)
+                try writeStatic(crlf, to: connection)
+                return true
+            case .untilClose:
+                try connection.write(bytes)
+                return true
+            }
+        } catch {
+            return false
+        }
+    }
+
+    /// Ends the body. Returns whether the message is complete on the wire (so the connection may
+    /// carry another message): false when bytes of a declared length are missing, or the body is
+    /// delimited by closing the connection.
+    mutating func end(trailers: HTTPHeaders, to connection: Connection) -> Bool {
+        defer { mode = .none }
+        switch mode {
+        case .none:
+            return true
+        case .contentLength(let remaining):
+            return remaining == 0
+        case .untilClose:
+            return false
+        case .chunked:
+            if trailers.isEmpty {
+                return (try? writeStatic(lastChunk, to: connection)) != nil
+            }
+            var buffer: [UInt8] = []
+            HTTPSerializer.appendLastChunk(trailers: trailers, to: &buffer)
+            return (try? connection.write(buffer)) != nil
+        }
+    }
+
+    private func writeChunkHeader(size: Int, to connection: Connection) throws(RaftIOError) {
+        // At most 16 hex digits and CRLF: a stack buffer, no allocation.
+        let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 18) { buffer -> Result<Void, RaftIOError> in
+            var i = 0
+            var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
+            while shift >= 0 {
+                let digit = (size >> shift) & 0xF
+                buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
+                i += 1
+                shift -= 4
+            }
+            buffer[i] = ASCII.cr
+            buffer[i + 1] = ASCII.lf
+            return Result { () throws(RaftIOError) in
+                try connection.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<(i + 2)]))
+            }
+        }
+        try result.get()
+    }
+}
+
+private let crlf: StaticString = "\r\n"
+private let lastChunk: StaticString = "0\r\n\r\n"
+
+private func writeStatic(_ string: StaticString, to connection: Connection) throws(RaftIOError) {
+    try connection.write(UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount))
+}

@@ -1,0 +1,104 @@
+// What a client sends: method, URL, fields and a body from a buffer or a producer.
+import HTTPTypes
+import RaftIO
+
+/// A request for ``HTTPClient``.
+public struct HTTPClientRequest: Sendable {
+    /// Where the body comes from.
+    public enum Body: Sendable {
+        /// No body.
+        case none
+        /// These bytes, sent with `Content-Length`.
+        case bytes([UInt8])
+        /// Bytes written by `producer` (in a task of its own) through an ``HTTPBodyWriter``, with
+        /// `Content-Length: length` when the length is known, chunked otherwise. The body is never
+        /// held in memory as a whole: wait on ``HTTPBodyWriter/waitForQueue(below:)`` to bound it.
+        /// The body ends when `producer` returns; if it throws, the request fails with
+        /// ``HTTPClientError/Code/requestBodyFailed``. A streamed request is always sent on a
+        /// fresh connection, since it cannot be replayed on a redial.
+        case stream(length: Int?, producer: @Sendable (HTTPBodyWriter) async throws -> Void)
+    }
+
+    /// The method.
+    public var method: HTTPRequest.Method
+    /// An `http://` or `https://` URL; the host may be an IPv6 address in brackets.
+    public var url: String
+    /// Header fields; `Host` comes from the URL unless set here. Framing fields are replaced.
+    public var headerFields: HTTPFields
+    /// The body.
+    public var body: Body
+
+    /// Creates a request.
+    public init(method: HTTPRequest.Method = .get, url: String, headerFields: HTTPFields = [:], body: Body = .none) {
+        self.method = method
+        self.url = url
+        self.headerFields = headerFields
+        self.body = body
+    }
+
+    var isReplayable: Bool {
+        if case .stream = body { return false }
+        return true
+    }
+
+    /// The request head and (for `.bytes`) the body, in one buffer.
+    func serializedHead(url: HTTPURL) -> [UInt8] {
+        var head = HTTPRequest(method: method, scheme: nil, authority: url.authority, path: url.target,
+                               headerFields: headerFields)
+        if headerFields.contains(where: { $0.name.canonicalName == "host" }) { head.authority = nil }
+        var buffer: [UInt8] = []
+        switch body {
+        case .none:
+            buffer.reserveCapacity(128)
+            let framing: HTTPSerializer.BodyFraming = method == .post || method == .put ? .contentLength(0) : .headersOnly
+            HTTPSerializer.appendRequestHead(head, body: framing, to: &buffer)
+        case .bytes(let bytes):
+            buffer.reserveCapacity(128 + bytes.count)
+            HTTPSerializer.appendRequestHead(head, body: .contentLength(bytes.count), to: &buffer)
+            buffer.append(contentsOf: bytes)
+        case .stream(let length, _):
+            HTTPSerializer.appendRequestHead(head, body: length.map { .contentLength($0) } ?? .chunked, to: &buffer)
+        }
+        return buffer
+    }
+}
+
+/// Writes a streamed request body (``HTTPClientRequest/Body/stream(length:producer:)``). Safe from
+/// any thread; writes go straight into the connection's coalescing buffer (one chunk per call
+/// when chunked) and never block.
+public final class HTTPBodyWriter: Sendable {
+    private let connection: Connection
+    private let framer: Locked<BodyFramer>
+
+    init(connection: Connection, length: Int?) {
+        self.connection = connection
+        self.framer = Locked(BodyFramer(mode: length.map { .contentLength(remaining: $0) } ?? .chunked))
+    }
+
+    /// Writes body bytes. Returns false when the connection is closed or the bytes go past the
+    /// declared length.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        framer.withLock { $0.write(bytes, to: connection) }
+    }
+
+    /// Writes body bytes; see ``write(_:)-(UnsafeRawBufferPointer)``.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Bytes queued on the connection and not yet handed to the kernel.
+    public var queuedBytes: Int { connection.queuedBytes }
+
+    /// Waits until fewer than `limit` bytes are queued: call it between writes to bound memory.
+    /// - Throws: ``RaftIOError`` if the connection closes first.
+    public func waitForQueue(below limit: Int) async throws {
+        try await connection.waitForQueue(below: limit)
+    }
+
+    /// Ends the body; returns whether it is complete (all of a declared length was written).
+    func end() -> Bool {
+        framer.withLock { $0.end(trailers: HTTPHeaders(), to: connection) }
+    }
+}

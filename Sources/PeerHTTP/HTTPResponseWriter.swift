@@ -1,0 +1,235 @@
+// The answer to one request: a head, then a body that is a buffer or a stream of chunks written
+// for as long as the handler wants (a raft stream lasts as long as its connection).
+//
+// Every method is safe from any thread. Bytes go straight into the RaftIO connection's
+// coalescing buffer under this writer's small lock (which keeps a head and its chunks in order);
+// the state change at the end hops to the loop, where the connection moves to the next request.
+import HTTPTypes
+import RaftIO
+
+/// Writes the response to one request of an ``HTTPServer``. Safe from any thread.
+///
+/// Write the head with ``writeHead(_:body:)``, the body with ``write(_:)-(UnsafeRawBufferPointer)``
+/// and finish with ``end(trailers:)``; or do all three with ``respond(_:body:)``. Writes never
+/// block: bound memory with ``queuedBytes`` or ``waitForQueue(below:)``. ``onClose(_:)`` tells a
+/// long-lived response that the client went away.
+public final class HTTPResponseWriter: @unchecked Sendable {
+    // @unchecked Sendable: the mutable state is in `state`, behind its lock; the other stored
+    // properties are immutable.
+
+    /// How the body after a head is delimited.
+    public enum BodyFraming: Sendable, Hashable {
+        /// No body (`Content-Length: 0`, or no framing field at all for 1xx, 204 and 304).
+        case none
+        /// Exactly this many bytes follow.
+        case contentLength(Int)
+        /// A stream of chunks of any length, for as long as the handler writes (to an HTTP/1.0
+        /// client: raw bytes, and the connection closes at the end).
+        case chunked
+    }
+
+    private struct State {
+        var headWritten = false
+        var ended = false
+        var closed = false
+        var keepAlive: Bool
+        var framer = BodyFramer(mode: .none)
+        var closeCallbacks: [@Sendable (RaftIOError?) -> Void] = []
+        var closeError: RaftIOError?
+    }
+
+    // MARK: immutable, any thread
+    let connection: Connection
+    private let requestVersion: HTTPVersion
+    private let isHeadRequest: Bool
+    /// Called once, outside the lock, when the response ends: whether the connection may carry
+    /// the next request (complete framing and keep-alive).
+    private let didEnd: @Sendable (_ reusable: Bool) -> Void
+
+    private let state: Locked<State>
+
+    init(connection: Connection, request: HTTPRequestHead, keepAlive: Bool,
+         didEnd: @escaping @Sendable (_ reusable: Bool) -> Void) {
+        self.connection = connection
+        self.requestVersion = request.version
+        self.isHeadRequest = request.method == "HEAD"
+        self.didEnd = didEnd
+        self.state = Locked(State(keepAlive: keepAlive))
+    }
+
+    /// Writes the status line and fields, then the framing field for `body`. The server adds
+    /// `Connection: close` when it will close the connection after this response (and
+    /// `Connection: keep-alive` for an HTTP/1.0 client it keeps). Framing fields in `response`
+    /// are replaced. Returns false (and writes nothing) if a head was already written or the
+    /// connection is closed.
+    @discardableResult
+    public func writeHead(_ response: HTTPResponse, body: BodyFraming) -> Bool {
+        state.withLock { s in
+            guard !s.headWritten, !s.closed else { return false }
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(160)
+            appendHead(response, body: body, state: &s, to: &buffer)
+            return (try? connection.write(buffer)) != nil
+        }
+    }
+
+    /// Writes body bytes with the head's framing: one chunk per call for a chunked body. Returns
+    /// false when the connection is closed, the response has ended, or the bytes go past the
+    /// declared length (bytes up to the length are written).
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        state.withLock { s in
+            guard s.headWritten, !s.ended, !s.closed else { return false }
+            return s.framer.write(bytes, to: connection)
+        }
+    }
+
+    /// Writes body bytes; see ``write(_:)-(UnsafeRawBufferPointer)``.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Ends the response: the last chunk and `trailers` for a chunked body. A body shorter than
+    /// its `Content-Length` cannot be completed, so the connection is closed. After the end the
+    /// connection serves its next request (or closes, without keep-alive). Idempotent.
+    public func end(trailers: HTTPFields = [:]) {
+        let reusable: Bool? = state.withLock { s in
+            guard !s.ended else { return nil }
+            if !s.headWritten {
+                var buffer: [UInt8] = []
+                appendHead(HTTPResponse(status: .internalServerError), body: .none, state: &s, to: &buffer)
+                _ = try? connection.write(buffer)
+            }
+            s.ended = true
+            let complete = s.closed ? false : s.framer.end(trailers: HTTPHeaders(trailers), to: connection)
+            return complete && s.keepAlive
+        }
+        if let reusable { didEnd(reusable) }
+    }
+
+    /// Writes `response` with `body` as its whole body (`Content-Length`) and ends it: one
+    /// buffer, one write. Returns false if a head was already written or the connection is closed.
+    @discardableResult
+    public func respond(_ response: HTTPResponse, body: UnsafeRawBufferPointer) -> Bool {
+        let outcome: (written: Bool, reusable: Bool)? = state.withLock { s in
+            guard !s.headWritten, !s.ended else { return nil }
+            s.ended = true
+            guard !s.closed else { return (false, false) }
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(160 + body.count)
+            appendHead(response, body: .contentLength(body.count), state: &s, to: &buffer)
+            if !isHeadRequest { buffer.append(contentsOf: body) }
+            s.framer = BodyFramer(mode: .none)
+            let written = (try? connection.write(buffer)) != nil
+            return (written, written && s.keepAlive)
+        }
+        guard let outcome else { return false }
+        didEnd(outcome.reusable)
+        return outcome.written
+    }
+
+    /// Writes `response` with `body` as its whole body and ends it; see
+    /// ``respond(_:body:)-(_,UnsafeRawBufferPointer)``.
+    @discardableResult
+    public func respond(_ response: HTTPResponse, body: [UInt8] = []) -> Bool {
+        body.withUnsafeBytes { respond(response, body: $0) }
+    }
+
+    /// Answers `status` with `body` as `text/plain` (etcd's error bodies end in "\n").
+    @discardableResult
+    public func respond(status: HTTPResponse.Status, headers: HTTPFields = [:], text: String) -> Bool {
+        var fields = headers
+        if fields[.contentType] == nil { fields[.contentType] = "text/plain; charset=utf-8" }
+        return respond(HTTPResponse(status: status, headerFields: fields), body: Array(text.utf8))
+    }
+
+    /// Bytes written on this connection and not yet handed to the kernel: a streaming handler
+    /// stops producing while this is high.
+    public var queuedBytes: Int { connection.queuedBytes }
+
+    /// Waits until fewer than `limit` bytes are queued on the connection.
+    /// - Throws: ``RaftIOError`` if the connection closes first.
+    public func waitForQueue(below limit: Int) async throws {
+        try await connection.waitForQueue(below: limit)
+    }
+
+    /// Calls `callback` once when the connection closes (at once if it already has): the
+    /// client went away, the server shut down, or the response ended without keep-alive.
+    /// `error` is nil for a close the server chose. Runs on the loop thread.
+    public func onClose(_ callback: @escaping @Sendable (RaftIOError?) -> Void) {
+        let closed: RaftIOError?? = state.withLock { s in
+            if s.closed { return .some(s.closeError) }
+            s.closeCallbacks.append(callback)
+            return .none
+        }
+        if let closed { callback(closed) }
+    }
+
+    /// Whether the connection has closed; nothing written now reaches the client.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    // MARK: driven by the connection
+
+    /// Whether a head went out (so an error can no longer be answered with a status).
+    var headWritten: Bool { state.withLock { $0.headWritten } }
+
+    /// The server will close after this response: say so in the head if it is not out yet.
+    func disableKeepAlive() { state.withLock { $0.keepAlive = false } }
+
+    func connectionClosed(error: RaftIOError?) {
+        let callbacks = state.withLock { s in
+            s.closed = true
+            s.closeError = error
+            defer { s.closeCallbacks = [] }
+            return s.closeCallbacks
+        }
+        for callback in callbacks { callback(error) }
+    }
+
+    // MARK: head
+
+    private func appendHead(_ response: HTTPResponse, body: BodyFraming, state s: inout State,
+                            to buffer: inout [UInt8]) {
+        s.headWritten = true
+        let code = response.status.code
+        let bodyless = (100..<200).contains(code) || code == 204 || code == 304
+        var serializerFraming: HTTPSerializer.BodyFraming
+        switch body {
+        case .none:
+            serializerFraming = bodyless ? .headersOnly : .contentLength(0)
+            s.framer = BodyFramer(mode: .none)
+        case .contentLength(let n):
+            serializerFraming = bodyless ? .headersOnly : .contentLength(n)
+            s.framer = BodyFramer(mode: bodyless ? .none : .contentLength(remaining: n))
+        case .chunked:
+            if bodyless {
+                serializerFraming = .headersOnly
+                s.framer = BodyFramer(mode: .none)
+            } else if requestVersion == .http1_0 {
+                serializerFraming = .headersOnly
+                s.framer = BodyFramer(mode: .untilClose)
+                s.keepAlive = false
+            } else {
+                serializerFraming = .chunked
+                s.framer = BodyFramer(mode: .chunked)
+            }
+        }
+        if isHeadRequest { s.framer = BodyFramer(mode: .none) }
+        if s.keepAlive, let connectionField = response.headerFields[.connection],
+           HTTPHeaders(dictionaryLiteral: ("Connection", connectionField)).containsToken("close", inField: "Connection") {
+            s.keepAlive = false
+        }
+        HTTPSerializer.appendStatusLine(status: code, reason: response.status.reasonPhrase, version: .http1_1, to: &buffer)
+        for field in response.headerFields where field.name != .connection {
+            HTTPSerializer.appendField(name: field.name.rawName, value: field.value,
+                                       skippingFramingFor: serializerFraming, to: &buffer)
+        }
+        if !s.keepAlive {
+            buffer.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if requestVersion == .http1_0 {
+            buffer.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        HTTPSerializer.appendFraming(serializerFraming, to: &buffer)
+    }
+}
