@@ -61,10 +61,8 @@ public final class HTTPClient: Sendable {
     public var configuration: Configuration { core.configuration }
 
     /// Creates a client. `eventLoopGroup` supplies loops to the async API (and may be nil when only
-    /// the loop-thread API is used). Ignores SIGPIPE for the process (once): a server resetting
-    /// its connection must not kill it.
+    /// the loop-thread API is used).
     public init(configuration: Configuration = Configuration(), eventLoopGroup: EventLoopGroup? = nil) {
-        ignoreSIGPIPE
         core = Core(configuration: configuration)
         group = eventLoopGroup
     }

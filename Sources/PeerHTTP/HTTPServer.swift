@@ -123,10 +123,7 @@ public final class HTTPServer: Sendable {
     public var configuration: Configuration { core.configuration }
 
     /// Creates a server with no routes and no listener.
-    ///
-    /// Ignores SIGPIPE for the process (once): a client resetting its connection must not kill it.
     public init(configuration: Configuration = Configuration()) {
-        ignoreSIGPIPE
         core = Core(configuration: configuration)
     }
 

@@ -3,6 +3,9 @@ import Synchronization
 
 /// One libuv event loop running on its own thread.
 ///
+/// Creating a loop ignores SIGPIPE for the process: libuv writes to sockets with write(2), and a
+/// peer that reset its connection must cost an error on that connection, not the process.
+///
 /// Sockets, timers and TLS sessions belong to the loop they were created on; their callbacks run on
 /// the loop's thread, one at a time. Other threads and tasks hand work to a loop with ``execute(_:)``:
 /// a burst of jobs costs one wake-up.
