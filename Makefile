@@ -1,0 +1,67 @@
+# swift-rafthttp — the two commands of the README, and the checks around them.
+#
+#   make bench      install what is missing (as root), build release, run the loopback benchmark
+#   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
+#
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300)
+#   make sanitize   the test suite under ThreadSanitizer, then AddressSanitizer
+#   make baselines  the machine's own floor: iperf3 bulk throughput and a blocking C ping-pong
+
+SHELL := /bin/bash
+SWIFT ?= swift
+FUZZ_SECONDS ?= 300
+TEST_FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := $(notdir $(patsubst %/main.swift,%,$(wildcard Fuzz/*/main.swift)))
+
+# Debian packages: to build, to test (peers and tools the tests talk to), to benchmark.
+BUILD_DEPS := libuv1-dev libssl-dev openssl pkg-config
+TEST_DEPS := curl python3 etcd-server etcd-client iproute2 nftables
+BENCH_DEPS := iperf3 wrk nginx-light
+
+.PHONY: bench test fuzz sanitize baselines deps-build deps-test deps-bench clean
+
+define install_missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; \
+		fi; \
+	fi
+endef
+
+deps-build:
+	$(call install_missing,$(BUILD_DEPS))
+
+deps-test: deps-build
+	$(call install_missing,$(TEST_DEPS))
+
+deps-bench: deps-build
+	$(call install_missing,$(BENCH_DEPS))
+
+bench: deps-bench
+	$(SWIFT) build -c release --product rafthttp
+	.build/release/rafthttp io-bench
+
+test: deps-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(TEST_FUZZ_SECONDS) || exit 1; done
+
+fuzz: deps-build
+	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done
+
+sanitize: deps-test
+	$(SWIFT) test --scratch-path .build-tsan --sanitize=thread
+	$(SWIFT) test --scratch-path .build-asan --sanitize=address
+
+baselines: deps-bench
+	@mkdir -p .build
+	cc -O2 -pthread -o .build/pingpong Benchmarks/baselines/pingpong.c
+	.build/pingpong 200000
+	@iperf3 -s -1 -D -p 5201 >/dev/null && sleep 0.5 && iperf3 -c 127.0.0.1 -p 5201 -t 5 -f g | tail -4
+
+clean:
+	rm -rf .build .build-* Fuzz/out Fuzz/corpus-work
