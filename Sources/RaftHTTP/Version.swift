@@ -1,0 +1,154 @@
+// Version headers and the rules etcd applies to them (spec 1.3 "Version gate", 1.11).
+//
+// Happy path: both sides send `X-Server-Version: 3.4.23` and `X-Min-Cluster-Version: 3.0.0`; each
+// checks the other's pair and finds it compatible. Failure modes: the remote server is older than
+// our minimum cluster version, or the remote's minimum is newer than our server → 412
+// "incompatible version"; a header that is not `major.minor.patch` (etcd panics in
+// `semver.Must`) → treated as incompatible here; a stream dialed to an older peer that does not
+// support that stream type → `unsupportedStreamType`, without marking the peer inactive.
+
+/// An etcd version as sent in `X-Server-Version` and `X-Min-Cluster-Version`:
+/// `major.minor.patch`, optionally followed by `-prerelease` and `+metadata` (coreos/go-semver).
+/// Only major and minor take part in compatibility decisions.
+struct EtcdVersion: Hashable, Sendable, CustomStringConvertible {
+    var major: Int
+    var minor: Int
+    var patch: Int
+    var preRelease: String = ""
+    var metadata: String = ""
+
+    init(major: Int, minor: Int, patch: Int) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
+
+    /// Parses `text`; `nil` unless it is three dot-separated decimal numbers with an optional
+    /// `-pre` and `+meta` of dot-separated `[0-9A-Za-z-]` identifiers.
+    init?(_ text: some StringProtocol) {
+        var rest = Substring(text)
+        var metadata = Substring("")
+        if let plus = rest.firstIndex(of: "+") {
+            metadata = rest[rest.index(after: plus)...]
+            rest = rest[..<plus]
+        }
+        var preRelease = Substring("")
+        if let dash = rest.firstIndex(of: "-") {
+            preRelease = rest[rest.index(after: dash)...]
+            rest = rest[..<dash]
+        }
+        guard Self.validIdentifiers(preRelease), Self.validIdentifiers(metadata) else { return nil }
+        let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var numbers: [Int] = []
+        for part in parts {
+            guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                  let value = Int(part) else { return nil }
+            numbers.append(value)
+        }
+        self.init(major: numbers[0], minor: numbers[1], patch: numbers[2])
+        self.preRelease = String(preRelease)
+        self.metadata = String(metadata)
+    }
+
+    private static func validIdentifiers(_ text: Substring) -> Bool {
+        if text.isEmpty { return true }
+        return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { identifier in
+            !identifier.isEmpty && identifier.utf8.allSatisfy { byte in
+                (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                    || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                    || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                    || byte == UInt8(ascii: "-")
+            }
+        }
+    }
+
+    /// Parses a header value the way etcd reads it: a missing header means `2.0.0`, since etcd 2.0
+    /// sent none. `nil` for a value that is present but not a version.
+    init?(header value: String?) {
+        guard let value, !value.isEmpty else {
+            self.init(major: 2, minor: 0, patch: 0)
+            return
+        }
+        self.init(value)
+    }
+
+    var description: String {
+        var text = "\(major).\(minor).\(patch)"
+        if !preRelease.isEmpty { text += "-\(preRelease)" }
+        if !metadata.isEmpty { text += "+\(metadata)" }
+        return text
+    }
+
+    /// Orders by major and minor only, as `compareMajorMinorVersion` does.
+    func compareMajorMinor(_ other: EtcdVersion) -> Int {
+        if (major, minor) < (other.major, other.minor) { return -1 }
+        if (major, minor) > (other.major, other.minor) { return 1 }
+        return 0
+    }
+
+    /// The version we send as `X-Server-Version`.
+    static let localServer = EtcdVersion(major: 3, minor: 4, patch: 23)
+    /// The version we send as `X-Min-Cluster-Version`.
+    static let localMinCluster = EtcdVersion(major: 3, minor: 0, patch: 0)
+}
+
+/// The compatibility rule both handlers apply to a request's version headers (`util.go:
+/// checkVersionCompatibility`).
+enum VersionCompatibility {
+    /// Why a peer's versions are refused.
+    enum Refusal: Hashable, Sendable, CustomStringConvertible {
+        /// A header is present but not a version (etcd would panic; we refuse).
+        case malformed(header: String, value: String)
+        /// The remote server's major.minor is below our minimum cluster version.
+        case remoteTooOld(remoteServer: EtcdVersion)
+        /// The remote's minimum cluster version is above our server version.
+        case localTooOld(remoteServer: EtcdVersion, remoteMinCluster: EtcdVersion)
+
+        /// etcd's wording (logged beside the 412 "incompatible version").
+        var description: String {
+            switch self {
+            case let .malformed(header, value):
+                "malformed \(header) header \"\(value)\""
+            case let .remoteTooOld(remoteServer):
+                "remote version is too low: remote=\(remoteServer), local=\(EtcdVersion.localServer)"
+            case let .localTooOld(remoteServer, remoteMinCluster):
+                "local version is too low: remote=\(remoteServer) (min cluster \(remoteMinCluster)), "
+                    + "local=\(EtcdVersion.localServer)"
+            }
+        }
+    }
+
+    /// Checks the raw header values of a request (`nil` when absent). Returns `nil` when compatible.
+    static func check(serverVersion: String?, minClusterVersion: String?,
+                      localServer: EtcdVersion = .localServer,
+                      localMinCluster: EtcdVersion = .localMinCluster) -> Refusal? {
+        guard let server = EtcdVersion(header: serverVersion) else {
+            return .malformed(header: Wire.Header.serverVersion, value: serverVersion ?? "")
+        }
+        guard let minCluster = EtcdVersion(header: minClusterVersion) else {
+            return .malformed(header: Wire.Header.minClusterVersion, value: minClusterVersion ?? "")
+        }
+        if server.compareMajorMinor(localMinCluster) < 0 { return .remoteTooOld(remoteServer: server) }
+        if minCluster.compareMajorMinor(localServer) > 0 {
+            return .localTooOld(remoteServer: server, remoteMinCluster: minCluster)
+        }
+        return nil
+    }
+
+    /// The major.minor versions that speak both stream types: etcd 3.4's table (2.1 to 3.4) plus
+    /// what etcd main added (3.5 to 3.8). 2.0 speaks neither.
+    static let streamVersions: Set<[Int]> = [
+        [2, 1], [2, 2], [2, 3], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4], [3, 5], [3, 6], [3, 7], [3, 8],
+    ]
+
+    /// Whether a stream of `type` may be read from a peer that answered with `remoteServer`
+    /// (`streamReader.dial`): a peer no older than us (by major.minor) is trusted to know every
+    /// type; an older one must list the type in the table. The two types are supported by the
+    /// same versions, so `type` does not change the answer today.
+    static func supportsStream(_ type: StreamType, remoteServer: EtcdVersion,
+                               localServer: EtcdVersion = .localServer) -> Bool {
+        if remoteServer.compareMajorMinor(localServer) >= 0 { return true }
+        return streamVersions.contains([remoteServer.major, remoteServer.minor])
+    }
+}
