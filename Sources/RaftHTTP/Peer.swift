@@ -1,0 +1,217 @@
+// One remote member: its channels, its status and its counters (etcd's `peer`, spec 1.2).
+//
+// Channel choice per message, as etcd's `pick`: MsgSnap -> pipeline; MsgApp -> the msgapp v2
+// stream when attached; anything -> the message stream when attached; otherwise the pipeline.
+// Sending never blocks: when the chosen channel is full the message is dropped, counted, logged
+// (rate-limited) and raft is told the peer is unreachable (and, for MsgSnap, that the snapshot
+// failed) — etcd's documented drop. Messages to a paused peer are dropped silently, as etcd does.
+import Logging
+import PeerHTTP
+import RaftIO
+import Synchronization
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+final class Peer: Sendable {
+    // MARK: immutable, any thread
+    let id: UInt64
+    let loop: EventLoop
+    let context: TransportContext
+    let status: PeerStatus
+    let picker: URLPicker
+    let metrics: PeerMetrics
+    let msgAppWriter: StreamWriter
+    let messageWriter: StreamWriter
+    let pipeline: Pipeline
+    private let readers = Locked<[StreamReader]>([])
+    private let heartbeat = Locked<LoopTimer?>(nil)
+
+    // MARK: counters, any thread
+    private let paused = Atomic<Bool>(false)
+    private let counters = Counters()
+
+    final class Counters: Sendable {
+        let sentMessages = Atomic<Int>(0)
+        let receivedMessages = Atomic<Int>(0)
+        let receivedBytes = Atomic<Int>(0)
+        let dropped = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let lastError = Locked<String?>(nil)
+    }
+
+    init(id: UInt64, urls: [PeerURL], context: TransportContext, loop: EventLoop) {
+        self.id = id
+        self.loop = loop
+        self.context = context
+        self.picker = URLPicker(urls: urls)
+        self.metrics = context.metrics.peer(id)
+        self.status = PeerStatus(peerID: id, logger: context.logger, metrics: metrics)
+        let queueLimit = context.configuration.streamQueueLimitBytes
+        var writers: [StreamWriter] = []
+        for type in [StreamType.msgAppV2, .message] {
+            writers.append(StreamWriter(type: type, peerID: id, queueLimit: queueLimit, logger: context.logger) { [id] error in
+                // The peer object outlives its writers' callbacks: they are stopped before it goes.
+                context.peerWriterFailed(id, type: type, error: error)
+            })
+        }
+        msgAppWriter = writers[0]
+        messageWriter = writers[1]
+        pipeline = Pipeline(peerID: id, context: context, loop: loop, picker: picker)
+        pipeline.peer = self
+    }
+
+    /// Starts the stream readers and the link heartbeats.
+    func start() {
+        let made = [StreamReader(type: .msgAppV2, peer: self, loop: loop), StreamReader(type: .message, peer: self, loop: loop)]
+        readers.withLock { $0 = made }
+        for r in made { r.start() }
+        let interval = max(1, context.configuration.connectionReadTimeout.wholeMilliseconds / 3)
+        loop.executeSoon { [self] in
+            let timer = loop.scheduleTimer(after: interval, repeating: interval) { [weak self] in
+                self?.msgAppWriter.sendHeartbeat()
+                self?.messageWriter.sendHeartbeat()
+            }
+            heartbeat.withLock { $0 = timer }
+        }
+    }
+
+    /// Stops every channel and closes every connection of this peer.
+    func stop() {
+        for r in readers.withLock({ $0 }) { r.stop() }
+        msgAppWriter.stop()
+        messageWriter.stop()
+        pipeline.stop()
+        loop.executeSoon { [self] in heartbeat.withLock { $0 }?.cancel() }
+        if status.deactivate(FailureType(source: "transport", action: "stop"), reason: "peer removed") {}
+    }
+
+    // MARK: - sending (any thread)
+
+    /// Sends messages (all to this peer) in order; never blocks.
+    func send(_ messages: ArraySlice<Message>) {
+        guard !paused.load(ordering: .relaxed) else { return }
+        var start = messages.startIndex
+        while start < messages.endIndex {
+            let channel = pick(messages[start])
+            var end = messages.index(after: start)
+            while end < messages.endIndex, pick(messages[end]) == channel { end = messages.index(after: end) }
+            send(messages[start..<end], on: channel)
+            start = end
+        }
+    }
+
+    private enum Channel { case msgApp, message, pipeline }
+
+    private func pick(_ m: Message) -> Channel {
+        if m.type == .msgSnap { return .pipeline }
+        if m.type == .msgApp, msgAppWriter.isAttached { return .msgApp }
+        if messageWriter.isAttached { return .message }
+        return .pipeline
+    }
+
+    private func send(_ run: ArraySlice<Message>, on channel: Channel) {
+        switch channel {
+        case .msgApp, .message:
+            let writer = channel == .msgApp ? msgAppWriter : messageWriter
+            switch writer.send(run) {
+            case .sent:
+                counters.sentMessages.add(run.count, ordering: .relaxed)
+            case .full:
+                for m in run { drop(m, channel: "\(writer.type)") }
+            case .notAttached:
+                // The connection went away between pick and send: fall back, message by message.
+                for m in run { send([m][...], fallback: true) }
+            }
+        case .pipeline:
+            for m in run {
+                if pipeline.send(m) {
+                    counters.sentMessages.add(1, ordering: .relaxed)
+                } else {
+                    drop(m, channel: "pipeline")
+                }
+            }
+        }
+    }
+
+    private func send(_ one: ArraySlice<Message>, fallback: Bool) {
+        let m = one[one.startIndex]
+        if m.type != .msgSnap, m.type != .msgApp || !fallback, messageWriter.send(one) == .sent {
+            counters.sentMessages.add(1, ordering: .relaxed)
+        } else if pipeline.send(m) {
+            counters.sentMessages.add(1, ordering: .relaxed)
+        } else {
+            drop(m, channel: "pipeline")
+        }
+    }
+
+    private func drop(_ m: Message, channel: String) {
+        counters.dropped.add(1, ordering: .relaxed)
+        metrics.sentFailures.increment()
+        context.rateLimitedWarning(key: "drop-\(id)", "dropped internal Raft message since sending buffer is full (overloaded network)",
+                                   metadata: ["message-type": "\(m.type)", "local-member-id": "\(MemberID(context.configuration.localID))",
+                                              "remote-peer-id": "\(MemberID(id))", "channel": "\(channel)"])
+        context.raft.reportUnreachable(id)
+        if m.type == .msgSnap { context.raft.reportSnapshot(id, status: .failure) }
+    }
+
+    // MARK: - status
+
+    func deactivate(_ failure: FailureType, reason: String) {
+        counters.failures.add(1, ordering: .relaxed)
+        counters.lastError.withLock { $0 = status.reason(failure, reason) }
+        status.deactivate(failure, reason: reason)
+    }
+
+    func recordReceived(bytes: Int) {
+        counters.receivedBytes.add(bytes, ordering: .relaxed)
+        metrics.receivedBytes.increment(by: Int64(bytes))
+    }
+
+    func recordReceived(messages: Int) {
+        counters.receivedMessages.add(messages, ordering: .relaxed)
+    }
+
+    func setPaused(_ value: Bool) {
+        paused.store(value, ordering: .relaxed)
+        for r in readers.withLock({ $0 }) { r.setPaused(value) }
+    }
+
+    var statistics: PeerStatistics {
+        PeerStatistics(id: MemberID(id), isActive: status.isActive, activeSince: status.activeSince,
+                       sentMessages: counters.sentMessages.load(ordering: .relaxed),
+                       receivedMessages: counters.receivedMessages.load(ordering: .relaxed),
+                       receivedBytes: counters.receivedBytes.load(ordering: .relaxed),
+                       dropped: counters.dropped.load(ordering: .relaxed),
+                       failures: counters.failures.load(ordering: .relaxed),
+                       lastError: counters.lastError.withLock { $0 },
+                       msgAppStreamAttached: msgAppWriter.isAttached,
+                       messageStreamAttached: messageWriter.isAttached)
+    }
+}
+
+/// What one peer has seen: a snapshot of its counters.
+public struct PeerStatistics: Sendable, Hashable {
+    /// The peer.
+    public var id: MemberID
+    /// Whether the peer is reachable now.
+    public var isActive: Bool
+    /// When it last became active; nil while inactive.
+    public var activeSince: WallClockTime?
+    /// Messages handed to a channel.
+    public var sentMessages: Int
+    /// Messages delivered to raft from this peer's streams.
+    public var receivedMessages: Int
+    /// Stream bytes received from this peer.
+    public var receivedBytes: Int
+    /// Messages dropped because a channel was full (each reported to raft as unreachable).
+    public var dropped: Int
+    /// Channel failures (dial, read, write, post).
+    public var failures: Int
+    /// The last failure, in etcd's words.
+    public var lastError: String?
+    /// Whether our msgapp v2 stream writer has a connection.
+    public var msgAppStreamAttached: Bool
+    /// Whether our message stream writer has a connection.
+    public var messageStreamAttached: Bool
+}

@@ -1,0 +1,164 @@
+// The pipeline: one POST /raft per message, a few at a time (etcd's `pipeline`, spec 1.6).
+//
+// Happy path: `send` queues the message (at most `pipelineBufferSize`) and wakes the peer's loop
+// once per burst -> up to `pipelineWorkers` posts run at once on kept-alive connections -> 204 ->
+// the peer is active; for MsgSnap raft hears `.finish`.
+//
+// Failure modes: the queue is full -> `send` refuses and the peer drops the message (counted,
+// reported unreachable); a post fails (connect error, 403 removed member, 412 cluster or version
+// mismatch, any other status) -> the peer is deactivated, raft hears unreachable (and `.failure`
+// for MsgSnap), the next URL is tried next time. No retry: raft resends. A reused keep-alive
+// connection found dead is redialed once by the HTTP client, not counted as a failure.
+import HTTPTypes
+import Logging
+import PeerHTTP
+import RaftIO
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+final class Pipeline: @unchecked Sendable {
+    // @unchecked Sendable: `peer` is written once, in Peer.init, before the pipeline is shared;
+    // the queue is behind its lock; `tasks` is touched on `loop` only.
+
+    // MARK: immutable, any thread
+    let peerID: UInt64
+    private let context: TransportContext
+    private let loop: EventLoop
+    private let picker: URLPicker
+    weak var peer: Peer?
+
+    // MARK: guarded by the lock
+    private struct State {
+        var queue: [Message] = []
+        var head = 0
+        var active = 0
+        var kickScheduled = false
+        var stopped = false
+        var count: Int { queue.count - head }
+    }
+    private let state = Locked(State())
+
+    // MARK: loop thread only
+    private var tasks: [ObjectIdentifier: HTTPClientTask] = [:]
+
+    init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker) {
+        self.peerID = peerID
+        self.context = context
+        self.loop = loop
+        self.picker = picker
+    }
+
+    /// Queues `message`; false when the queue is full or the pipeline stopped. Any thread.
+    func send(_ message: Message) -> Bool {
+        let workers = context.configuration.pipelineWorkers
+        let (accepted, kick): (Bool, Bool) = state.withLock { s in
+            guard !s.stopped, s.count < context.configuration.pipelineBufferSize else { return (false, false) }
+            if s.head > 64, s.head * 2 > s.queue.count {
+                s.queue.removeFirst(s.head)
+                s.head = 0
+            }
+            s.queue.append(message)
+            guard !s.kickScheduled, s.active < workers else { return (true, false) }
+            s.kickScheduled = true
+            return (true, true)
+        }
+        if kick { loop.execute { [self] in pump() } }
+        return accepted
+    }
+
+    /// Stops: queued messages are dropped, in-flight posts cancelled.
+    func stop() {
+        state.withLock { s in
+            s.stopped = true
+            s.queue = []
+            s.head = 0
+        }
+        loop.executeSoon { [self] in
+            for task in tasks.values { task.cancel() }
+            tasks = [:]
+        }
+    }
+
+    // MARK: - loop thread
+
+    private func pump() {
+        let workers = context.configuration.pipelineWorkers
+        let batch: [Message] = state.withLock { s in
+            s.kickScheduled = false
+            guard !s.stopped else { return [] }
+            let n = min(workers - s.active, s.count)
+            guard n > 0 else { return [] }
+            let out = Array(s.queue[s.head..<(s.head + n)])
+            s.head += n
+            s.active += n
+            if s.head == s.queue.count {
+                s.queue.removeAll(keepingCapacity: true)
+                s.head = 0
+            }
+            return out
+        }
+        for m in batch { post(m) }
+    }
+
+    private func post(_ message: Message) {
+        let url = picker.pick()
+        var fields = context.requestHeaders
+        fields[.contentType] = Wire.ContentType.protobuf
+        let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
+                                        headerFields: fields, body: .bytes(message.encode()))
+        var status = 0
+        var body: [UInt8] = []
+        var ended = false
+        let key = Box()
+        let task = context.pipelineClient.execute(request, on: loop, onHead: { head in
+            status = head.status
+        }, onBody: { bytes in
+            if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }
+        }, onEnd: { [self] result in
+            ended = true
+            tasks[ObjectIdentifier(key)] = nil
+            switch result {
+            case .success: finished(message, url: url, status: status, body: body)
+            case .failure(let error): failed(message, url: url, reason: "\(error)")
+            }
+            let wake = state.withLock { s -> Bool in
+                s.active -= 1
+                return s.count > 0 && !s.kickScheduled
+            }
+            if wake { pump() }
+        })
+        if !ended { tasks[ObjectIdentifier(key)] = task }
+    }
+
+    private final class Box {}
+
+    private func finished(_ message: Message, url: PeerURL, status: Int, body: [UInt8]) {
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: "\n")
+        switch status {
+        case 204:
+            peer?.status.activate()
+            peer?.metrics.sentBytes.increment(by: Int64(message.encodedSize))
+            if message.type == .msgSnap { context.raft.reportSnapshot(peerID, status: .finish) }
+            return
+        case 403:
+            let error = RaftHTTPError.memberRemoved(peer: peerID, url: url.description, status: status)
+            context.reportCritical(error)
+            failed(message, url: url, reason: "\(error)")
+        case 412 where text == Wire.ErrorResponse.clusterIDMismatch.text:
+            failed(message, url: url, reason: "\(RaftHTTPError.clusterIDMismatch(peer: peerID, url: url.description, local: context.configuration.clusterID, remote: nil))")
+        case 412 where text == Wire.ErrorResponse.incompatibleVersion.text:
+            failed(message, url: url, reason: "\(RaftHTTPError.incompatibleVersion(peer: peerID, url: url.description, remoteVersion: nil))")
+        default:
+            failed(message, url: url, reason: "\(RaftHTTPError.unexpectedStatus(peer: peerID, url: url.description, status: status, what: "posting to", body: text))")
+        }
+    }
+
+    private func failed(_ message: Message, url: PeerURL, reason: String) {
+        picker.unreachable(url)
+        peer?.deactivate(.pipelineWrite, reason: reason)
+        peer?.metrics.sentFailures.increment()
+        context.raft.reportUnreachable(peerID)
+        if message.type == .msgSnap { context.raft.reportSnapshot(peerID, status: .failure) }
+    }
+}

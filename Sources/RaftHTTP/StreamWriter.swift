@@ -1,0 +1,154 @@
+// The sending side of one stream type to one peer (etcd's `streamWriter`, spec 1.3).
+//
+// Happy path: the peer dials GET /raft/stream/<type>/<its id> -> our handler answers 200 and
+// attaches the response here -> `send` encodes frames on the caller's thread straight into the
+// response (one HTTP chunk per batch, copied into the connection's coalescing buffer) -> the
+// I/O core writes whatever accumulated once per loop turn. A link heartbeat goes out every
+// third of the read timeout so the peer's reader knows the stream is alive.
+//
+// Failure modes: the connection closes (peer gone, reset) -> detach, deactivate the peer, report
+// it unreachable; a newer connection for the same stream replaces this one -> the old one is
+// closed ("closed TCP streaming connection with remote peer"); the socket is slower than the
+// sender -> more than `streamQueueLimitBytes` queued -> `send` reports full, and the peer drops
+// the message, counts it and reports the peer unreachable (etcd's documented drop).
+import HTTPTypes
+import Logging
+import PeerHTTP
+import RaftIO
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+/// The outcome of handing messages to a stream writer.
+enum StreamSendOutcome {
+    /// Written into the connection.
+    case sent
+    /// No connection attached: use another channel.
+    case notAttached
+    /// The connection has more than the configured bytes queued: the messages were not written.
+    case full
+}
+
+final class StreamWriter: Sendable {
+    // MARK: immutable, any thread
+    let type: StreamType
+    let peerID: UInt64
+    private let queueLimit: Int
+    private let logger: Logger
+    private let onFailure: @Sendable (_ error: String) -> Void
+
+    // MARK: guarded by the lock (the lock also orders frames of concurrent senders)
+    private struct State {
+        var response: HTTPResponseWriter?
+        var encoder = MsgAppV2Encoder()
+        var scratch: [UInt8] = []
+        var closed = false
+    }
+    private let state = Locked(State())
+
+    /// `onFailure` runs (off the lock) when an attached connection fails, with the reason.
+    init(type: StreamType, peerID: UInt64, queueLimit: Int, logger: Logger,
+         onFailure: @escaping @Sendable (_ error: String) -> Void) {
+        self.type = type
+        self.peerID = peerID
+        self.queueLimit = queueLimit
+        self.logger = logger
+        self.onFailure = onFailure
+    }
+
+    /// Whether a connection is attached (etcd's `writec` being available).
+    var isAttached: Bool { state.withLock { $0.response != nil } }
+
+    /// Takes over `response`, whose 200 head was written: from now on frames go there. A previous
+    /// connection is closed. Returns false (and closes `response`) once the writer is stopped.
+    @discardableResult
+    func attach(_ response: HTTPResponseWriter) -> Bool {
+        let (accepted, previous): (Bool, HTTPResponseWriter?) = state.withLock { s in
+            guard !s.closed else { return (false, nil) }
+            let previous = s.response
+            s.response = response
+            s.encoder = MsgAppV2Encoder() // a new connection starts from the zero state
+            return (true, previous)
+        }
+        guard accepted else {
+            response.end()
+            return false
+        }
+        if let previous {
+            previous.end()
+            logger.info("closed TCP streaming connection with remote peer",
+                        metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))"])
+        }
+        response.onClose { [weak self] error in
+            self?.detach(response, error: error.map { "\($0)" } ?? "connection closed")
+        }
+        logger.info("established TCP streaming connection with remote peer",
+                    metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))"])
+        return true
+    }
+
+    private func detach(_ response: HTTPResponseWriter, error: String) {
+        let wasCurrent = state.withLock { s in
+            guard s.response === response else { return false }
+            s.response = nil
+            return true
+        }
+        guard wasCurrent else { return }
+        logger.warning("lost TCP streaming connection with remote peer",
+                       metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))", "error": "\(error)"])
+        onFailure(error)
+    }
+
+    /// Encodes `messages` in order into one chunk of the attached connection. Safe from any thread;
+    /// never blocks.
+    func send(_ messages: some Collection<Message>) -> StreamSendOutcome {
+        state.withLock { s in
+            guard let response = s.response else { return .notAttached }
+            if response.queuedBytes > queueLimit { return .full }
+            s.scratch.removeAll(keepingCapacity: true)
+            switch type {
+            case .message:
+                let encoder = MessageStreamEncoder()
+                for m in messages { encoder.append(m, to: &s.scratch) }
+            case .msgAppV2:
+                for m in messages { s.encoder.append(m, to: &s.scratch) }
+            }
+            if !response.write(s.scratch) { return .notAttached }
+            if s.scratch.count > 1 << 20 { s.scratch = [] } // do not pin a huge batch's buffer
+            return .sent
+        }
+    }
+
+    /// Writes a link heartbeat if a connection is attached (etcd: every ConnReadTimeout/3).
+    func sendHeartbeat() {
+        _ = send(CollectionOfOne(Message.linkHeartbeat))
+    }
+
+    /// Closes the attached connection, if any; later attaches are refused.
+    func stop() {
+        let response: HTTPResponseWriter? = state.withLock { s in
+            s.closed = true
+            defer { s.response = nil }
+            return s.response
+        }
+        response?.end()
+    }
+
+    /// Closes the attached connection, if any, but keeps accepting new ones.
+    func reset() {
+        let response: HTTPResponseWriter? = state.withLock { s in
+            defer { s.response = nil }
+            return s.response
+        }
+        response?.end()
+    }
+}
+
+extension Message {
+    /// The link heartbeat: a MsgHeartbeat from 0 to 0, which receivers skip (spec 1.3).
+    static let linkHeartbeat: Message = {
+        var m = Message()
+        m.type = .msgHeartbeat
+        return m
+    }()
+}

@@ -1,0 +1,70 @@
+import Logging
+import RaftIO
+
+extension Transport {
+    /// What a transport needs to know about its member and how to reach its peers.
+    ///
+    /// Defaults are etcd 3.4's (`shared/spec/rafthttp-3.4.md`, sections 1.1 and 1.13-1.14), except
+    /// where a queue is bounded by bytes rather than messages (see ``streamQueueLimitBytes``).
+    public struct Configuration: Sendable {
+        /// This member's ID.
+        public var localID: UInt64
+        /// The cluster's ID; peers with another refuse our streams and posts (412).
+        public var clusterID: UInt64
+        /// This member's advertised peer URLs, sent to peers as `X-PeerURLs`.
+        public var localURLs: [String]
+        /// TLS for dialing `https` peers: the peers' CA and, for mutual auth, our certificate.
+        public var clientTLS: TLSContext?
+        /// Bounds resolution, connect and TLS handshake of every dial. etcd: 1 s + election timeout.
+        public var dialTimeout: Duration
+        /// How soon a failed stream is dialed again (etcd: 100 ms, no back-off).
+        public var dialRetryFrequency: Duration
+        /// A stream that delivers no byte for this long is considered dead and redialed; link
+        /// heartbeats are written every third of it (etcd: 5 s, heartbeats every 1.67 s).
+        public var connectionReadTimeout: Duration
+        /// Bytes a stream may hold queued for the socket before messages to that peer are dropped
+        /// (and reported unreachable). etcd counts 4096 messages instead; bytes bound memory
+        /// whatever the message size.
+        public var streamQueueLimitBytes: Int
+        /// Messages waiting for a pipeline worker before new ones are dropped (etcd: 64).
+        public var pipelineBufferSize: Int
+        /// Concurrent pipeline posts per peer (etcd: 4).
+        public var pipelineWorkers: Int
+        /// The largest message accepted on a stream or pipeline (etcd: 512 MiB).
+        public var maxMessageSize: Int
+        /// `X-Server-Version` we send (and check peers' against).
+        public var serverVersion: String
+        /// `X-Min-Cluster-Version` we send.
+        public var minClusterVersion: String
+        /// Where log lines go; metadata uses etcd's field names (`local-member-id`, ...).
+        public var logger: Logger
+
+        /// A configuration with etcd's defaults (the same values as `Wire`'s constants).
+        public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
+                    dialTimeout: Duration = .seconds(2),
+                    dialRetryFrequency: Duration = .milliseconds(100),
+                    connectionReadTimeout: Duration = .seconds(5),
+                    streamQueueLimitBytes: Int = 64 << 20,
+                    pipelineBufferSize: Int = 64,
+                    pipelineWorkers: Int = 4,
+                    maxMessageSize: Int = 512 << 20,
+                    serverVersion: String = "3.4.23",
+                    minClusterVersion: String = "3.0.0",
+                    logger: Logger = Logger(label: "rafthttp")) {
+            self.localID = localID
+            self.clusterID = clusterID
+            self.localURLs = localURLs
+            self.clientTLS = clientTLS
+            self.dialTimeout = dialTimeout
+            self.dialRetryFrequency = dialRetryFrequency
+            self.connectionReadTimeout = connectionReadTimeout
+            self.streamQueueLimitBytes = streamQueueLimitBytes
+            self.pipelineBufferSize = pipelineBufferSize
+            self.pipelineWorkers = pipelineWorkers
+            self.maxMessageSize = maxMessageSize
+            self.serverVersion = serverVersion
+            self.minClusterVersion = minClusterVersion
+            self.logger = logger
+        }
+    }
+}

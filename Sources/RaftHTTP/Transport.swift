@@ -1,0 +1,178 @@
+// The transport: etcd's `rafthttp.Transport` (spec 1.1) in Swift.
+//
+// A raft server creates one, adds its peers, mounts its routes on a PeerHTTP server, and calls
+// `send` from its raft loop. Streams are dialed by the side that reads them; the pipeline posts
+// one message at a time when streams are down; snapshots go by POST /raft/snapshot.
+import HTTPTypes
+import Logging
+import PeerHTTP
+import RaftIO
+import Synchronization
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+/// The peer transport of a raft member, wire-compatible with etcd 3.4.
+///
+/// - `send` never blocks and does not promise delivery: a message whose channel is full is
+///   dropped, counted, and reported to raft through ``Raft/reportUnreachable(_:)``.
+/// - Received messages reach ``Raft/process(batch:)`` on an event-loop thread, in order per
+///   stream.
+/// - ``errors`` yields critical errors: this member was removed from the cluster.
+/// - ``stop()`` closes every stream, pipeline and snapshot connection; it is idempotent.
+public final class Transport: Sendable {
+    // MARK: immutable, any thread
+    let context: TransportContext
+    /// Critical errors, such as "the member has been permanently removed from the cluster".
+    public let errors: AsyncStream<RaftHTTPError>
+    private let stopped = Atomic<Bool>(false)
+
+    /// Creates a transport for `raft`, running its connections on `group`'s loops.
+    public init(configuration: Configuration, raft: any Raft, group: EventLoopGroup) {
+        let (stream, continuation) = AsyncStream.makeStream(of: RaftHTTPError.self, bufferingPolicy: .bufferingNewest(16))
+        errors = stream
+        context = TransportContext(configuration: configuration, raft: raft, group: group, errors: continuation)
+    }
+
+    /// The configuration the transport was created with.
+    public var configuration: Configuration { context.configuration }
+
+    /// Closes every peer's streams, pipeline and snapshot connections and ends ``errors``.
+    /// Idempotent; safe from any thread.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        removeAllPeers()
+        let remotes = context.remotes.withLock { r in
+            defer { r = [:] }
+            return r
+        }
+        for pipeline in remotes.values { pipeline.stop() }
+        context.finishErrors()
+        context.logger.info("stopped remote peers and HTTP transport")
+    }
+
+    /// Whether ``stop()`` was called.
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    // MARK: - peers
+
+    /// Adds a peer and starts dialing its streams. Does nothing if the peer exists.
+    /// - Throws: ``RaftHTTPError`` for an invalid URL, or once the transport is stopped.
+    public func addPeer(_ id: UInt64, urls: [String]) throws(RaftHTTPError) {
+        guard !isStopped else { throw .transportStopped() }
+        let parsed = try Self.parse(urls)
+        let loop = context.group.next()
+        let (peer, added): (Peer, Bool) = context.peers.withLock { peers in
+            if let existing = peers[id] { return (existing, false) }
+            let peer = Peer(id: id, urls: parsed, context: context, loop: loop)
+            peers[id] = peer
+            return (peer, true)
+        }
+        guard added else { return }
+        peer.start()
+        context.logger.info("added remote peer", metadata: ["remote-peer-id": "\(MemberID(id))",
+                                                          "remote-peer-urls": "\(parsed.map(\.description))"])
+    }
+
+    /// Replaces a peer's URLs; the URL picker starts over at the first.
+    public func updatePeer(_ id: UInt64, urls: [String]) throws(RaftHTTPError) {
+        let parsed = try Self.parse(urls)
+        guard let peer = context.peers.withLock({ $0[id] }) else { throw .unknownPeer(id) }
+        peer.picker.update(parsed)
+        context.logger.info("updated remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
+    }
+
+    /// Removes a peer and closes every connection to it. Unknown IDs are ignored (and logged).
+    public func removePeer(_ id: UInt64) {
+        guard let peer = context.peers.withLock({ $0.removeValue(forKey: id) }) else {
+            context.logger.info("skipped removing already removed peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
+            return
+        }
+        peer.stop()
+        context.logger.info("removed remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
+    }
+
+    /// Removes every peer.
+    public func removeAllPeers() {
+        let all = context.peers.withLock { peers in
+            defer { peers = [:] }
+            return peers
+        }
+        for peer in all.values { peer.stop() }
+    }
+
+    /// Adds a pipeline-only helper for a member that is not a peer yet (a newly joined member
+    /// that must be caught up). Ignored when `id` is already a peer or remote, or after stop.
+    public func addRemote(_ id: UInt64, urls: [String]) throws(RaftHTTPError) {
+        guard !isStopped else { return }
+        let parsed = try Self.parse(urls)
+        if context.peers.withLock({ $0[id] != nil }) { return }
+        let loop = context.group.next()
+        let added = context.remotes.withLock { remotes -> Bool in
+            guard remotes[id] == nil else { return false }
+            remotes[id] = Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed))
+            return true
+        }
+        if added {
+            context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
+        }
+    }
+
+    /// When the peer last became active; nil while it is inactive or unknown.
+    public func activeSince(_ id: UInt64) -> WallClockTime? {
+        context.peers.withLock { $0[id] }?.status.activeSince
+    }
+
+    /// How many peers are active.
+    public var activePeers: Int {
+        context.peers.withLock { Array($0.values) }.filter { $0.status.isActive }.count
+    }
+
+    /// Stops sending to and delivering from `id` (messages are dropped) until ``resume(peer:)``.
+    public func pause(peer id: UInt64) { context.peers.withLock { $0[id] }?.setPaused(true) }
+
+    /// Undoes ``pause(peer:)``.
+    public func resume(peer id: UInt64) { context.peers.withLock { $0[id] }?.setPaused(false) }
+
+    /// The counters of one peer; nil for an unknown ID.
+    public func statistics(peer id: UInt64) -> PeerStatistics? {
+        context.peers.withLock { $0[id] }?.statistics
+    }
+
+    // MARK: - sending
+
+    /// Sends messages to their `to` peers. Never blocks; does not promise delivery.
+    ///
+    /// Messages to ID 0 are ignored, as are messages to unknown peers (logged at debug level).
+    /// Messages for one peer keep their order within each channel.
+    public func send(_ messages: [Message]) {
+        guard !messages.isEmpty, !isStopped else { return }
+        let peers = context.peers.withLock { $0 }
+        var start = 0
+        while start < messages.count {
+            let to = messages[start].to
+            var end = start + 1
+            while end < messages.count, messages[end].to == to { end += 1 }
+            if to != 0 {
+                if let peer = peers[to] {
+                    peer.send(messages[start..<end])
+                } else if let remote = context.remotes.withLock({ $0[to] }) {
+                    for m in messages[start..<end] where !remote.send(m) {
+                        context.raft.reportUnreachable(to)
+                    }
+                } else {
+                    context.logger.debug("ignored message send request; unknown remote peer target",
+                                         metadata: ["message-type": "\(messages[start].type)", "unknown-target-peer-id": "\(MemberID(to))"])
+                }
+            }
+            start = end
+        }
+    }
+
+    private static func parse(_ urls: [String]) throws(RaftHTTPError) -> [PeerURL] {
+        var parsed: [PeerURL] = []
+        for u in urls { parsed.append(try PeerURL(parsing: u)) }
+        guard !parsed.isEmpty else { throw .invalidPeerURL("", "a peer needs at least one URL") }
+        return parsed.sorted { $0.description < $1.description }
+    }
+}

@@ -1,0 +1,100 @@
+// What every part of one transport shares: configuration, the raft side, HTTP clients, metrics,
+// logging, the peer registry and the critical-error stream. Immutable references or locked state.
+import HTTPTypes
+import Logging
+import PeerHTTP
+import RaftIO
+import Synchronization
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+final class TransportContext: Sendable {
+    // MARK: immutable, any thread
+    let configuration: Transport.Configuration
+    let raft: any Raft
+    let group: EventLoopGroup
+    /// Streams: one long-lived connection each, never pooled (etcd's stream client).
+    let streamClient: HTTPClient
+    /// Pipeline and snapshots: kept-alive connections reused per peer (etcd's pipeline client).
+    let pipelineClient: HTTPClient
+    let metrics: TransportMetrics
+    let logger: Logger
+    /// The headers of every request to a peer, built once.
+    let requestHeaders: HTTPFields
+    private let errors: AsyncStream<RaftHTTPError>.Continuation
+
+    // MARK: guarded by locks
+    let peers = Locked<[UInt64: Peer]>([:])
+    let remotes = Locked<[UInt64: Pipeline]>([:])
+    private let warnings = Locked<[String: (last: ContinuousClock.Instant, suppressed: Int)]>([:])
+
+    init(configuration: Transport.Configuration, raft: any Raft, group: EventLoopGroup,
+         errors: AsyncStream<RaftHTTPError>.Continuation) {
+        self.configuration = configuration
+        self.raft = raft
+        self.group = group
+        self.errors = errors
+        var logger = configuration.logger
+        logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.localID))"
+        self.logger = logger
+        metrics = TransportMetrics(localID: configuration.localID)
+        streamClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
+                                                       keepAlive: false))
+        pipelineClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
+                                                         keepAlive: true))
+        var fields = HTTPFields()
+        func set(_ name: String, _ value: String) {
+            if let n = HTTPField.Name(name) { fields[n] = value }
+        }
+        set(Wire.Header.serverFrom, MemberID(configuration.localID).description)
+        set(Wire.Header.serverVersion, configuration.serverVersion)
+        set(Wire.Header.minClusterVersion, configuration.minClusterVersion)
+        set(Wire.Header.clusterID, MemberID(configuration.clusterID).description)
+        if !configuration.localURLs.isEmpty { set(Wire.Header.peerURLs, configuration.localURLs.joined(separator: ",")) }
+        requestHeaders = fields
+    }
+
+    /// Sends a critical error (this member was removed) to the user's stream; never blocks.
+    func reportCritical(_ error: RaftHTTPError) {
+        logger.error("\(error)")
+        errors.yield(error)
+    }
+
+    func finishErrors() { errors.finish() }
+
+    /// A stream writer's connection failed: the peer is unreachable (spec 1.3 "Writer failure").
+    func peerWriterFailed(_ id: UInt64, type: StreamType, error: String) {
+        guard let peer = peers.withLock({ $0[id] }) else { return }
+        peer.deactivate(.streamWrite(type), reason: error)
+        peer.metrics.sentFailures.increment()
+        raft.reportUnreachable(id)
+    }
+
+    /// Logs a warning at most once per second per key, saying how many were suppressed meanwhile.
+    func rateLimitedWarning(key: String, _ message: String, metadata: Logger.Metadata) {
+        let now = ContinuousClock.now
+        let suppressed: Int? = warnings.withLock { w in
+            if let entry = w[key], now - entry.last < .seconds(1) {
+                w[key]?.suppressed += 1
+                return nil
+            }
+            let count = w[key]?.suppressed ?? 0
+            w[key] = (now, 0)
+            return count
+        }
+        guard let suppressed else { return }
+        var metadata = metadata
+        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
+        logger.warning("\(message)", metadata: metadata)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for loop timers (negative durations count as zero).
+    var wholeMilliseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1000 + UInt64(attoseconds / 1_000_000_000_000_000)
+    }
+}
