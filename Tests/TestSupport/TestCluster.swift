@@ -1,0 +1,104 @@
+import Logging
+import PeerHTTP
+import RaftHTTP
+import RaftIO
+import RaftPB
+
+/// An in-process cluster of transports on loopback: each member has its own loop group, an
+/// HTTP server on a free port serving the raft routes, and a ``RecordingRaft``.
+public final class TestCluster: Sendable {
+    public final class Member: Sendable {
+        public let id: UInt64
+        public let group: EventLoopGroup
+        public let server: HTTPServer
+        public let transport: Transport
+        public let raft: RecordingRaft
+        public let port: Int
+        public let scheme: String
+        public var url: String { "\(scheme)://127.0.0.1:\(port)" }
+
+        init(id: UInt64, group: EventLoopGroup, server: HTTPServer, transport: Transport, raft: RecordingRaft, port: Int, scheme: String) {
+            self.id = id
+            self.group = group
+            self.server = server
+            self.transport = transport
+            self.raft = raft
+            self.port = port
+            self.scheme = scheme
+        }
+
+        /// Stops the transport and the server and the loops.
+        public func stop() async {
+            transport.stop()
+            await server.shutdown(deadline: .milliseconds(200))
+            group.shutdown()
+        }
+    }
+
+    public let clusterID: UInt64
+    package let members: Locked<[Member]>
+
+    public subscript(i: Int) -> Member { members.withLock { $0[i] } }
+
+    /// Starts `count` members with IDs 1...count, all peers of each other.
+    public init(count: Int, clusterID: UInt64 = 0x1000, serverTLS: TLSContext? = nil, clientTLS: TLSContext? = nil,
+                configure: (inout Transport.Configuration) -> Void = { _ in }) async throws {
+        self.clusterID = clusterID
+        var started: [Member] = []
+        for i in 1...count {
+            started.append(try await Self.startMember(id: UInt64(i), port: 0, clusterID: clusterID, serverTLS: serverTLS,
+                                                      clientTLS: clientTLS, configure: configure))
+        }
+        for m in started {
+            for other in started where other.id != m.id {
+                try m.transport.addPeer(other.id, urls: [other.url])
+            }
+        }
+        members = Locked(started)
+    }
+
+    /// Starts one member (not yet a peer of anyone).
+    public static func startMember(id: UInt64, port: Int, clusterID: UInt64, serverTLS: TLSContext? = nil,
+                                   clientTLS: TLSContext? = nil, raft: RecordingRaft = RecordingRaft(),
+                                   configure: (inout Transport.Configuration) -> Void = { _ in }) async throws -> Member {
+        let group = try EventLoopGroup(loopCount: 1)
+        let server = HTTPServer()
+        var logger = Logger(label: "test-member-\(id)")
+        logger.logLevel = .critical
+        let scheme = serverTLS == nil ? "http" : "https"
+        var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [], clientTLS: clientTLS,
+                                                    logger: logger)
+        configure(&configuration)
+        let transport = Transport(configuration: configuration, raft: raft, group: group)
+        transport.registerRoutes(on: server)
+        let bound = try await server.start(host: "127.0.0.1", port: port, tls: serverTLS, on: group.next())
+        return Member(id: id, group: group, server: server, transport: transport, raft: raft, port: bound, scheme: scheme)
+    }
+
+    /// Replaces member `index` with a fresh one on the same port (a restart).
+    public func restart(_ index: Int) async throws {
+        let old = self[index]
+        await old.stop()
+        let fresh = try await Self.startMember(id: old.id, port: old.port, clusterID: clusterID)
+        let others = members.withLock { $0 }.filter { $0.id != old.id }
+        for o in others { try fresh.transport.addPeer(o.id, urls: [o.url]) }
+        members.withLock { $0[index] = fresh }
+    }
+
+    /// Waits until every member sees every other as active with both stream writers attached.
+    public func waitUntilConnected(timeout: Duration = .seconds(10)) async throws {
+        let all = members.withLock { $0 }
+        try await eventually(timeout, "all streams up") {
+            all.allSatisfy { m in
+                all.filter { $0.id != m.id }.allSatisfy { o in
+                    guard let s = m.transport.statistics(peer: o.id) else { return false }
+                    return s.isActive && s.msgAppStreamAttached && s.messageStreamAttached
+                }
+            }
+        }
+    }
+
+    public func stop() async {
+        for m in members.withLock({ $0 }) { await m.stop() }
+    }
+}
