@@ -58,7 +58,9 @@ let package = Package(
         ),
 
         .target(
-            name: "TestSupport", dependencies: ["RaftIO", "RaftPB"], path: "Tests/TestSupport",
+            name: "TestSupport",
+            dependencies: ["RaftIO", "RaftPB", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
             swiftSettings: strict + [.unsafeFlags(["-O"])]  // checksums over hundreds of MiB in debug test runs
         ),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),
