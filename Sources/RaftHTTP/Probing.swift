@@ -17,8 +17,9 @@ enum Probing {
     static let unhealthyMessage = "prober detected unhealthy status"
     /// Log message of a clock drift above ``Wire/Timeout/clockDriftWarning``.
     static let clockDriftMessage = "prober found high clock drift"
-    /// etcd's names for the two probers of each peer (the metadata `round-tripper-name`).
+    /// etcd's name for the prober that uses the pipeline's client (the metadata `round-tripper-name`).
     static let snapshotRoundTripper = "ROUND_TRIPPER_SNAPSHOT"
+    /// etcd's name for the prober that uses the stream client.
     static let raftMessageRoundTripper = "ROUND_TRIPPER_RAFT_MESSAGE"
 
     /// The body of a `/raft/probing` answer: `{"OK":true,"Now":"2026-11-25T13:14:39.638732033Z"}\n`.

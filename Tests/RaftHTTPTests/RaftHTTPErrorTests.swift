@@ -63,4 +63,19 @@ struct RaftHTTPErrorTests {
         #expect(RaftHTTPError.transportStopped().code != .unknownPeer)
         #expect(RaftHTTPError.Code.memberRemoved.description == "member removed")
     }
+
+    @Test("a 412 answer is classified by its body as etcd's reader does")
+    func preconditionFailed() {
+        func classify(_ body: String) -> RaftHTTPError {
+            RaftHTTPError.preconditionFailed(peer: 2, url: "http://a:1", body: body, local: 3,
+                                             remoteClusterID: "e28f31bbd863d8c8", remoteVersion: "3.4.23")
+        }
+        #expect(classify("cluster ID mismatch\n").code == .clusterIDMismatch)
+        #expect(classify("cluster ID mismatch\n").description
+            == "peer 2 at http://a:1 rejected the request: cluster ID mismatch (local 3, remote e28f31bbd863d8c8)")
+        #expect(classify("incompatible version\n").code == .incompatibleVersion)
+        #expect(classify("to field mismatch\n").code == .toMismatch)
+        #expect(classify("something else\n").code == .unexpectedStatus)
+        #expect(classify("something else\n").status == 412)
+    }
 }
