@@ -61,7 +61,12 @@ let package = Package(
         ),
 
         .target(
-            name: "TestSupport", dependencies: ["RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "BenchKit"], path: "Tests/TestSupport",
+            name: "TestSupport",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "BenchKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
             swiftSettings: strict + [.unsafeFlags(["-O"])]  // checksums over hundreds of MiB in debug test runs
         ),
         .testTarget(name: "RaftIOTests", dependencies: ["RaftIO", "TestSupport"], swiftSettings: strict),

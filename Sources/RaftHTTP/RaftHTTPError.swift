@@ -122,6 +122,24 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
                       "\(who(peer, url)) rejected the stream: to field mismatch (another member listens there)")
     }
 
+    /// Classifies a 412 answer by its body, as etcd's reader and pipeline do (the body with its
+    /// newline trimmed is compared with etcd's texts). `remoteClusterID` and `remoteVersion` are the
+    /// answer's `X-Etcd-Cluster-ID` and `X-Server-Version`, for the log.
+    static func preconditionFailed(peer: UInt64, url: String?, body: String, local: UInt64,
+                                   remoteClusterID: String?, remoteVersion: String?) -> RaftHTTPError {
+        let text = body.hasSuffix("\n") ? String(body.dropLast()) : body
+        switch text {
+        case Wire.ErrorResponse.incompatibleVersion.text:
+            return .incompatibleVersion(peer: peer, url: url, remoteVersion: remoteVersion)
+        case Wire.ErrorResponse.clusterIDMismatch.text:
+            return .clusterIDMismatch(peer: peer, url: url, local: local, remote: remoteClusterID)
+        case Wire.ErrorResponse.toFieldMismatch.text:
+            return .toMismatch(peer: peer, url: url)
+        default:
+            return .unexpectedStatus(peer: peer, url: url ?? "", status: 412, what: "talking to", body: body)
+        }
+    }
+
     /// `peer` runs `remoteVersion`, which does not serve `stream`.
     static func unsupportedStreamType(peer: UInt64, url: String?, stream: String, remoteVersion: String) -> RaftHTTPError {
         RaftHTTPError(.unsupportedStreamType, peer: peer, url: url,

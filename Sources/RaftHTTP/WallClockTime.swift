@@ -91,7 +91,7 @@ public struct WallClockTime: Hashable, Comparable, Sendable, CustomStringConvert
                 index += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits ..< 9 { nanos *= 10 }
+            for _ in min(digits, 9) ..< 9 { nanos *= 10 }
         }
         var offsetSeconds: Int64 = 0
         if expect("Z") {
