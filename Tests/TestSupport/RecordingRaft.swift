@@ -1,3 +1,4 @@
+import Foundation
 import RaftHTTP
 import RaftIO
 import RaftPB
@@ -17,6 +18,32 @@ public final class RecordingRaft: Raft, Sendable {
     package let processError = Locked<(any Error)?>(nil)
 
     public init(removed: Set<UInt64> = []) { self.removed = Locked(removed) }
+
+    // A closed gate blocks `process` (on the transport's loop thread), as a stuck raft would:
+    // the loop stops reading, and the sender's queue fills.
+    private let gate = NSCondition()
+    nonisolated(unsafe) private var gateClosed = false
+
+    /// Makes `process` block until ``open()``.
+    public func close() {
+        gate.lock()
+        gateClosed = true
+        gate.unlock()
+    }
+
+    /// Lets blocked and later `process` calls through.
+    public func open() {
+        gate.lock()
+        gateClosed = false
+        gate.broadcast()
+        gate.unlock()
+    }
+
+    private func passGate() {
+        gate.lock()
+        while gateClosed { gate.wait() }
+        gate.unlock()
+    }
 
     public var record: Record { state.withLock { $0.record } }
 
@@ -38,11 +65,13 @@ public final class RecordingRaft: Raft, Sendable {
     }
 
     public func process(_ message: Message) throws {
+        passGate()
         if let error = processError.withLock({ $0 }) { throw error }
         update { $0.received.append(message) }
     }
 
     public func process(batch: [Message]) throws {
+        passGate()
         update { $0.received.append(contentsOf: batch) }
     }
 

@@ -75,10 +75,12 @@ public final class TestCluster: Sendable {
         return Member(id: id, group: group, server: server, transport: transport, raft: raft, port: bound, scheme: scheme)
     }
 
-    /// Replaces member `index` with a fresh one on the same port (a restart).
-    public func restart(_ index: Int) async throws {
+    /// Replaces member `index` with a fresh one on the same port (a restart). `whileDown` runs
+    /// after the old member stopped and before the new one starts.
+    public func restart(_ index: Int, whileDown: () async throws -> Void = {}) async throws {
         let old = self[index]
         await old.stop()
+        try await whileDown()
         let fresh = try await Self.startMember(id: old.id, port: old.port, clusterID: clusterID)
         let others = members.withLock { $0 }.filter { $0.id != old.id }
         for o in others { try fresh.transport.addPeer(o.id, urls: [o.url]) }

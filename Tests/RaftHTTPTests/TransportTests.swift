@@ -1,0 +1,142 @@
+import PeerHTTP
+import RaftHTTP
+import RaftIO
+import RaftPB
+import Testing
+import TestSupport
+
+func message(_ type: MessageType, from: UInt64, to: UInt64, term: UInt64 = 1, index: UInt64 = 0,
+             entries: Int = 0, entrySize: Int = 8, commit: UInt64 = 0) -> Message {
+    var m = Message()
+    m.type = type
+    m.from = from
+    m.to = to
+    m.term = term
+    m.logTerm = term
+    m.index = index
+    m.commit = commit
+    m.entries = (0..<entries).map { i in
+        var e = Entry()
+        e.term = term
+        e.index = index + UInt64(i) + 1
+        e.data = ArraySlice([UInt8](repeating: UInt8(truncatingIfNeeded: i), count: entrySize))
+        return e
+    }
+    return m
+}
+
+@Suite("Transport: streams, channel choice, order")
+struct TransportTests {
+    @Test("streams come up between three members: every peer active, both writers attached")
+    func streamsComeUp() async throws {
+        try await ResourceGate.shared {
+            let cluster = try await TestCluster(count: 3)
+            try await cluster.waitUntilConnected()
+            for i in 0..<3 {
+                #expect(cluster[i].transport.activePeers == 2)
+                for other in 0..<3 where other != i {
+                    #expect(cluster[i].transport.activeSince(cluster[other].id) != nil)
+                }
+            }
+            await cluster.stop()
+        }
+    }
+
+    @Test("every message type reaches its peer, in order per stream, none lost while buffers have room")
+    func allTypesInOrder() async throws {
+        try await ResourceGate.shared {
+            let cluster = try await TestCluster(count: 3)
+            try await cluster.waitUntilConnected()
+            let leader = cluster[0]
+            var sent: [Message] = []
+            for (i, type) in MessageType.allCasesForTests.enumerated() {
+                for to in [2, 3] as [UInt64] {
+                    var m = message(type, from: 1, to: to, term: 1, index: UInt64(i), entries: type == .msgApp ? 2 : 0)
+                    if type == .msgSnap { m.snapshot.metadata.index = 7 } // pipeline-only, small
+                    sent.append(m)
+                }
+            }
+            // Appends in one run, consecutive in the same term, as raft sends them.
+            for n in 0..<200 as Range<UInt64> {
+                sent.append(message(.msgApp, from: 1, to: 2, term: 2, index: 100 + n * 2, entries: 2, commit: n))
+            }
+            leader.transport.send(sent)
+            for peer in [1, 2] {
+                let expected = sent.filter { $0.to == cluster[peer].id }
+                try await cluster[peer].raft.wait(timeout: .seconds(10), "all messages at \(peer)") { $0.received.count >= expected.count }
+                let got = cluster[peer].raft.record.received
+                #expect(got.count == expected.count)
+                // Per channel, order is kept: compare the subsequences per channel.
+                let apps = got.filter { $0.type == .msgApp }
+                #expect(apps == expected.filter { $0.type == .msgApp })
+                let others = got.filter { $0.type != .msgApp && $0.type != .msgSnap }
+                #expect(others == expected.filter { $0.type != .msgApp && $0.type != .msgSnap })
+                #expect(Set(got.map(\.type.rawValue)) == Set(expected.map(\.type.rawValue)))
+            }
+            #expect(leader.transport.statistics(peer: 2)?.dropped == 0)
+            await cluster.stop()
+        }
+    }
+
+    @Test("with the peer's streams down, messages go by pipeline and arrive")
+    func pipelineWhenStreamsDown() async throws {
+        try await ResourceGate.shared {
+            // Member 2 does not know member 1: it never dials 1's streams, so 1 has no writers to 2.
+            let one = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000)
+            let two = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000)
+            try one.transport.addPeer(2, urls: [two.url])
+            let batch = (0..<20).map { message(.msgHeartbeat, from: 1, to: 2, term: UInt64($0)) }
+            one.transport.send(batch)
+            try await two.raft.wait { $0.received.count == 20 }
+            #expect(Set(two.raft.record.received.map(\.term)) == Set(0..<20))
+            #expect(one.transport.statistics(peer: 2)?.messageStreamAttached == false)
+            await one.stop()
+            await two.stop()
+        }
+    }
+
+    @Test("a full stream drops messages, counts them and reports the peer unreachable")
+    func dropsWhenFull() async throws {
+        try await ResourceGate.shared {
+            let cluster = try await TestCluster(count: 2) { $0.streamQueueLimitBytes = 1 << 20 }
+            try await cluster.waitUntilConnected()
+            // A stuck raft on member 2 blocks its loop: it stops reading, the kernel's buffers
+            // fill, and member 1's stream queue passes its 1 MiB bound.
+            cluster[1].raft.close()
+            let big = (0..<400).map { n in message(.msgApp, from: 1, to: 2, term: 1, index: UInt64(n), entries: 1, entrySize: 256 << 10) }
+            for m in big { cluster[0].transport.send([m]) }
+            let stats = try #require(cluster[0].transport.statistics(peer: 2))
+            cluster[1].raft.open()
+            #expect(stats.dropped > 0)
+            #expect(stats.sentMessages + stats.dropped == 400)
+            try await cluster[0].raft.wait { $0.unreachable.contains(2) }
+            try await cluster[1].raft.wait { $0.received.count == stats.sentMessages }
+            await cluster.stop()
+        }
+    }
+
+    @Test("after a peer restarts on the same port its streams come back")
+    func peerRestart() async throws {
+        try await ResourceGate.shared {
+            let cluster = try await TestCluster(count: 3)
+            try await cluster.waitUntilConnected()
+            let before = try #require(cluster[0].transport.activeSince(3))
+            try await cluster.restart(2) {
+                try await eventually(.seconds(10), "peer 3 inactive while it is down") {
+                    cluster[0].transport.activeSince(3) == nil && cluster[0].transport.activePeers == 1
+                }
+            }
+            try await cluster.waitUntilConnected()
+            let after = try #require(cluster[0].transport.activeSince(3))
+            #expect(after > before)
+            cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 3, term: 9)])
+            try await cluster[2].raft.wait { $0.received.contains { $0.term == 9 } }
+            await cluster.stop()
+        }
+    }
+}
+
+extension MessageType {
+    /// Every message type of etcd 3.4, MsgHup through MsgPreVoteResp.
+    static var allCasesForTests: [MessageType] { (0...18).map { MessageType(rawValue: $0) } }
+}
