@@ -25,6 +25,7 @@ final class Peer: Sendable {
     let messageWriter: StreamWriter
     let pipeline: Pipeline
     private let readers = Locked<[StreamReader]>([])
+    private let probers = Locked<[Prober]>([])
     private let heartbeat = Locked<LoopTimer?>(nil)
 
     // MARK: counters, any thread
@@ -66,6 +67,10 @@ final class Peer: Sendable {
         let made = [StreamReader(type: .msgAppV2, peer: self, loop: loop), StreamReader(type: .message, peer: self, loop: loop)]
         readers.withLock { $0 = made }
         for r in made { r.start() }
+        let probing = [Prober(name: Probing.snapshotRoundTripper, peer: self, loop: loop, client: context.pipelineClient),
+                       Prober(name: Probing.raftMessageRoundTripper, peer: self, loop: loop, client: context.streamClient)]
+        probers.withLock { $0 = probing }
+        for p in probing { p.start() }
         let interval = max(1, context.configuration.connectionReadTimeout.wholeMilliseconds / 3)
         loop.executeSoon { [self] in
             let timer = loop.scheduleTimer(after: interval, repeating: interval) { [weak self] in
@@ -79,6 +84,7 @@ final class Peer: Sendable {
     /// Stops every channel and closes every connection of this peer.
     func stop() {
         for r in readers.withLock({ $0 }) { r.stop() }
+        for p in probers.withLock({ $0 }) { p.stop() }
         msgAppWriter.stop()
         messageWriter.stop()
         pipeline.stop()
@@ -186,7 +192,8 @@ final class Peer: Sendable {
                        failures: counters.failures.load(ordering: .relaxed),
                        lastError: counters.lastError.withLock { $0 },
                        msgAppStreamAttached: msgAppWriter.isAttached,
-                       messageStreamAttached: messageWriter.isAttached)
+                       messageStreamAttached: messageWriter.isAttached,
+                       roundTripTime: probers.withLock { $0.first }?.smoothedRTT)
     }
 }
 
@@ -214,4 +221,6 @@ public struct PeerStatistics: Sendable, Hashable {
     public var msgAppStreamAttached: Bool
     /// Whether our message stream writer has a connection.
     public var messageStreamAttached: Bool
+    /// The smoothed round-trip time of `/raft/probing`; nil before the first answer.
+    public var roundTripTime: Duration?
 }

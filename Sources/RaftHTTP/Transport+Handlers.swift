@@ -29,10 +29,10 @@ extension Transport {
         }
         for method in [HTTPRequest.Method.get, .head, .post, .put, .delete] {
             server.route(method, Wire.Path.probing) { _, response in
-                let body = #"{"OK":true,"Now":"\#(WallClockTime.now().rfc3339Nano)"}"# + "\n"
                 var fields = HTTPFields()
                 fields[.contentType] = Wire.ContentType.plainText
-                response.respond(HTTPResponse(status: .ok, headerFields: fields), body: Array(body.utf8))
+                response.respond(HTTPResponse(status: .ok, headerFields: fields),
+                                 body: Probing.Response(now: .now()).encoded())
             }
         }
         registerSnapshotRoute(on: server)
