@@ -121,13 +121,14 @@ final class Peer: Sendable {
         case .msgApp, .message:
             let writer = channel == .msgApp ? msgAppWriter : messageWriter
             switch writer.send(run) {
-            case .sent:
+            case .sent(let bytes):
                 counters.sentMessages.add(run.count, ordering: .relaxed)
+                metrics.sentBytes.increment(by: Int64(bytes))
             case .full:
                 for m in run { drop(m, channel: "\(writer.type)") }
             case .notAttached:
                 // The connection went away between pick and send: fall back, message by message.
-                for m in run { send([m][...], fallback: true) }
+                for m in run { sendFallback(m) }
             }
         case .pipeline:
             for m in run {
@@ -140,10 +141,11 @@ final class Peer: Sendable {
         }
     }
 
-    private func send(_ one: ArraySlice<Message>, fallback: Bool) {
-        let m = one[one.startIndex]
-        if m.type != .msgSnap, m.type != .msgApp || !fallback, messageWriter.send(one) == .sent {
+    /// The stream chosen for `m` detached meanwhile: the message stream, else the pipeline.
+    private func sendFallback(_ m: Message) {
+        if m.type != .msgSnap, case .sent(let bytes) = messageWriter.send(CollectionOfOne(m)) {
             counters.sentMessages.add(1, ordering: .relaxed)
+            metrics.sentBytes.increment(by: Int64(bytes))
         } else if pipeline.send(m) {
             counters.sentMessages.add(1, ordering: .relaxed)
         } else {

@@ -21,8 +21,8 @@ import RaftPB
 
 /// The outcome of handing messages to a stream writer.
 enum StreamSendOutcome {
-    /// Written into the connection.
-    case sent
+    /// Written into the connection: this many bytes of frames.
+    case sent(bytes: Int)
     /// No connection attached: use another channel.
     case notAttached
     /// The connection has more than the configured bytes queued: the messages were not written.
@@ -114,8 +114,9 @@ final class StreamWriter: Sendable {
                 for m in messages { s.encoder.append(m, to: &s.scratch) }
             }
             if !response.write(s.scratch) { return .notAttached }
-            if s.scratch.count > 1 << 20 { s.scratch = [] } // do not pin a huge batch's buffer
-            return .sent
+            let bytes = s.scratch.count
+            if bytes > 1 << 20 { s.scratch = [] } // do not pin a huge batch's buffer
+            return .sent(bytes: bytes)
         }
     }
 
