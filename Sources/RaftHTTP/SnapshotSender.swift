@@ -22,6 +22,9 @@ import RaftIO
 import RaftPB
 #endif
 
+// UNTESTED: the 5 s response read timeout after the head (needs a dumb peer that stalls its body).
+// UNTESTED: Transport.stop or removePeer during a transfer: the post is not cancelled (it is not
+// registered with the peer, to keep Peer.swift untouched) and ends on its own or at the socket.
 final class SnapshotSender: @unchecked Sendable {
     // @unchecked Sendable: the `loop thread only` properties are touched on `peer.loop` only
     // (the post and its callbacks run there); the body producer task reads only immutable

@@ -47,6 +47,8 @@ extension Transport {
     }
 }
 
+// UNTESTED: a sink whose write or finish throws (500 "failed to save KV snapshot (...)").
+// UNTESTED: the connection closing while a batch write is in flight (abort deferred to `wrote`).
 final class SnapshotReceiver: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched on `loop` only; the tasks that run sink
     // calls capture the writer and the bytes to write, and come back with `loop.execute`.
