@@ -166,6 +166,10 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         if let closed { callback(closed) }
     }
 
+    /// The loop of the request's connection: where the request's body callbacks run and where a
+    /// handler that worked elsewhere (a disk write in a task) comes back to.
+    public var loop: EventLoop { connection.loop }
+
     /// Whether the connection has closed; nothing written now reaches the client.
     public var isClosed: Bool { state.withLock { $0.closed } }
 

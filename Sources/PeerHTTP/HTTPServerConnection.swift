@@ -194,6 +194,10 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
             parser.maxBodySize = route.bodyLimit
             let exchange = makeExchange(request: request, keepAlive: keepAlive)
             request.wantsInput = { [weak self] in self?.drainPending() }
+            request.stopReadTimer = { [weak self] in
+                guard let self, self.phase == .exchange else { return }
+                self.disarmTimer()
+            }
             route.handler.handle(request, exchange.writer)
         case .notFound:
             core.countRejection(404)

@@ -58,6 +58,8 @@ public final class HTTPServerRequest {
     private(set) var finished = false
     /// Asked to pull again after a consumer is set or a pause ends.
     var wantsInput: (() -> Void)?
+    /// Stops the connection's request read timer; set by the connection.
+    var stopReadTimer: (() -> Void)?
 
     init(head: HTTPRequestHead, framing: HTTPParser.Framing, bodyLimit: Int) {
         self.head = head
@@ -125,6 +127,17 @@ public final class HTTPServerRequest {
     /// Stops body delivery (and pauses the socket) until ``resume()``. Loop thread only.
     public func pause() { paused = true }
 
+    /// Lifts the server's fixed request read timeout
+    /// (``HTTPServer/Configuration/requestReadTimeout``) for this request's body, for a handler
+    /// that enforces its own progress-based deadline (a multi-GiB upload that is slow but moving).
+    /// The handler then owns the deadline: a body that never ends holds the connection until the
+    /// handler answers or the client closes. Loop thread only.
+    public func disableReadTimeout() {
+        let stop = stopReadTimer
+        stopReadTimer = nil
+        stop?()
+    }
+
     /// Resumes body delivery after ``pause()``. Loop thread only.
     public func resume() {
         guard paused else { return }
@@ -146,6 +159,7 @@ public final class HTTPServerRequest {
         onBody = nil
         onEnd = nil
         wantsInput = nil
+        stopReadTimer = nil
         end?(result)
     }
 }

@@ -38,6 +38,18 @@ extension Transport {
         public var minClusterVersion: String
         /// Where log lines go; metadata uses etcd's field names (`local-member-id`, ...).
         public var logger: Logger
+        /// Stores received snapshot databases (``FileSnapshotSink`` writes etcd's
+        /// `%016x.snap.db` files). Nil (the default): `/raft/snapshot` is still served, but every
+        /// snapshot is refused with 500 "failed to save KV snapshot (no snapshot sink
+        /// configured)" after its head decoded, so the sender's raft hears `.failure`.
+        public var snapshotSink: (any SnapshotSink)?
+        /// The longest snapshot head (the MsgSnap frame before the database) accepted. Default
+        /// 512 MiB, the message stream's limit (etcd 3.4: 2^63, etcd main: 64 MiB).
+        public var snapshotHeadLimit: Int
+        /// A snapshot upload that delivers no byte for this long is aborted (the sink discards
+        /// it). Progress-based, never a total deadline: a slow but moving multi-GiB transfer
+        /// completes. Default 5 s, etcd's per-read deadline.
+        public var snapshotReceiveTimeout: Duration
 
         /// A configuration with etcd's defaults (the same values as `Wire`'s constants).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
@@ -50,7 +62,10 @@ extension Transport {
                     maxMessageSize: Int = 512 << 20,
                     serverVersion: String = "3.4.23",
                     minClusterVersion: String = "3.0.0",
-                    logger: Logger = Logger(label: "rafthttp")) {
+                    logger: Logger = Logger(label: "rafthttp"),
+                    snapshotSink: (any SnapshotSink)? = nil,
+                    snapshotHeadLimit: Int = 512 << 20,
+                    snapshotReceiveTimeout: Duration = .seconds(5)) {
             self.localID = localID
             self.clusterID = clusterID
             self.localURLs = localURLs
@@ -65,6 +80,9 @@ extension Transport {
             self.serverVersion = serverVersion
             self.minClusterVersion = minClusterVersion
             self.logger = logger
+            self.snapshotSink = snapshotSink
+            self.snapshotHeadLimit = snapshotHeadLimit
+            self.snapshotReceiveTimeout = snapshotReceiveTimeout
         }
     }
 }

@@ -16,8 +16,8 @@ import RaftPB
 #endif
 
 extension Transport {
-    /// Serves the raft routes (`/raft`, `/raft/stream/`, `/raft/probing`, and `/raft/snapshot` when
-    /// a snapshot receiver is configured) on `server`, beside any routes of the user's own.
+    /// Serves the raft routes (`/raft`, `/raft/stream/`, `/raft/probing` and `/raft/snapshot`; see
+    /// ``Configuration/snapshotSink``) on `server`, beside any routes of the user's own.
     /// Call before the server starts accepting.
     public func registerRoutes(on server: HTTPServer) {
         let context = self.context
@@ -68,7 +68,7 @@ extension Transport {
         return nil
     }
 
-    private func addRemoteFromRequest(_ request: HTTPServerRequest) {
+    func addRemoteFromRequest(_ request: HTTPServerRequest) {
         let headers = request.head.headers
         guard let fromText = headers[Wire.Header.serverFrom], let from = MemberID(hex: fromText),
               let urls = headers[Wire.Header.peerURLs] else { return }

@@ -201,6 +201,12 @@ extension Wire {
             plain(500, "failed to save KV snapshot (\(reason))")
         }
 
+        /// 408: the snapshot upload delivered no byte for `timeout` (ours: etcd's per-read
+        /// deadline closes the connection without an answer).
+        static func snapshotStalled(_ timeout: Duration) -> ErrorResponse {
+            plain(408, "snapshot receive timed out (no bytes for \(timeout))")
+        }
+
         /// 500: `Process` threw something other than a removed-member error for the MsgSnap.
         static func failedToProcess(_ reason: String) -> ErrorResponse {
             plain(500, "failed to process raft message (\(reason))")

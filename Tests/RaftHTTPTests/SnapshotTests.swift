@@ -1,0 +1,247 @@
+// The snapshot path end to end on loopback: a sender transport posts to a receiver transport.
+import Foundation
+import HTTPTypes
+import PeerHTTP
+import RaftHTTP
+import RaftIO
+import RaftPB
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("Snapshots")
+struct SnapshotTests {
+    @Test("a 1 GiB snapshot streams byte-identical with bounded memory, then raft hears finish")
+    func oneGiB() async throws {
+        try await ResourceGate.exclusive {
+            let group = try EventLoopGroup(loopCount: 2)
+            defer { group.shutdown() }
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
+            let size: UInt64 = 1 << 30
+            let source = PatternSource(size: size)
+            let baseline = ProcessResources.residentBytes()
+            let peak = Mutex(baseline)
+            let sampling = Task {
+                while !Task.isCancelled {
+                    let now = ProcessResources.residentBytes()
+                    peak.withLock { $0 = max($0, now) }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            let start = ContinuousClock.now
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            let finished = await eventually(within: .seconds(120)) { !cluster.a.raft.snapshotStatuses.isEmpty }
+            let elapsed = ContinuousClock.now - start
+            sampling.cancel()
+            #expect(finished)
+            #expect(cluster.a.raft.snapshotStatuses == [.finish])
+            #expect(cluster.b.raft.snapshotsProcessed.map(\.snapshot.metadata.index) == [42])
+            let record = sink.snapshot
+            #expect(record.finished && !record.aborted)
+            #expect(record.checksum.count == Int(size))
+            #expect(record.checksum == source.checksum)
+            #expect(source.closeError.withLock { $0.closed && $0.error == nil })
+            let growth = peak.withLock { $0 } - baseline
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print("1 GiB snapshot: \(String(format: "%.2f", seconds)) s, \(String(format: "%.0f", 1024 / seconds)) MiB/s, "
+                + "RSS growth (sender + receiver, one process) \(growth >> 20) MiB")
+            // Both sides live in this process: the bound is the sum of the two 64 MiB budgets.
+            #expect(growth < 128 << 20)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a transfer cut off midway leaves no file and raft sees nothing")
+    func cutOffMidway() async throws {
+        try await withEventLoop { group in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UInt64.random(in: 0 ... .max))").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let stored = Mutex(0)
+            let cluster = try await SnapshotTestCluster.make(group: group,
+                                                             sink: FileSnapshotSink(directory: dir) { _ in stored.withLock { $0 += 1 } })
+            let source = PatternSource(size: 64 << 20)
+            source.failAfter = 10 << 20
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            // The receiver learns of the cut when the connection closes; its temp file goes then.
+            #expect(await eventually { (try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true })
+            #expect(source.closeError.withLock { $0.error?.contains("injected source failure") == true })
+            #expect(stored.withLock { $0 } == 0)
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a stored snapshot is named after its index and raft gets the message after the file exists")
+    func fileSink() async throws {
+        try await withEventLoop { group in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UInt64.random(in: 0 ... .max))").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let stored = Mutex<[FileSnapshotSink.Stored]>([])
+            let cluster = try await SnapshotTestCluster.make(group: group,
+                                                             sink: FileSnapshotSink(directory: dir) { s in stored.withLock { $0.append(s) } })
+            let source = PatternSource(size: (3 << 20) + 17)
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(index: 0x2a), database: source)
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.finish] })
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["000000000000002a.snap.db"])
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/000000000000002a.snap.db"))
+            var checksum = StreamChecksum()
+            data.withUnsafeBytes { checksum.update($0) }
+            #expect(checksum == source.checksum)
+            #expect(stored.withLock { $0.map(\.bytes) } == [(3 << 20) + 17])
+            #expect(cluster.b.raft.snapshotsProcessed.count == 1)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a source shorter than its declared size fails the snapshot (short read)")
+    func shortRead() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
+            let source = PatternSource(size: 5 << 20)
+            source.shortBy = 1
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            #expect(source.closeError.withLock { $0.error?.contains("ended after 5242879 of 5242880 bytes") == true })
+            #expect(await eventually { sink.snapshot.aborted })
+            #expect(!sink.snapshot.finished)
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a snapshot to an unknown peer fails at once with member not found")
+    func unknownPeer() async throws {
+        try await withEventLoop { group in
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
+            let source = PatternSource(size: 10)
+            var message = SnapshotTestCluster.msgSnap()
+            message.to = 9
+            cluster.a.transport.sendSnapshot(message, database: source)
+            #expect(cluster.a.raft.state.withLock { $0.snapshotReports.map { "\($0.0) \($0.1)" } } == ["9 failure"])
+            #expect(source.closeError.withLock { $0.error?.contains("member not found") == true })
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a head that is not a MsgSnap is refused with 400 wrong raft message type")
+    func wrongMessageType() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
+            let body = SnapshotBody.encode(message: Message(type: .msgApp, to: 2, from: 1), database: [1, 2, 3])
+            let (status, text) = try await post(body, to: cluster.b, group: group)
+            #expect(status == 400)
+            #expect(text == "wrong raft message type\n")
+            #expect(sink.snapshot.began == 0)
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a garbage head is refused with 400 failed to decode raft message")
+    func garbageHead() async throws {
+        try await withEventLoop { group in
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
+            let body: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff, 1, 2, 3]
+            var decoder = SnapshotHeadDecoder()
+            var expected = ""
+            do { _ = try decoder.feed(body) } catch { expected = "failed to decode raft message (\(error))\n" }
+            #expect(!expected.isEmpty)
+            let (status, text) = try await post(body, to: cluster.b, group: group)
+            #expect(status == 400)
+            #expect(text == expected)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("GET /raft/snapshot is answered 405 with Allow: POST")
+    func methodNotAllowed() async throws {
+        try await withEventLoop { group in
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
+            let client = HTTPClient(eventLoopGroup: group)
+            let response = try await client.execute(HTTPClientRequest(url: cluster.b.url + "/raft/snapshot"))
+            _ = try await response.body.collect(upTo: 4096)
+            #expect(response.head.status == 405)
+            #expect(response.response.headerFields[.allow] == "POST")
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a receiver without a sink refuses with 500 failed to save KV snapshot")
+    func noSink() async throws {
+        try await withEventLoop { group in
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: nil)
+            let body = SnapshotBody.encode(message: SnapshotTestCluster.msgSnap(), database: [1, 2, 3])
+            let (status, text) = try await post(body, to: cluster.b, group: group)
+            #expect(status == 500)
+            #expect(text == "failed to save KV snapshot (no snapshot sink configured)\n")
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("raft refusing the MsgSnap of a removed member is answered 403 and the sender reports it")
+    func removedMember() async throws {
+        try await withEventLoop { group in
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
+            cluster.b.raft.state.withLock { $0.processError = RaftProcessError.removedMember }
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: PatternSource(size: 1000))
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            var errors = cluster.a.transport.errors.makeAsyncIterator()
+            #expect(await errors.next()?.code == .memberRemoved)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a sender that stalls past the receive timeout is cut off and the sink aborted")
+    func stalledSender() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .milliseconds(300))
+            let source = PatternSource(size: 8 << 20)
+            source.stallAfter = 2 << 20
+            source.stallFor = .seconds(3)
+            let start = ContinuousClock.now
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            #expect(await eventually { sink.snapshot.aborted })
+            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            #expect(!sink.snapshot.finished)
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a slow but moving transfer outlives the receive timeout and the server's read timeout")
+    func slowButMoving() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            // The server's fixed request deadline (500 ms) is shorter than the transfer: the
+            // snapshot route must lift it and rely on its progress deadline (300 ms) alone.
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .milliseconds(300),
+                                                             serverConfiguration: .init(requestReadTimeout: .milliseconds(500)))
+            let source = PatternSource(size: 20 * 64 << 10)
+            source.chunkLimit = 64 << 10
+            source.delayPerChunk = .milliseconds(80)
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            #expect(await eventually { !cluster.a.raft.snapshotStatuses.isEmpty })
+            #expect(cluster.a.raft.snapshotStatuses == [.finish])
+            #expect(sink.snapshot.checksum == source.checksum)
+            #expect(cluster.b.raft.snapshotsProcessed.count == 1)
+            await cluster.shutdown()
+        }
+    }
+
+    /// POSTs `body` to member `to`'s snapshot route as member 1 would; returns status and body text.
+    private func post(_ body: [UInt8], to member: SnapshotTestCluster.Member, group: EventLoopGroup) async throws -> (Int, String) {
+        let client = HTTPClient(eventLoopGroup: group)
+        let response = try await client.execute(HTTPClientRequest(method: .post, url: member.url + "/raft/snapshot",
+                                                                  headerFields: SnapshotTestCluster.peerHeaders, body: .bytes(body)))
+        let bytes = try await response.body.collect(upTo: 4096)
+        return (response.head.status, String(decoding: bytes, as: UTF8.self))
+    }
+}
