@@ -194,12 +194,3 @@ extension Transport {
         SnapshotSender(peer: peer, context: context, message: message, source: database).start()
     }
 }
-
-extension Duration {
-    /// The duration in whole nanoseconds, saturating.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : ns &+ attoseconds / 1_000_000_000
-    }
-}

@@ -8,7 +8,7 @@ private struct Boom: Error, CustomStringConvertible {
 }
 
 /// Records what the transport hands it; throws for messages of one type.
-private final class RecordingRaft: Raft {
+private final class ProtocolRecordingRaft: Raft {
     let processed = Locked<[UInt64]>([])
     let failOn: MessageType?
 
@@ -35,14 +35,14 @@ private func message(_ type: MessageType, index: UInt64) -> Message {
 struct RaftProtocolTests {
     @Test("a batch is processed in order, one message at a time, by default")
     func batchInOrder() throws {
-        let raft = RecordingRaft()
+        let raft = ProtocolRecordingRaft()
         try raft.process(batch: (1 ... 5).map { message(.msgApp, index: $0) })
         #expect(raft.processed.withLock { $0 } == [1, 2, 3, 4, 5])
     }
 
     @Test("a failing message does not stop the rest of its batch; the first error is rethrown")
     func batchGoesOn() {
-        let raft = RecordingRaft(failOn: .msgProp)
+        let raft = ProtocolRecordingRaft(failOn: .msgProp)
         #expect(throws: Boom.self) {
             try raft.process(batch: [message(.msgApp, index: 1), message(.msgProp, index: 2), message(.msgApp, index: 3)])
         }

@@ -10,7 +10,7 @@ import Synchronization
 import TestSupport
 
 /// A `Raft` that records messages and reports; `processError` makes `process` throw.
-final class RecordingRaft: Raft {
+final class SnapshotRecordingRaft: Raft {
     struct State {
         var processed: [Message] = []
         var snapshotReports: [(UInt64, SnapshotStatus)] = []
@@ -52,7 +52,7 @@ struct SnapshotTestCluster {
         let transport: Transport
         let server: HTTPServer
         let port: Int
-        let raft: RecordingRaft
+        let raft: SnapshotRecordingRaft
         var url: String { "http://127.0.0.1:\(port)" }
     }
 
@@ -63,7 +63,7 @@ struct SnapshotTestCluster {
     static func make(group: EventLoopGroup, sink: (any SnapshotSink)?, receiveTimeout: Duration = .seconds(5),
                      serverConfiguration: HTTPServer.Configuration = .init()) async throws -> SnapshotTestCluster {
         func member(_ id: UInt64, sink: (any SnapshotSink)?) async throws -> Member {
-            let raft = RecordingRaft()
+            let raft = SnapshotRecordingRaft()
             var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [])
             configuration.snapshotSink = sink
             configuration.snapshotReceiveTimeout = receiveTimeout
