@@ -26,6 +26,8 @@ final class Peer: Sendable {
     let pipeline: Pipeline
     private let readers = Locked<[StreamReader]>([])
     private let probers = Locked<[Prober]>([])
+    /// Snapshots being sent to this peer, cancelled when it stops.
+    let snapshotSenders = Locked<[ObjectIdentifier: SnapshotSender]>([:])
     private let heartbeat = Locked<LoopTimer?>(nil)
 
     // MARK: counters, any thread
@@ -88,6 +90,7 @@ final class Peer: Sendable {
         msgAppWriter.stop()
         messageWriter.stop()
         pipeline.stop()
+        for sender in snapshotSenders.withLock({ Array($0.values) }) { sender.cancel() }
         loop.executeSoon { [self] in heartbeat.withLock { $0 }?.cancel() }
         if status.deactivate(FailureType(source: "transport", action: "stop"), reason: "peer removed") {}
     }

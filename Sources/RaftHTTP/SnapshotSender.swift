@@ -23,8 +23,6 @@ import RaftPB
 #endif
 
 // UNTESTED: the 5 s response read timeout after the head (needs a dumb peer that stalls its body).
-// UNTESTED: Transport.stop or removePeer during a transfer: the post is not cancelled (it is not
-// registered with the peer, to keep Peer.swift untouched) and ends on its own or at the socket.
 final class SnapshotSender: @unchecked Sendable {
     // @unchecked Sendable: the `loop thread only` properties are touched on `peer.loop` only
     // (the post and its callbacks run there); the body producer task reads only immutable
@@ -61,6 +59,7 @@ final class SnapshotSender: @unchecked Sendable {
     /// Starts the post on the peer's loop. Any thread.
     func start() {
         peer.metrics.snapshotSendInflights.increment()
+        peer.snapshotSenders.withLock { $0[ObjectIdentifier(self)] = self }
         if !peer.loop.execute({ [self] in post() }) {
             // The loop is stopping: nothing else touches this sender.
             fail(url: nil, error: RaftHTTPError.transportStopped())
@@ -124,6 +123,7 @@ final class SnapshotSender: @unchecked Sendable {
     private func end() -> Bool {
         guard !done else { return false }
         done = true
+        peer.snapshotSenders.withLock { $0[ObjectIdentifier(self)] = nil }
         responseTimer?.cancel()
         responseTimer = nil
         task = nil
@@ -143,6 +143,18 @@ final class SnapshotSender: @unchecked Sendable {
         context.logger.warning("failed to send database snapshot", metadata: [
             "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
             "error": "\(error)"])
+    }
+
+    /// Cancels the transfer (the peer is being removed or the transport stopped): raft hears
+    /// `.failure`. Any thread.
+    func cancel() {
+        peer.loop.executeSoon { [self] in
+            if let task {
+                task.cancel()
+            } else {
+                fail(url: nil, error: RaftHTTPError.transportStopped())
+            }
+        }
     }
 
     // MARK: - body producer (its own task)

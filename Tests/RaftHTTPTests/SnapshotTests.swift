@@ -114,6 +114,22 @@ struct SnapshotTests {
         }
     }
 
+    @Test("removing the peer during a transfer cancels it: raft hears failure, the sink is aborted")
+    func removePeerCancels() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
+            let source = PatternSource(size: 4 << 30)
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            #expect(await eventually { sink.snapshot.checksum.count > 0 })
+            cluster.a.transport.removePeer(cluster.b.id)
+            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            #expect(await eventually { sink.snapshot.aborted })
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
     @Test("a snapshot to an unknown peer fails at once with member not found")
     func unknownPeer() async throws {
         try await withEventLoop { group in
