@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_BUF_SIZE (64 * 1024)
 /* Plaintext encrypted per socket write under TLS. */
 #define TLS_SLICE (256 * 1024)
 /* TCP keep-alive probe delay, as Go's net.Dialer and etcd's listeners use. */
@@ -71,11 +70,6 @@ static void buf_swap(rio__buf_t *a, rio__buf_t *b) {
 rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, void *data) {
     rio_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
-    c->rbuf = malloc(READ_BUF_SIZE);
-    if (c->rbuf == NULL) {
-        free(c);
-        return NULL;
-    }
     c->loop = loop;
     c->cbs = cbs;
     c->data = data;
@@ -98,7 +92,6 @@ void rio_conn_release(rio_conn_t *c) {
     rio__buf_free(&c->inflight);
     rio__buf_free(&c->cipher);
     rio__buf_free(&c->scratch);
-    free(c->rbuf);
     free(c->server_name);
     uv_mutex_destroy(&c->mu);
     free(c);
@@ -161,7 +154,7 @@ void rio__conn_close_all(rio__link_t *list, const char *why) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     rio_conn_t *c = h->data;
-    *buf = uv_buf_init(c->rbuf, READ_BUF_SIZE);
+    *buf = uv_buf_init(c->loop->rbuf, RIO_READ_BUF_SIZE);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {

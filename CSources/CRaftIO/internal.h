@@ -50,6 +50,9 @@ struct rio_loop_s {
 
     /* loop thread only */
     rio__link_t conns, listeners, timers;
+    /* One read buffer for every connection of the loop: a read callback consumes its bytes
+     * before the loop reads again, so idle connections cost no buffer at all. */
+    char *rbuf;
 };
 
 /* Connection life: DIALING -> (HANDSHAKING) -> OPEN -> CLOSING -> CLOSED. */
@@ -84,7 +87,6 @@ struct rio_conn_s {
     size_t cipher_plain;
     rio__buf_t scratch;           /* TLS: plaintext taken from `out`, being encrypted */
     size_t scratch_off;           /* TLS: how much of `scratch` is encrypted already */
-    char *rbuf;
     uv_write_t wreq;
     uv_shutdown_t sreq;
     uv_connect_t creq;
@@ -126,6 +128,9 @@ struct rio_tls_ctx_s {
     SSL_CTX *ctx;
     rio_tls_role_t role;
 };
+
+/* Bytes read per read callback. */
+#define RIO_READ_BUF_SIZE (256 * 1024)
 
 /* loop.c */
 void rio__loop_schedule(rio_loop_t *loop, rio_conn_t *conn);

@@ -78,10 +78,17 @@ rio_loop_t *rio_loop_new(char *err, size_t errlen) {
         snprintf(err, errlen, "rio_loop_new(): out of memory");
         return NULL;
     }
+    l->rbuf = malloc(RIO_READ_BUF_SIZE);
+    if (l->rbuf == NULL) {
+        snprintf(err, errlen, "rio_loop_new(): out of memory");
+        free(l);
+        return NULL;
+    }
     int rc = uv_loop_init(&l->uv);
     if (rc == 0) rc = uv_async_init(&l->uv, &l->wake, on_wake);
     if (rc != 0) {
         snprintf(err, errlen, "uv_loop_init(): %s", uv_strerror(rc));
+        free(l->rbuf);
         free(l);
         return NULL;
     }
@@ -200,6 +207,7 @@ void rio_loop_free(rio_loop_t *l) {
     }
     if (!atomic_load(&l->joined)) uv_loop_close(&l->uv);
     uv_mutex_destroy(&l->mu);
+    free(l->rbuf);
     free(l);
 }
 
