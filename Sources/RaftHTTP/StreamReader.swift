@@ -18,6 +18,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import Synchronization
 #if canImport(RaftPB)
 import RaftPB
 #endif
@@ -45,7 +46,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     private var stopped = false
-    private var paused = false
+    /// Set from any thread; takes effect for the next batch.
+    private let paused = Atomic<Bool>(false)
     private var failedReading: String?
     private var remoteClusterID: String?
     private var remoteVersion: String?
@@ -81,7 +83,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     /// Drops received messages instead of delivering them (etcd's `pause`), or delivers again.
     func setPaused(_ value: Bool) {
-        loop.executeSoon { [self] in paused = value }
+        paused.store(value, ordering: .relaxed)
     }
 
     // MARK: - dialing (loop thread)
@@ -183,7 +185,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private func deliverBatch() {
         guard !batch.isEmpty else { return }
         defer { if batch.capacity > 4096 { batch = [] } }
-        guard !paused else { return }
+        guard !paused.load(ordering: .relaxed) else { return }
         peer.recordReceived(messages: batch.count)
         do {
             try peer.context.raft.process(batch: batch)
