@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import RaftIO
 
@@ -38,6 +39,10 @@ extension Transport {
         public var minClusterVersion: String
         /// Where log lines go; metadata uses etcd's field names (`local-member-id`, ...).
         public var logger: Logger
+        /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
+        /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
+        /// own `/metrics`, or several transports in one process, pass a factory of their own.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// A configuration with etcd's defaults (the same values as `Wire`'s constants).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
@@ -50,7 +55,8 @@ extension Transport {
                     maxMessageSize: Int = 512 << 20,
                     serverVersion: String = "3.4.23",
                     minClusterVersion: String = "3.0.0",
-                    logger: Logger = Logger(label: "rafthttp")) {
+                    logger: Logger = Logger(label: "rafthttp"),
+                    metricsFactory: (any MetricsFactory)? = nil) {
             self.localID = localID
             self.clusterID = clusterID
             self.localURLs = localURLs
@@ -65,6 +71,7 @@ extension Transport {
             self.serverVersion = serverVersion
             self.minClusterVersion = minClusterVersion
             self.logger = logger
+            self.metricsFactory = metricsFactory
         }
     }
 }
