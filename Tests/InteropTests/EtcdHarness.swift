@@ -154,3 +154,26 @@ final class EtcdHarness: @unchecked Sendable {
         #expect(r.status == 0, "etcdctl put: \(r.stderr)")
     }
 }
+
+extension EtcdHarness {
+    /// `count` puts through etcd's client API (the v3 JSON gateway, POST /v3/kv/put), `parallel`
+    /// at a time over kept-alive connections: thousands of raft entries in seconds, where as many
+    /// `etcdctl put` processes would take minutes.
+    func putMany(_ count: Int, parallel: Int = 32, client: HTTPClient) async throws {
+        let url = "http://127.0.0.1:\(clientPorts[0])/v3/kv/put"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<parallel {
+                group.addTask {
+                    for n in stride(from: worker, to: count, by: parallel) {
+                        let key = Data("k\(n)".utf8).base64EncodedString()
+                        let body = #"{"key":"\#(key)","value":"dmFsdWU="}"#
+                        let r = try await client.execute(HTTPClientRequest(method: .post, url: url, body: .bytes(Array(body.utf8))))
+                        _ = try await r.body.collect(upTo: 1 << 16)
+                        if r.status != .ok { throw CancellationError() }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
