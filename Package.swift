@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C: libuv loop, TCP, TLS over OpenSSL memory BIOs. Knows bytes and sockets only.
@@ -51,10 +52,25 @@ let package = Package(
         ),
         // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
         .target(name: "BenchKit", dependencies: ["RaftIO"], swiftSettings: strict),
+        // A Swift member for an etcd cluster: etcd's flags, an observing raft, /version, /members
+        // and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
+        .target(
+            name: "RaftHTTPPeer",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "rafthttp",
             dependencies: [
-                "RaftIO", "RaftHTTP", "BenchKit",
+                "RaftIO", "RaftHTTP", "BenchKit", "RaftHTTPPeer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -87,6 +103,14 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: [
+                "RaftHTTP", "PeerHTTP", "RaftHTTPPeer", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -9,6 +9,9 @@
 //   error stream; we keep redialing at the retry frequency until the user stops the transport.
 // - 404 (the peer does not know us), 412 (cluster ID mismatch, incompatible version, `to` field
 //   mismatch) or any other status -> deactivate, move to the peer's next URL, redial.
+// - connect, TLS handshake or dial timeout fails -> "failed to dial remote peer" with the error,
+//   at most once a second per peer and type (etcd is silent here, but a peer that never came up
+//   would then say nothing at all about, say, an untrusted certificate), deactivate, redial.
 // - a peer too old for this stream type -> no deactivation, redial.
 // - EOF -> redial without deactivating (etcd treats EOF as a normal end).
 // - no byte for `connectionReadTimeout` (link heartbeats arrive every third of it) -> the
@@ -51,6 +54,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var failedReading: String?
     private var remoteClusterID: String?
     private var remoteVersion: String?
+
+    /// Logged (rate-limited) when a dial fails before any HTTP answer.
+    static let dialFailed = "failed to dial remote peer"
 
     init(type: StreamType, peer: Peer, loop: EventLoop) {
         self.type = type
@@ -209,6 +215,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didFail(_ task: HTTPClientTask, _ error: HTTPClientError) {
         guard task === self.task else { return }
+        // Our own stop cancels the connection: nothing to report, nothing to redial.
+        guard !stopped else { return }
         if decoder != nil {
             let reason = failedReading ?? "\(error)"
             peer.context.logger.warning("lost TCP streaming connection with remote peer",
@@ -219,6 +227,11 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         } else if status != 0 {
             refused()
         } else {
+            // A peer that never became active logs no "became inactive": say why the dial failed
+            // (refused, TLS handshake, timeout), once a second at most per peer and stream type.
+            peer.context.rateLimitedWarning(key: "stream-dial-\(peer.id)-\(type)", Self.dialFailed,
+                                            metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))",
+                                                       "error": "\(error)"])
             if let url { peer.picker.unreachable(url) }
             peer.deactivate(.streamDial(type), reason: "\(error)")
         }

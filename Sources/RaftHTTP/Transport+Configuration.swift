@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import RaftIO
 
@@ -50,6 +51,10 @@ extension Transport {
         /// it). Progress-based, never a total deadline: a slow but moving multi-GiB transfer
         /// completes. Default 5 s, etcd's per-read deadline.
         public var snapshotReceiveTimeout: Duration
+        /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
+        /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
+        /// own `/metrics`, or several transports in one process, pass a factory of their own.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// A configuration with etcd's defaults (the same values as `Wire`'s constants).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
@@ -65,7 +70,8 @@ extension Transport {
                     logger: Logger = Logger(label: "rafthttp"),
                     snapshotSink: (any SnapshotSink)? = nil,
                     snapshotHeadLimit: Int = 512 << 20,
-                    snapshotReceiveTimeout: Duration = .seconds(5)) {
+                    snapshotReceiveTimeout: Duration = .seconds(5),
+                    metricsFactory: (any MetricsFactory)? = nil) {
             self.localID = localID
             self.clusterID = clusterID
             self.localURLs = localURLs
@@ -83,6 +89,7 @@ extension Transport {
             self.snapshotSink = snapshotSink
             self.snapshotHeadLimit = snapshotHeadLimit
             self.snapshotReceiveTimeout = snapshotReceiveTimeout
+            self.metricsFactory = metricsFactory
         }
     }
 }

@@ -1,6 +1,7 @@
 // What every part of one transport shares: configuration, the raft side, HTTP clients, metrics,
 // logging, the peer registry and the critical-error stream. Immutable references or locked state.
 import HTTPTypes
+import CoreMetrics
 import Logging
 import PeerHTTP
 import RaftIO
@@ -38,7 +39,7 @@ final class TransportContext: Sendable {
         var logger = configuration.logger
         logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.localID))"
         self.logger = logger
-        metrics = TransportMetrics(localID: configuration.localID)
+        metrics = TransportMetrics(localID: configuration.localID, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         streamClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
                                                        keepAlive: false))
         pipelineClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,

@@ -1,0 +1,98 @@
+import Logging
+import RaftHTTP
+import RaftIO
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+extension PeerMember {
+    /// A Swift member's settings, with etcd 3.4's flag names and meanings, so that the same
+    /// values that start an etcd member start ours.
+    public struct Configuration: Sendable {
+        /// `--name`: which member of ``initialCluster`` this is.
+        public var name: String
+        /// `--initial-cluster` and `--initial-cluster-token`, parsed, with every ID computed.
+        public var initialCluster: InitialCluster
+        /// `--listen-peer-urls`: where the peer port listens (`http` or `https`; host `0.0.0.0`
+        /// or an address of this machine).
+        public var listenPeerURLs: [PeerURL]
+        /// `--initial-advertise-peer-urls`: the URLs peers reach us at, sent as `X-PeerURLs`.
+        /// They must be the URLs ``initialCluster`` gives ``name``: etcd hashes them into our ID.
+        public var advertisePeerURLs: [PeerURL]
+        /// `--peer-cert-file`: our certificate, served on `https` listeners and presented when
+        /// dialing `https` peers.
+        public var peerCertFile: String?
+        /// `--peer-key-file`: the certificate's private key.
+        public var peerKeyFile: String?
+        /// `--peer-trusted-ca-file`: the CA that peers' certificates must chain to.
+        public var peerTrustedCAFile: String?
+        /// `--peer-client-cert-auth`: demand a client certificate on `https` listeners. As in
+        /// etcd, a trusted CA file demands one too.
+        public var peerClientCertAuth: Bool
+        /// `--listen-metrics-urls` (only `http`): an extra plain listener for `/metrics`. The peer
+        /// port serves `/metrics` as well.
+        public var listenMetricsURLs: [PeerURL]
+        /// Where log lines go.
+        public var logger: Logger
+        /// How soon a failed stream is redialed (etcd: 100 ms).
+        public var dialRetryFrequency: Duration
+
+        /// Checks the flags against each other, as etcd does at start.
+        ///
+        /// - Throws: ``PeerMemberError`` when `name` is not in the initial cluster, when the
+        ///   advertised URLs differ from the ones the initial cluster gives `name`, or when an
+        ///   `https` listener has no certificate.
+        public init(name: String, initialCluster: InitialCluster, listenPeerURLs: [PeerURL], advertisePeerURLs: [PeerURL],
+                    peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
+                    peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
+                    logger: Logger = Logger(label: "rafthttp.peer"),
+                    dialRetryFrequency: Duration = .milliseconds(100)) throws(PeerMemberError) {
+            guard let me = initialCluster.member(named: name) else {
+                throw .invalidFlag("--name", "\(name) is not in --initial-cluster")
+            }
+            guard advertisePeerURLs.sorted() == me.peerURLs else {
+                throw .invalidFlag("--initial-advertise-peer-urls",
+                                   "\(advertisePeerURLs.map(\.description)) differ from \(me.peerURLs.map(\.description)) given to \(name) in --initial-cluster")
+            }
+            guard !listenPeerURLs.isEmpty else { throw .invalidFlag("--listen-peer-urls", "no URL given") }
+            if listenPeerURLs.contains(where: \.isTLS), peerCertFile == nil || peerKeyFile == nil {
+                throw .invalidFlag("--listen-peer-urls", "an https URL needs --peer-cert-file and --peer-key-file")
+            }
+            if let bad = listenMetricsURLs.first(where: \.isTLS) {
+                throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http")
+            }
+            self.name = name
+            self.initialCluster = initialCluster
+            self.listenPeerURLs = listenPeerURLs
+            self.advertisePeerURLs = advertisePeerURLs.sorted()
+            self.peerCertFile = peerCertFile
+            self.peerKeyFile = peerKeyFile
+            self.peerTrustedCAFile = peerTrustedCAFile
+            self.peerClientCertAuth = peerClientCertAuth
+            self.listenMetricsURLs = listenMetricsURLs
+            self.logger = logger
+            self.dialRetryFrequency = dialRetryFrequency
+        }
+
+        /// Our member ID.
+        public var memberID: MemberID { initialCluster.member(named: name)?.id ?? MemberID(0) }
+
+        /// The server side of peer TLS, or nil when no certificate is configured.
+        func serverTLS() throws(RaftIOError) -> TLSContext? {
+            guard let peerCertFile, let peerKeyFile else { return nil }
+            let demand = peerClientCertAuth || peerTrustedCAFile != nil
+            return try TLSContext(configuration: .server(certificateChain: .file(peerCertFile), privateKey: .file(peerKeyFile),
+                                                         trustRoots: peerTrustedCAFile.map { .file($0) },
+                                                         clientAuth: demand ? .require : .none), role: .server)
+        }
+
+        /// The client side: trust the peers' CA, present our certificate.
+        func clientTLS() throws(RaftIOError) -> TLSContext? {
+            let anyTLS = initialCluster.members.contains { $0.peerURLs.contains(where: \.isTLS) }
+            guard anyTLS || peerCertFile != nil else { return nil }
+            return try TLSContext(configuration: .client(trustRoots: peerTrustedCAFile.map { .file($0) },
+                                                         certificateChain: peerCertFile.map { .file($0) },
+                                                         privateKey: peerKeyFile.map { .file($0) }), role: .client)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+// A Swift member of an etcd 3.4 cluster: the transport, an observing raft, and a peer port that
+// serves what etcd expects of a member (the raft routes, /version, /members, /metrics).
+//
+// Start: compute our ID and the cluster's from the initial cluster -> one event loop -> the
+// transport with a Prometheus-backed metrics factory -> every other member added as a peer (its
+// streams are dialed at once and redialed at the retry frequency) -> listeners on the listen URLs.
+// Stop: the transport (every stream and pipeline connection closes, so etcd sees us go inactive)
+// -> the listeners and their connections -> the loop.
+import Logging
+import PeerHTTP
+import Prometheus
+import RaftHTTP
+import RaftIO
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+/// One running Swift member: its transport, its observer raft and its peer port.
+///
+/// Create with ``start(configuration:registry:)``; end with ``stop()``. Thread-safe.
+public final class PeerMember: Sendable {
+    // MARK: immutable, any thread
+    /// The settings it was started with.
+    public let configuration: Configuration
+    /// What its raft side has seen.
+    public let raft: ObserverRaft
+    /// Its transport: statistics per peer, active peers.
+    public let transport: Transport
+    /// Where its metrics live; `/metrics` serves this registry.
+    public let registry: PrometheusCollectorRegistry
+    /// The ports the peer listeners bound, in `--listen-peer-urls` order.
+    public let peerPorts: [Int]
+    /// The ports the `--listen-metrics-urls` listeners bound.
+    public let metricsPorts: [Int]
+    private let group: EventLoopGroup
+    private let servers: [HTTPServer]
+
+    private init(configuration: Configuration, raft: ObserverRaft, transport: Transport, registry: PrometheusCollectorRegistry,
+                 peerPorts: [Int], metricsPorts: [Int], group: EventLoopGroup, servers: [HTTPServer]) {
+        self.configuration = configuration
+        self.raft = raft
+        self.transport = transport
+        self.registry = registry
+        self.peerPorts = peerPorts
+        self.metricsPorts = metricsPorts
+        self.group = group
+        self.servers = servers
+    }
+
+    /// Our member ID.
+    public var memberID: MemberID { configuration.memberID }
+    /// The cluster ID.
+    public var clusterID: MemberID { configuration.initialCluster.clusterID }
+
+    /// Starts a member: dials every other member of the initial cluster and listens on the
+    /// listen URLs. Safe from any task.
+    ///
+    /// - Parameter registry: where the transport's metrics are created and what `/metrics`
+    ///   serves; one per member when several run in one process.
+    /// - Throws: ``PeerMemberError`` when a listener cannot be opened or a TLS file cannot be
+    ///   loaded. Nothing is left running when it throws.
+    public static func start(configuration: Configuration,
+                             registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws(PeerMemberError) -> PeerMember {
+        let cluster = configuration.initialCluster
+        let localID = configuration.memberID
+        var logger = configuration.logger
+        logger[metadataKey: "local-member-id"] = "\(localID)"
+        let serverTLS: TLSContext?
+        let clientTLS: TLSContext?
+        do {
+            serverTLS = try configuration.serverTLS()
+            clientTLS = try configuration.clientTLS()
+        } catch {
+            throw .invalidFlag("--peer-cert-file/--peer-key-file/--peer-trusted-ca-file", "\(error)")
+        }
+        let group: EventLoopGroup
+        do { group = try EventLoopGroup(loopCount: 1) } catch { throw .listen("(event loop)", "\(error)") }
+
+        let raft = ObserverRaft(localID: localID.rawValue, logger: logger)
+        let transportConfiguration = Transport.Configuration(
+            localID: localID.rawValue, clusterID: cluster.clusterID.rawValue,
+            localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
+            dialRetryFrequency: configuration.dialRetryFrequency, logger: configuration.logger,
+            metricsFactory: PrometheusMetricsFactory(registry: registry))
+        let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)
+        raft.attach(transport)
+
+        let server = HTTPServer()
+        transport.registerRoutes(on: server)
+        MemberRoutes.register(on: server, cluster: cluster, metrics: registry)
+        var servers = [server]
+        var peerPorts: [Int] = []
+        var metricsPorts: [Int] = []
+        do {
+            for url in configuration.listenPeerURLs {
+                do {
+                    peerPorts.append(try await server.start(host: url.host, port: Int(url.port), tls: url.isTLS ? serverTLS : nil,
+                                                            on: group.next()))
+                } catch { throw PeerMemberError.listen(url.description, "\(error)") }
+            }
+            if !configuration.listenMetricsURLs.isEmpty {
+                let metricsServer = HTTPServer()
+                MemberRoutes.register(on: metricsServer, cluster: cluster, metrics: registry, metricsOnly: true)
+                servers.append(metricsServer)
+                for url in configuration.listenMetricsURLs {
+                    do {
+                        metricsPorts.append(try await metricsServer.start(host: url.host, port: Int(url.port), on: group.next()))
+                    } catch { throw PeerMemberError.listen(url.description, "\(error)") }
+                }
+            }
+            for member in cluster.members where member.id != localID {
+                do {
+                    try transport.addPeer(member.id.rawValue, urls: member.peerURLs.map(\.description))
+                } catch { throw PeerMemberError.invalidFlag("--initial-cluster", "\(error)") }
+            }
+        } catch let error as PeerMemberError {
+            transport.stop()
+            for s in servers { await s.shutdown(deadline: .zero) }
+            group.shutdown()
+            throw error
+        } catch {
+            preconditionFailure("unreachable: \(error)")
+        }
+        logger.info("started Swift member", metadata: [
+            "name": "\(configuration.name)", "cluster-id": "\(cluster.clusterID)",
+            "listen-peer-urls": "\(configuration.listenPeerURLs.map(\.description))",
+            "advertise-peer-urls": "\(configuration.advertisePeerURLs.map(\.description))",
+            "peers": "\(cluster.members.filter { $0.id != localID }.map { "\($0.name)=\($0.id)" })",
+        ])
+        return PeerMember(configuration: configuration, raft: raft, transport: transport, registry: registry,
+                          peerPorts: peerPorts, metricsPorts: metricsPorts, group: group, servers: servers)
+    }
+
+    /// Stops the member: closes every peer connection, the listeners and the loop. Idempotent;
+    /// safe from any task.
+    public func stop() async {
+        raft.detach()
+        transport.stop()
+        for server in servers { await server.shutdown(deadline: .milliseconds(500)) }
+        group.shutdown()
+    }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Dispatch
+import Logging
+import Metrics
+import Prometheus
+import RaftHTTP
+import RaftHTTPPeer
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `rafthttp peer`: one Swift member inside an etcd 3.4 cluster, configured with etcd's flags.
+struct PeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Run a Swift member in an etcd 3.4 cluster (an observer: it holds no log).",
+        discussion: """
+        Takes etcd's own flags, so that the same static configuration that starts the etcd members \
+        starts this one. Serves the raft peer routes, GET /version, GET /members and GET /metrics \
+        on the peer port. Stops cleanly on SIGINT or SIGTERM. See docs/interop.md.
+        """
+    )
+
+    @Option(help: "Human-readable name for this member (must appear in --initial-cluster).")
+    var name = "default"
+
+    @Option(help: "Initial cluster configuration for bootstrapping: name=url,name=url,...")
+    var initialCluster = "default=http://localhost:2380"
+
+    @Option(help: "Initial cluster token for the etcd cluster during bootstrap.")
+    var initialClusterToken = "etcd-cluster"
+
+    @Option(name: .customLong("listen-peer-urls"), help: "List of URLs to listen on for peer traffic, comma-separated.")
+    var listenPeerURLs = "http://localhost:2380"
+
+    @Option(name: .customLong("initial-advertise-peer-urls"), help: "This member's peer URLs to advertise to the rest of the cluster, comma-separated.")
+    var initialAdvertisePeerURLs = "http://localhost:2380"
+
+    @Option(help: "Path to the peer server TLS certificate file.")
+    var peerCertFile: String?
+
+    @Option(help: "Path to the peer server TLS key file.")
+    var peerKeyFile: String?
+
+    @Option(help: "Path to the peer server TLS trusted CA file.")
+    var peerTrustedCAFile: String?
+
+    @Flag(help: "Require and verify peer client certificates.")
+    var peerClientCertAuth = false
+
+    @Option(name: .customLong("listen-metrics-urls"), help: "Extra plain-HTTP URLs serving only /metrics, comma-separated.")
+    var listenMetricsURLs = ""
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var logger = Logger(label: "rafthttp.peer")
+        logger.logLevel = level
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let configuration: PeerMember.Configuration
+        do {
+            let cluster = try InitialCluster(parsing: initialCluster, token: initialClusterToken)
+            configuration = try PeerMember.Configuration(
+                name: name, initialCluster: cluster,
+                listenPeerURLs: try Self.urls(listenPeerURLs, flag: "--listen-peer-urls"),
+                advertisePeerURLs: try Self.urls(initialAdvertisePeerURLs, flag: "--initial-advertise-peer-urls"),
+                peerCertFile: peerCertFile, peerKeyFile: peerKeyFile, peerTrustedCAFile: peerTrustedCAFile,
+                peerClientCertAuth: peerClientCertAuth,
+                listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
+                logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let member = try await PeerMember.start(configuration: configuration, registry: registry)
+        let signal = await signals.next()
+        logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
+        await member.stop()
+        logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
+    }
+
+    private static func urls(_ text: String, flag: String) throws -> [PeerURL] {
+        do {
+            return try PeerURL.parseList(text.split(separator: ",").map(String.init))
+        } catch {
+            throw ValidationError("invalid \(flag): \(error)")
+        }
+    }
+}
+
+/// Turns SIGINT and SIGTERM into an awaited value: the signals are ignored by the default
+/// handler and delivered through dispatch sources instead, so shutdown runs as ordinary code.
+private final class SignalWaiter {
+    private let stream: AsyncStream<Int32>
+    // Kept alive for as long as the waiter: a released source stops delivering.
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32]) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        self.stream = stream
+        var sources: [any DispatchSourceSignal] = []
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    /// The next signal received.
+    func next() async -> Int32 {
+        var iterator = stream.makeAsyncIterator()
+        return await iterator.next() ?? SIGTERM
+    }
+}

@@ -1,0 +1,205 @@
+// Issue 6: a Swift member inside a real etcd 3.4 cluster (Debian's etcd-server 3.4.23). Each test
+// starts two etcd processes and our member as the third of the initial cluster; every child is
+// killed at the end, also when an expectation fails (the harness stops in `defer` and `deinit`).
+import Foundation
+import Logging
+import RaftHTTP
+import RaftHTTPPeer
+import RaftPB
+import Testing
+import TestSupport
+
+@Suite("A Swift member inside a real etcd 3.4 cluster", .serialized, .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)),
+       .timeLimit(.minutes(3)))
+struct EtcdInteropTests {
+    init() {
+        if !haveEtcd { print("⚠️  SKIPPING the etcd interop tests: \(etcdMissing)") }
+    }
+
+    /// Streams up both ways with a and b (step 1): etcd's metric for our ID, our active peers, our
+    /// writers attached, our readers established for both types.
+    private func expectStreamsUp(_ harness: EtcdHarness, _ member: PeerMember, _ logs: CapturingLogHandler.Store) async throws {
+        let ours = member.memberID.description
+        let ids = try harness.etcdIDs()
+        for i in 0..<2 {
+            try await eventually("etcd \(harness.names[i]) reports our member \(ours) active", harness: harness) {
+                try await harness.metric(i, #"etcd_network_active_peers{Local="\#(ids[i])",Remote="\#(ours)"}"#) == 1
+            }
+        }
+        try await eventually("our member has both etcd members active with all four streams", harness: harness) {
+            member.transport.activePeers == 2 && ids.allSatisfy { id in
+                let s = member.transport.statistics(peer: id.rawValue)
+                return s?.msgAppStreamAttached == true && s?.messageStreamAttached == true
+            }
+        }
+        for id in ids {
+            let established = logs.lines.filter {
+                $0.message == "established TCP streaming connection with remote peer" && $0.metadata["remote-peer-id"] == id.description
+            }
+            for type in ["stream MsgApp v2", "stream Message"] {
+                #expect(established.contains { $0.metadata["stream-reader-type"] == type }, "our \(type) reader from \(id)")
+                #expect(established.contains { $0.metadata["stream-writer-type"] == type }, "our \(type) writer to \(id)")
+            }
+        }
+    }
+
+    /// The leader's heartbeats and appends reach our raft with the leader's term and commit, and
+    /// our answers reach the leader (step 2).
+    private func expectLeaderTraffic(_ harness: EtcdHarness, _ member: PeerMember) async throws {
+        try await harness.put("interop", "hello")
+        var status = try await harness.status()
+        try await eventually("a heartbeat and an append from the leader with its term and commit", harness: harness) {
+            status = try await harness.status()
+            let seen = member.raft.observations
+            guard let heartbeat = seen.lastHeartbeat, let append = seen.lastAppend else { return false }
+            return heartbeat.from == status.leader && append.from == status.leader && heartbeat.term == status.term
+                && append.term == status.term && append.commit == status.index
+        }
+        let seen = member.raft.observations
+        let heartbeat = try #require(seen.lastHeartbeat)
+        let append = try #require(seen.lastAppend)
+        #expect(heartbeat.to == member.memberID.rawValue && append.to == member.memberID.rawValue)
+        // raft sends a follower min(its match index, committed): we hold no log, so 0.
+        #expect(heartbeat.commit == 0)
+        #expect(append.type == .msgApp && append.commit > 0)
+        #expect(seen.answersByType[.msgHeartbeatResp, default: 0] > 0)
+        #expect(seen.answersByType[.msgAppResp, default: 0] > 0)
+
+        let leader = try harness.index(of: status.leader)
+        let series = #"etcd_network_peer_received_bytes_total{From="\#(member.memberID)"}"#
+        let before = try await harness.metric(leader, series) ?? 0
+        try await eventually("the leader receives more bytes from us (\(series) > \(before))", harness: harness) {
+            (try await harness.metric(leader, series) ?? 0) > before
+        }
+    }
+
+    @Test("plain HTTP: streams up both ways, leader traffic decoded and answered, stop and restart seen by etcd")
+    func plainCluster() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness()
+            defer { harness.stop() }
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let configuration = try harness.memberConfiguration(logger: logger)
+            var member = try await PeerMember.start(configuration: configuration)
+            do {
+                #expect(member.memberID.description == (try await memberIDFromEtcd(harness, name: "swift")))
+                try await expectStreamsUp(harness, member, logs)
+                try await expectLeaderTraffic(harness, member)
+
+                // Step 6: stopping us makes etcd see the peer inactive; starting again brings the streams back.
+                await member.stop()
+                let ours = member.memberID.description
+                let ids = try harness.etcdIDs()
+                for i in 0..<2 {
+                    try await eventually("etcd \(harness.names[i]) logs our member inactive", harness: harness) {
+                        harness.log(i).contains("peer \(ours) became inactive")
+                    }
+                    try await eventually("etcd \(harness.names[i]) reports our member inactive", harness: harness) {
+                        try await harness.metric(i, #"etcd_network_active_peers{Local="\#(ids[i])",Remote="\#(ours)"}"#) == 0
+                    }
+                }
+                let (logger2, logs2) = CapturingLogHandler.logger(level: .info)
+                member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger2))
+                try await expectStreamsUp(harness, member, logs2)
+                await member.stop()
+            } catch {
+                await member.stop()
+                throw error
+            }
+        }
+    }
+
+    @Test("mutual TLS with --peer-client-cert-auth: streams up and traffic answered; a certificate from another CA is refused")
+    func mutualTLS() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness(tls: true)
+            defer { harness.stop() }
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger))
+            do {
+                try await expectStreamsUp(harness, member, logs)
+                try await expectLeaderTraffic(harness, member)
+                await member.stop()
+            } catch {
+                await member.stop()
+                throw error
+            }
+
+            // The same member with a certificate signed by a CA the cluster does not trust.
+            let (rogueLogger, rogueLogs) = CapturingLogHandler.logger(level: .info)
+            let rogue = try await PeerMember.start(configuration: try harness.memberConfiguration(cert: "rogue-client", logger: rogueLogger))
+            defer { Task { await rogue.stop() } }
+            let ids = try harness.etcdIDs()
+            try await eventually("our rogue member's dials are refused and it says why", harness: harness) {
+                ids.allSatisfy { id in
+                    let s = rogue.transport.statistics(peer: id.rawValue)
+                    return (s?.failures ?? 0) > 0 && s?.isActive == false
+                } && rogueLogs.lines.contains { $0.message == "failed to dial remote peer" }
+            }
+            try await eventually("etcd logs the rejected handshake", harness: harness) {
+                harness.log(0).contains("rejected connection") || harness.log(1).contains("rejected connection")
+            }
+            // With TLS 1.3 the server's alert can race our first write (then the dial reads "connection
+            // reset by peer"); some dial in the first seconds carries the alert.
+            try await eventually("our rogue member logs etcd's TLS alert about its certificate", harness: harness) {
+                rogueLogs.lines.contains {
+                    $0.message == "failed to dial remote peer" && ($0.metadata["error"] ?? "").contains("alert")
+                        && ($0.metadata["error"] ?? "").contains("certificate")
+                }
+            }
+            #expect(rogue.transport.activePeers == 0)
+            await rogue.stop()
+        }
+    }
+
+    @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency")
+    func wrongClusterToken() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness()
+            defer { harness.stop() }
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let member = try await PeerMember.start(configuration: try harness.memberConfiguration(token: "wrong-token", logger: logger))
+            let started = ContinuousClock.now
+            do {
+                let ids = try harness.etcdIDs(token: "wrong-token")
+                try await eventually("30 refused dials per etcd member", harness: harness) {
+                    ids.allSatisfy { (member.transport.statistics(peer: $0.rawValue)?.failures ?? 0) >= 30 }
+                }
+                let elapsed = ContinuousClock.now - started
+                let mismatches = logs.lines.filter { $0.level == .warning && $0.message.contains("cluster ID mismatch") }
+                #expect(!mismatches.isEmpty, "\(logs.messages)")
+                // Our dial side (the other lines are etcd dialing us and being refused the same way).
+                let line = try #require(mismatches.first { $0.metadata["stream-reader-type"] != nil }).message
+                #expect(line.contains(member.clusterID.description), "\(line)")
+                // Two streams per peer, at most one dial per 100 ms each, plus the first.
+                let dialsAllowed = 2 * (Int(elapsed / .milliseconds(100)) + 1)
+                for id in ids {
+                    let failures = member.transport.statistics(peer: id.rawValue)?.failures ?? 0
+                    #expect(failures <= dialsAllowed, "\(failures) failed dials to \(id) in \(elapsed)")
+                }
+                // One warning per peer and stream type (and per refused inbound sender) per second at most.
+                let secondsElapsed = Int(elapsed / .seconds(1)) + 1
+                let groups = Dictionary(grouping: mismatches) {
+                    [$0.metadata["remote-peer-id"] ?? "", $0.metadata["stream-reader-type"] ?? ""].joined(separator: "/")
+                }
+                for (key, lines) in groups {
+                    #expect(lines.count <= secondsElapsed, "\(lines.count) warnings for \(key) in \(elapsed)")
+                }
+                #expect(member.transport.activePeers == 0)
+                try await eventually("etcd logs the cluster ID mismatch", harness: harness) {
+                    harness.log(0).contains("cluster ID mismatch") || harness.log(1).contains("cluster ID mismatch")
+                }
+                await member.stop()
+            } catch {
+                await member.stop()
+                throw error
+            }
+        }
+    }
+
+    private func memberIDFromEtcd(_ harness: EtcdHarness, name: String) async throws -> String {
+        let r = try await runDetached("etcdctl", ["--endpoints", harness.clientEndpoints, "member", "list"])
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.contains(", \(name), ") }, "\(r.stdout)")
+        return String(line.prefix { $0 != "," })
+    }
+}
