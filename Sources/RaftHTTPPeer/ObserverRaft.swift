@@ -44,6 +44,11 @@ public final class ObserverRaft: Raft {
         public var lastSnapshotIndex: UInt64 = 0
         /// The term of that snapshot.
         public var lastSnapshotTerm: UInt64 = 0
+        /// The encoded size of that MsgSnap: etcd announces a snapshot's size as this plus the
+        /// database's.
+        public var lastSnapshotMessageSize = 0
+        /// The database files stored so far (path and bytes), in arrival order.
+        public var storedSnapshots: [FileSnapshotSink.Stored] = []
 
         /// Messages of `type` received.
         public func count(_ type: MessageType) -> Int { countsByType[type] ?? 0 }
@@ -68,6 +73,14 @@ public final class ObserverRaft: Raft {
     /// The transport that answers go through. Call once, before peers are added.
     public func attach(_ transport: Transport) {
         self.transport.withLock { $0 = transport }
+    }
+
+    /// Records a database the snapshot sink stored (before its MsgSnap is processed).
+    public func recordStoredSnapshot(_ stored: FileSnapshotSink.Stored) {
+        logger.info("received and saved database snapshot", metadata: ["remote-peer-id": "\(MemberID(stored.from))",
+                                                                        "snapshot-index": "\(stored.index)",
+                                                                        "bytes": "\(stored.bytes)", "path": "\(stored.path)"])
+        state.withLock { $0.storedSnapshots.append(stored) }
     }
 
     /// Forgets the transport, so that late deliveries after a stop send nothing.
@@ -129,6 +142,7 @@ public final class ObserverRaft: Raft {
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.index, reject: true, rejectHint: hint)
         case .msgSnap:
             s.lastSnapshotIndex = m.snapshot.metadata.index
+            s.lastSnapshotMessageSize = m.encodedSize
             s.lastSnapshotTerm = m.snapshot.metadata.term
             // Like a follower that restored the snapshot: our log now ends at its index.
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.snapshot.metadata.index)

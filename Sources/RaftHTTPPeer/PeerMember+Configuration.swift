@@ -36,6 +36,9 @@ extension PeerMember {
         public var logger: Logger
         /// How soon a failed stream is redialed (etcd: 100 ms).
         public var dialRetryFrequency: Duration
+        /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
+        /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
+        public var dataDirectory: String?
 
         /// Checks the flags against each other, as etcd does at start.
         ///
@@ -46,7 +49,8 @@ extension PeerMember {
                     peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
                     peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
                     logger: Logger = Logger(label: "rafthttp.peer"),
-                    dialRetryFrequency: Duration = .milliseconds(100)) throws(PeerMemberError) {
+                    dialRetryFrequency: Duration = .milliseconds(100),
+                    dataDirectory: String? = nil) throws(PeerMemberError) {
             guard let me = initialCluster.member(named: name) else {
                 throw .invalidFlag("--name", "\(name) is not in --initial-cluster")
             }
@@ -61,6 +65,7 @@ extension PeerMember {
             if let bad = listenMetricsURLs.first(where: \.isTLS) {
                 throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http")
             }
+            self.dataDirectory = dataDirectory
             self.name = name
             self.initialCluster = initialCluster
             self.listenPeerURLs = listenPeerURLs

@@ -1,3 +1,4 @@
+import Foundation
 // A Swift member of an etcd 3.4 cluster: the transport, an observing raft, and a peer port that
 // serves what etcd expects of a member (the raft routes, /version, /members, /metrics).
 //
@@ -77,10 +78,19 @@ public final class PeerMember: Sendable {
         do { group = try EventLoopGroup(loopCount: 1) } catch { throw .listen("(event loop)", "\(error)") }
 
         let raft = ObserverRaft(localID: localID.rawValue, logger: logger)
+        var sink: FileSnapshotSink?
+        if let dataDirectory = configuration.dataDirectory {
+            let snapDirectory = dataDirectory + "/member/snap"
+            do {
+                try FileManager.default.createDirectory(atPath: snapDirectory, withIntermediateDirectories: true)
+            } catch { throw .invalidFlag("--data-dir", "cannot create \(snapDirectory): \(error)") }
+            sink = FileSnapshotSink(directory: snapDirectory) { [raft] stored in raft.recordStoredSnapshot(stored) }
+        }
         let transportConfiguration = Transport.Configuration(
             localID: localID.rawValue, clusterID: cluster.clusterID.rawValue,
             localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
             dialRetryFrequency: configuration.dialRetryFrequency, logger: configuration.logger,
+            snapshotSink: sink,
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)
         raft.attach(transport)

@@ -53,6 +53,9 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(name: .customLong("listen-metrics-urls"), help: "Extra plain-HTTP URLs serving only /metrics, comma-separated.")
     var listenMetricsURLs = ""
 
+    @Option(name: .customLong("data-dir"), help: "Path to the data directory; received snapshots go to <data-dir>/member/snap (default: <name>.swift-etcd).")
+    var dataDir: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -75,7 +78,7 @@ struct PeerCommand: AsyncParsableCommand {
                 peerCertFile: peerCertFile, peerKeyFile: peerKeyFile, peerTrustedCAFile: peerTrustedCAFile,
                 peerClientCertAuth: peerClientCertAuth,
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
-                logger: logger)
+                logger: logger, dataDirectory: dataDir ?? "\(name).swift-etcd")
         } catch {
             throw ValidationError("\(error)")
         }

@@ -101,13 +101,15 @@ final class EtcdHarness: @unchecked Sendable {
 
     /// A configuration for our member `swift`, with `token` (default: the cluster's) and, with TLS,
     /// the certificate `cert` (default: `client`, signed by the cluster's CA).
-    func memberConfiguration(token: String? = nil, cert: String = "client", logger: Logger) throws -> PeerMember.Configuration {
+    func memberConfiguration(token: String? = nil, cert: String = "client", logger: Logger,
+                             dataDirectory: String? = nil) throws -> PeerMember.Configuration {
         let cluster = try InitialCluster(parsing: initialCluster, token: token ?? self.token)
         let url = try PeerURL(parsing: peerURL(2))
         return try PeerMember.Configuration(
             name: "swift", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
             peerCertFile: tls ? certificates.path("\(cert).pem") : nil, peerKeyFile: tls ? certificates.path("\(cert).key") : nil,
-            peerTrustedCAFile: tls ? certificates.path("ca.pem") : nil, peerClientCertAuth: tls, logger: logger)
+            peerTrustedCAFile: tls ? certificates.path("ca.pem") : nil, peerClientCertAuth: tls, logger: logger,
+            dataDirectory: dataDirectory)
     }
 
     /// The IDs of a and b as etcd computes them.

@@ -115,7 +115,9 @@ struct ServerRejectionTests {
     func slowloris() async throws {
         try await withEventLoop { group in
             let loop = group.next()
-            let (server, port) = try await startTestServer(on: loop, configuration: .init(headerReadTimeout: .milliseconds(300)))
+            // 1 s: long enough that a loaded machine's scheduling delays cannot make the fresh
+            // connection of `expectStillServing` look slow too.
+            let (server, port) = try await startTestServer(on: loop, configuration: .init(headerReadTimeout: .seconds(1)))
             let peer = try await DumbPeer.connect(port: port, on: loop)
             let clock = ContinuousClock()
             let started = clock.now
@@ -129,7 +131,9 @@ struct ServerRejectionTests {
             let elapsed = clock.now - started
             trickle.cancel()
             #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(answer)")
-            #expect(elapsed >= .milliseconds(250) && elapsed < .seconds(2), "cut off after \(elapsed)")
+            // The whole trickle would take 14 s: an answer within 4 s means the header timeout cut
+            // it off (no lower bound: when our clock started depends on the test task's scheduling).
+            #expect(elapsed < .seconds(4), "cut off after \(elapsed)")
             #expect(server.statistics.rejected[408] == 1)
             try await expectStillServing(port: port, on: loop)
             await server.shutdown(deadline: .seconds(1))
@@ -232,7 +236,9 @@ struct ServerRejectionTests {
             let started = clock.now
             await server.shutdown(deadline: .milliseconds(300))
             let elapsed = clock.now - started
-            #expect(elapsed < .seconds(1), "shutdown took \(elapsed)")
+            // Without the deadline the stream would keep the server open forever; the slack only
+            // absorbs a busy machine's scheduling.
+            #expect(elapsed < .seconds(3), "shutdown took \(elapsed)")
             #expect(await closed.get())
             #expect(server.statistics.openConnections == 0)
             await #expect(throws: HTTPClientError.self) { while try await frames.next() != nil {} }

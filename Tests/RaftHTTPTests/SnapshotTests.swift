@@ -236,13 +236,15 @@ struct SnapshotTests {
     func slowButMoving() async throws {
         try await withEventLoop { group in
             let sink = ChecksumSink()
-            // The server's fixed request deadline (500 ms) is shorter than the transfer: the
-            // snapshot route must lift it and rely on its progress deadline (300 ms) alone.
-            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .milliseconds(300),
-                                                             serverConfiguration: .init(requestReadTimeout: .milliseconds(500)))
+            // The server's fixed request deadline (600 ms) is shorter than the transfer (about
+            // 1.4 s): the snapshot route must lift it and rely on its progress deadline alone. The
+            // gap between chunks (70 ms) is far below that deadline (1 s), so a busy machine's
+            // scheduling delays cannot make a moving transfer look stalled.
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .seconds(1),
+                                                             serverConfiguration: .init(requestReadTimeout: .milliseconds(600)))
             let source = PatternSource(size: 20 * 64 << 10)
             source.chunkLimit = 64 << 10
-            source.delayPerChunk = .milliseconds(80)
+            source.delayPerChunk = .milliseconds(70)
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
             #expect(await eventually { !cluster.a.raft.snapshotStatuses.isEmpty })
             #expect(cluster.a.raft.snapshotStatuses == [.finish])
