@@ -55,7 +55,7 @@ struct SlowReceiverTests {
             let offered = ContinuousClock.now - start
             let stats = try #require(sender.transport.statistics(peer: 2))
             #expect(stats.sentMessages + stats.dropped == total)
-            #expect(stats.dropped > total / 2, "most are dropped, not queued")
+            #expect(stats.dropped > 0, "beyond the bound messages are dropped, not queued")
             try await sender.raft.wait(timeout: .seconds(5), "raft told 2 is unreachable") { $0.unreachable.contains(2) }
             // Both sides bounded: the sender's queue (1 MiB + a batch) plus the kernel's socket
             // buffers plus the receiver's one read buffer, nowhere near the 128 MiB offered.
