@@ -53,7 +53,11 @@ final class Peer: Sendable {
         let queueLimit = context.configuration.streamQueueLimitBytes
         var writers: [StreamWriter] = []
         for type in [StreamType.msgAppV2, .message] {
-            writers.append(StreamWriter(type: type, peerID: id, queueLimit: queueLimit, logger: context.logger) { [id] error in
+            writers.append(StreamWriter(type: type, peerID: id, queueLimit: queueLimit, logger: context.logger, onReplaced: { [id] in
+                // The old connection may hold messages the peer never read (it redialed because it
+                // stopped hearing from us): as etcd does for a non-empty buffer, tell raft.
+                context.raft.reportUnreachable(id)
+            }) { [id] error in
                 // The peer object outlives its writers' callbacks: they are stopped before it goes.
                 context.peerWriterFailed(id, type: type, error: error)
             })
@@ -172,6 +176,16 @@ final class Peer: Sendable {
         counters.failures.add(1, ordering: .relaxed)
         counters.lastError.withLock { $0 = status.reason(failure, reason) }
         status.deactivate(failure, reason: reason)
+    }
+
+    /// A stream from this peer delivered nothing for the read timeout: the link is dead in a way
+    /// that closes nothing (a blackhole). Raft hears the peer is unreachable, and our writers to
+    /// it, which write into the same dead link, are closed so that messages take the pipeline and
+    /// are counted there rather than vanish into a socket nobody reads.
+    func linkTimedOut(_ reason: String, type: StreamType) {
+        context.raft.reportUnreachable(id)
+        msgAppWriter.reset()
+        messageWriter.reset()
     }
 
     func recordReceived(bytes: Int) {

@@ -14,8 +14,10 @@
 //   would then say nothing at all about, say, an untrusted certificate), deactivate, redial.
 // - a peer too old for this stream type -> no deactivation, redial.
 // - EOF -> redial without deactivating (etcd treats EOF as a normal end).
-// - no byte for `connectionReadTimeout` (link heartbeats arrive every third of it) -> the
-//   connection is dead: deactivate, redial.
+// - no byte for `connectionReadTimeout` (link heartbeats arrive every third of it), or no answer
+//   to the dial for as long -> the link is dead (a blackhole: nothing closes, nothing arrives):
+//   deactivate, tell raft the peer is unreachable, close our writers to the peer (they write
+//   into the same dead link; messages then take the pipeline and are counted), redial.
 // - a frame that does not decode or exceeds the size limit -> deactivate, redial.
 import HTTPTypes
 import Logging
@@ -102,6 +104,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         status = 0
         errorBody = []
         failedReading = nil
+        lastReadAt = loop.now // the answer's head is awaited under the same read timeout
         var fields = context.requestHeaders
         fields[HTTPField.Name(Wire.Header.raftTo)!] = MemberID(peer.id).description
         let request = HTTPClientRequest(method: .get, url: url.description + type.path(dialerID: context.configuration.localID),
@@ -122,10 +125,14 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     }
 
     private func checkReadTimeout() {
-        guard decoder != nil, let task else { return }
+        guard let task, status != -1 else { return }
         let limit = peer.context.configuration.connectionReadTimeout.wholeMilliseconds
         if loop.now &- lastReadAt > limit {
-            failedReading = "read timeout: no bytes for \(limit) ms"
+            let waitingForHead = decoder == nil
+            failedReading = waitingForHead ? "read timeout: no answer to the stream request for \(limit) ms"
+                                           : "read timeout: no bytes for \(limit) ms"
+            if waitingForHead, let url { peer.picker.unreachable(url) }
+            peer.linkTimedOut(failedReading ?? "", type: type)
             task.cancel()
         }
     }
@@ -222,6 +229,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             peer.context.logger.warning("lost TCP streaming connection with remote peer",
                                         metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))", "error": "\(reason)"])
             peer.deactivate(.streamRead(type), reason: reason)
+        } else if let reason = failedReading, status == 0 {
+            peer.deactivate(.streamDial(type), reason: reason)
         } else if status == -1 || stopped {
             // unsupported stream type, or we are stopping: not the peer's failure
         } else if status != 0 {

@@ -8,7 +8,8 @@
 //
 // Failure modes: the connection closes (peer gone, reset) -> detach, deactivate the peer, report
 // it unreachable; a newer connection for the same stream replaces this one -> the old one is
-// closed ("closed TCP streaming connection with remote peer"); the socket is slower than the
+// closed ("closed TCP streaming connection with remote peer") and raft hears the peer is
+// unreachable (the old connection may hold frames that were never read); the socket is slower than the
 // sender -> more than `streamQueueLimitBytes` queued -> `send` reports full, and the peer drops
 // the message, counts it and reports the peer unreachable (etcd's documented drop).
 import HTTPTypes
@@ -36,6 +37,7 @@ final class StreamWriter: Sendable {
     private let queueLimit: Int
     private let logger: Logger
     private let onFailure: @Sendable (_ error: String) -> Void
+    private let onReplaced: @Sendable () -> Void
 
     // MARK: guarded by the lock (the lock also orders frames of concurrent senders)
     private struct State {
@@ -46,9 +48,12 @@ final class StreamWriter: Sendable {
     }
     private let state = Locked(State())
 
-    /// `onFailure` runs (off the lock) when an attached connection fails, with the reason.
+    /// `onFailure` runs (off the lock) when an attached connection fails, with the reason;
+    /// `onReplaced` when a newer connection replaces one that had not failed.
     init(type: StreamType, peerID: UInt64, queueLimit: Int, logger: Logger,
+         onReplaced: @escaping @Sendable () -> Void = {},
          onFailure: @escaping @Sendable (_ error: String) -> Void) {
+        self.onReplaced = onReplaced
         self.type = type
         self.peerID = peerID
         self.queueLimit = queueLimit
@@ -76,6 +81,7 @@ final class StreamWriter: Sendable {
         }
         if let previous {
             previous.end()
+            onReplaced()
             logger.info("closed TCP streaming connection with remote peer",
                         metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))"])
         }
