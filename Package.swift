@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C: libuv loop, TCP, TLS over OpenSSL memory BIOs. Knows bytes and sockets only.
@@ -50,7 +51,15 @@ let package = Package(
             swiftSettings: strict
         ),
         // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
-        .target(name: "BenchKit", dependencies: ["RaftIO"], swiftSettings: strict),
+        .target(
+            name: "BenchKit",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "rafthttp",
             dependencies: [
@@ -90,5 +99,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB"], swiftSettings: strict),
     ]
 )
