@@ -6,6 +6,6 @@ struct RaftHTTPTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rafthttp",
         abstract: "etcd's raft peer transport in Swift: benchmarks and tools.",
-        subcommands: [BenchCommand.self, IOBenchCommand.self]
+        subcommands: [BenchCommand.self, BenchFollowerCommand.self, IOBenchCommand.self]
     )
 }
