@@ -119,20 +119,22 @@ final class Child: Sendable {
         return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             Thread.detachNewThread {
                 var line = pending.withLock { p in defer { p = [] }; return p }
-                var byte: UInt8 = 0
+                var searched = 0
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
                 while true {
-                    if let nl = line.firstIndex(of: 0x0a) {
+                    if let nl = line[searched...].firstIndex(of: 0x0a) {
                         let rest = Array(line[(nl + 1)...])
                         pending.withLock { $0 = rest }
                         continuation.resume(returning: String(decoding: line[..<nl], as: UTF8.self))
                         return
                     }
-                    let n = read(fd, &byte, 1)
+                    searched = line.count
+                    let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n <= 0 {
                         continuation.resume(returning: nil)
                         return
                     }
-                    line.append(byte)
+                    line.append(contentsOf: chunk[..<n])
                 }
             }
         }

@@ -102,3 +102,85 @@ struct TransportBenchTests {
         }
     }
 }
+
+/// The modes whose followers are elsewhere: a standing `BenchFollower` as `--target`, and child
+/// processes of the built `rafthttp` binary.
+@Suite("rafthttp bench with remote followers")
+struct RemoteFollowerTests {
+    /// A port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                guard bind(fd, sa, length) == 0, getsockname(fd, sa, &length) == 0 else {
+                    throw POSIXError(.EADDRINUSE)
+                }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("--target: a standing follower acknowledges every message; latency is the round trip", arguments: [
+        TransportBench.Workload.msgapp, .heartbeat,
+    ])
+    func target(_ workload: TransportBench.Workload) async throws {
+        let leaderPort = try Self.freePort()
+        var follower = BenchFollower.Options(id: 0x22, leaderID: 0x11, leaderURL: "http://127.0.0.1:\(leaderPort)")
+        follower.clusterID = 0x77
+        let listening = AsyncStream<String>.makeStream()
+        let stop = AsyncStream<Void>.makeStream()
+        let followerTask = Task {
+            try await BenchFollower.run(follower, output: { listening.continuation.yield($0) }) {
+                for await _ in stop.stream { return }
+            }
+        }
+        var lines = listening.stream.makeAsyncIterator()
+        let line = try #require(await lines.next())
+        let port = try #require(Int(line.dropFirst("listening ".count)))
+        let r = try await TransportBench.run(TransportBenchTests.options {
+            $0.workload = workload
+            $0.members = 2
+            $0.target = "http://127.0.0.1:\(port)"
+            $0.targetID = 0x22
+            $0.localID = 0x11
+            $0.clusterID = 0x77
+            $0.localPort = leaderPort
+            $0.messages = 300
+        })
+        stop.continuation.finish()
+        let report = try await followerTask.value
+        TransportBenchTests.checkCounts(r, sent: 300)
+        #expect(report.delivered == 300)
+        #expect(r.latencyKind == .roundTrip)
+        #expect(r.mode == "target")
+    }
+
+    /// The `rafthttp` binary built beside this test bundle, if any.
+    static let executable: String? = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("rafthttp").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    @Test("--processes --tls: followers as child processes report their deliveries and latency",
+          .enabled(if: executable != nil, "the rafthttp binary is built with --build-tests"))
+    func processes() async throws {
+        let r = try await TransportBench.run(TransportBenchTests.options {
+            $0.processes = true
+            $0.tls = true
+            $0.executable = Self.executable
+            $0.messages = 300
+        })
+        TransportBenchTests.checkCounts(r, sent: 300)
+        #expect(r.mode == "processes")
+    }
+}
