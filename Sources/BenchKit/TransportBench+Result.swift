@@ -57,7 +57,8 @@ extension TransportBench {
         public var cpuSecondsPerMillionMessages: Double
         /// The largest resident set of this process (and of any follower process).
         public var peakRSSBytes: Int
-        /// The leader's stream writes: chunks written per socket write call (coalescing).
+        /// Raft messages sent per socket write call on the leader's stream connections (coalescing);
+        /// 0 for the pipeline workload, which writes no stream.
         public var framesPerWrite: Double
         /// Bytes per socket write call.
         public var bytesPerWrite: Double
@@ -94,7 +95,9 @@ extension TransportBench {
             peakRSSBytes = max(ProcessUsage.now().peakRSSBytes, childUsage?.peakRSSBytes ?? 0)
             let writes = max(1, outcome.io.socketWrites)
             socketWrites = outcome.io.socketWrites
-            framesPerWrite = Double(outcome.io.appWrites) / Double(writes)
+            // Raft messages per socket write: the connection counts a chunk's size line, data and
+            // CRLF as separate writes, so `appWrites` is not a frame count.
+            framesPerWrite = outcome.io.socketWrites == 0 ? 0 : Double(outcome.sent) / Double(writes)
             bytesPerWrite = Double(outcome.io.bytesWritten) / Double(writes)
             self.histogram = histogram
         }

@@ -11,8 +11,8 @@ public struct StreamIOStatistics: Sendable, Hashable {
     public var bytesWritten: UInt64 = 0
     /// Socket write calls (`writev`/`write`, or TLS record flushes) made.
     public var socketWrites: UInt64 = 0
-    /// Chunks written by the stream writers: one per ``Transport/send(_:)`` run of messages to a
-    /// peer's stream, plus link heartbeats. `appWrites / socketWrites` is the coalescing factor.
+    /// Write calls into the connections' coalescing buffers (a chunk of the stream body is up to
+    /// three: size line, data, CRLF). `appWrites / socketWrites` is the coalescing factor.
     public var appWrites: UInt64 = 0
 
     /// Counters with the given values (zero by default), for sums and differences.
