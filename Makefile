@@ -1,6 +1,7 @@
 # swift-rafthttp — the two commands of the README, and the checks around them.
 #
-#   make bench      install what is missing (as root), build release, run the loopback benchmark
+#   make bench      install what is missing (as root), build release, run the transport benchmark
+#   make io-bench   the I/O core alone: bulk, 64-byte frames and ping-pong, plain and TLS
 #   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
 #
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300)
@@ -19,7 +20,7 @@ BUILD_DEPS := libuv1-dev libssl-dev openssl pkg-config
 TEST_DEPS := curl python3 etcd-server etcd-client iproute2 nftables
 BENCH_DEPS := iperf3 wrk nginx-light
 
-.PHONY: bench test fuzz sanitize soak baselines deps-build deps-test deps-bench clean
+.PHONY: bench io-bench test fuzz sanitize soak baselines deps-build deps-test deps-bench clean
 
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +44,10 @@ deps-bench: deps-build
 	$(call install_missing,$(BENCH_DEPS))
 
 bench: deps-bench
+	$(SWIFT) build -c release --product rafthttp
+	.build/release/rafthttp bench
+
+io-bench: deps-bench
 	$(SWIFT) build -c release --product rafthttp
 	.build/release/rafthttp io-bench
 

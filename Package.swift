@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C: libuv loop, TCP, TLS over OpenSSL memory BIOs. Knows bytes and sockets only.
@@ -51,7 +52,15 @@ let package = Package(
             swiftSettings: strict
         ),
         // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
-        .target(name: "BenchKit", dependencies: ["RaftIO"], swiftSettings: strict),
+        .target(
+            name: "BenchKit",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // A Swift member for an etcd cluster: etcd's flags, an observing raft, /version, /members
         // and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
         .target(
@@ -106,6 +115,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: [

@@ -15,6 +15,8 @@ let suites: [(name: String, products: [String])] = [
     ("RaftPBBenchmarks", ["RaftPB"]),
     ("RaftHTTPCodecBenchmarks", ["RaftHTTP", "RaftPB"]),
     ("PeerHTTPBenchmarks", ["PeerHTTP"]),
+    ("RaftIOBenchmarks", ["BenchKit"]),
+    ("TransportBenchmarks", ["BenchKit"]),
 ]
 
 let package = Package(

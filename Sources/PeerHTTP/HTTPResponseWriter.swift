@@ -148,6 +148,10 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     /// stops producing while this is high.
     public var queuedBytes: Int { connection.queuedBytes }
 
+    /// The counters of the connection under this response (bytes and write calls so far; the
+    /// connection may have carried earlier responses too). Any thread.
+    public var connectionStatistics: Connection.Statistics { connection.statistics }
+
     /// Waits until fewer than `limit` bytes are queued on the connection.
     /// - Throws: ``RaftIOError`` if the connection closes first.
     public func waitForQueue(below limit: Int) async throws {

@@ -64,6 +64,9 @@ final class StreamWriter: Sendable {
     /// Whether a connection is attached (etcd's `writec` being available).
     var isAttached: Bool { state.withLock { $0.response != nil } }
 
+    /// The attached connection's counters; nil while none is attached.
+    var connectionStatistics: Connection.Statistics? { state.withLock { $0.response?.connectionStatistics } }
+
     /// Takes over `response`, whose 200 head was written: from now on frames go there. A previous
     /// connection is closed. Returns false (and closes `response`) once the writer is stopped.
     @discardableResult

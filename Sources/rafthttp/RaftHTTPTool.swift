@@ -6,6 +6,6 @@ struct RaftHTTPTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rafthttp",
         abstract: "etcd's raft peer transport in Swift: benchmarks and tools.",
-        subcommands: [IOBenchCommand.self, PeerCommand.self]
+        subcommands: [BenchCommand.self, BenchFollowerCommand.self, IOBenchCommand.self, PeerCommand.self]
     )
 }

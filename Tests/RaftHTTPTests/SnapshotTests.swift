@@ -247,7 +247,7 @@ struct SnapshotTests {
             source.delayPerChunk = .milliseconds(70)
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
             #expect(await eventually { !cluster.a.raft.snapshotStatuses.isEmpty })
-            #expect(cluster.a.raft.snapshotStatuses == [.finish])
+            #expect(cluster.a.raft.snapshotStatuses == [.finish], "\(source.closeError.withLock { $0.error ?? "" })")
             #expect(sink.snapshot.checksum == source.checksum)
             #expect(cluster.b.raft.snapshotsProcessed.count == 1)
             await cluster.shutdown()

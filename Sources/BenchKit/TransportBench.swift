@@ -1,0 +1,275 @@
+// `rafthttp bench`: one leader drives a workload to its followers over the real transport on
+// loopback, and we measure what reaches the followers' raft.
+//
+// Happy path: start the followers (in this process, as child processes, or use `--target`) ->
+// start the leader and make everyone peers -> wait until the leader's stream writers are attached
+// -> a sender thread sends for `--duration` (or `--messages`) keeping at most `--window` messages
+// per follower in flight -> wait for the last deliveries -> read counters, CPU, RSS, histograms.
+// Failure modes: streams that do not come up within 10 s -> the run fails with which peer; no
+// progress for 10 s while the window is full -> the sender stops, and the missing messages show as
+// `lost` (sent, neither delivered nor dropped).
+import Foundation
+import Histogram
+import RaftHTTP
+import RaftIO
+import Synchronization
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+/// The transport benchmark behind `rafthttp bench`. See ``Options`` for what it can run and
+/// ``Result`` for what it reports.
+public enum TransportBench {
+    /// How long streams may take to come up, and how long the window may stay full without progress.
+    static let patience: Duration = .seconds(10)
+
+    /// Runs one benchmark. Prints nothing itself (the progress line goes to ``Options/progress``).
+    /// - Throws: ``TransportBenchError`` for invalid options or a cluster that does not come up;
+    ///   `RaftIOError` when a listener cannot bind or TLS certificates cannot be loaded.
+    public static func run(_ options: Options) async throws -> Result {
+        try options.validate()
+        if options.target != nil { return try await runAgainstTarget(options) }
+        if options.processes { return try await runWithProcesses(options) }
+        return try await runInProcess(options)
+    }
+
+    // MARK: - in-process
+
+    private static func runInProcess(_ options: Options) async throws -> Result {
+        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let leaderID = options.localID
+        let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
+        let flow = FlowControl(followers: followerIDs.count)
+        let followerRafts = followerIDs.indices.map { FollowerRaft(flow: flow, slot: $0) }
+        var started: [BenchMember] = []
+        do {
+            for (slot, id) in followerIDs.enumerated() {
+                started.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: followerRafts[slot], tls: tls))
+            }
+            let followers = started
+            let slots = Dictionary(uniqueKeysWithValues: followerIDs.enumerated().map { ($1, $0) })
+            let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID,
+                                                     raft: LeaderRaft(flow: flow, slots: slots, entries: options.entries, roundTrips: nil),
+                                                     tls: tls)
+            started.append(leader)
+            if options.workload == .pipeline {
+                for f in followers { try leader.transport.addRemote(f.id, urls: [f.url]) }
+            } else {
+                for f in followers {
+                    try leader.transport.addPeer(f.id, urls: [f.url])
+                    try f.transport.addPeer(leaderID, urls: [leader.url])
+                }
+                try await poll(patience, "streams from the leader to every follower") {
+                    followers.allSatisfy { leader.streamsAttached(to: $0.id) }
+                }
+            }
+            var outcome = try await drive(options, leader: leader, followerIDs: followerIDs, flow: flow, roundTrips: nil)
+            outcome.dropped = options.workload == .pipeline
+                ? flow.slots.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }
+                : followerIDs.reduce(0) { $0 + (leader.transport.statistics(peer: $1)?.dropped ?? 0) }
+            var histogram = makeLatencyHistogram()
+            for r in followerRafts { histogram.add(r.histogram) }
+            for m in started { await m.stop() }
+            return Result(options: options, outcome: outcome, histogram: histogram, latencyKind: .oneWay)
+        } catch {
+            for m in started { await m.stop() }
+            throw error
+        }
+    }
+
+    // MARK: - the measured part, shared by every mode
+
+    /// What the sending phase measured; the callers add drops and latency.
+    struct Outcome {
+        var sent = 0
+        var delivered = 0
+        var dropped = 0
+        var seconds = 0.0
+        var cpuSeconds = 0.0
+        var io = StreamIOStatistics()
+    }
+
+    static func drive(_ options: Options, leader: BenchMember, followerIDs: [UInt64], flow: FlowControl,
+                      roundTrips: RoundTripLog?) async throws -> Outcome {
+        let ioBefore = leader.transport.streamIOStatistics
+        let cpuBefore = ProcessUsage.now()
+        let start = ContinuousClock.now
+        let sender = Sender(options: options, leaderID: leader.id, followers: followerIDs, flow: flow,
+                            transport: leader.transport, roundTrips: roundTrips)
+        let finished = Signal<[Int]>()
+        let thread = Thread { finished.fire(sender.run()) }
+        thread.name = "rafthttp-bench-sender"
+        thread.start()
+        let reporter = options.progress.map { report in
+            Task { await progressLoop(flow: flow, payload: options.payloadPerMessage, start: start, report: report) }
+        }
+        let sent = await finished.wait()
+        // The last deliveries: wait until every follower has completed what it was sent.
+        let deadline = ContinuousClock.now + patience
+        while zip(flow.slots, sent).contains(where: { $0.completed < $1 }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .microseconds(200))
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        let cpu = ProcessUsage.now().cpuSeconds - cpuBefore.cpuSeconds
+        reporter?.cancel()
+        await reporter?.value
+        let ioAfter = leader.transport.streamIOStatistics
+        var outcome = Outcome()
+        outcome.sent = sent.reduce(0, +)
+        outcome.delivered = flow.slots.reduce(0) { $0 + $1.delivered.load(ordering: .relaxed) }
+        outcome.seconds = seconds
+        outcome.cpuSeconds = cpu
+        outcome.io = StreamIOStatistics(connections: ioAfter.connections,
+                                        bytesWritten: ioAfter.bytesWritten &- ioBefore.bytesWritten,
+                                        socketWrites: ioAfter.socketWrites &- ioBefore.socketWrites,
+                                        appWrites: ioAfter.appWrites &- ioBefore.appWrites)
+        return outcome
+    }
+
+    private static func progressLoop(flow: FlowControl, payload: Int, start: ContinuousClock.Instant,
+                                     report: @Sendable (String) -> Void) async {
+        var lastDelivered = 0
+        var last = start
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            let delivered = flow.slots.reduce(0) { $0 + $1.delivered.load(ordering: .relaxed) }
+            let dropped = flow.slots.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }
+            let inFlight = flow.sent.load(ordering: .relaxed) - delivered - dropped
+            let dt = (now - last).seconds
+            let rate = Double(delivered - lastDelivered) / dt
+            report("\(format((now - start).seconds, 1)) s  \(format(rate, 0)) msg/s  "
+                   + "\(format(rate * Double(payload) / 1e6, 1)) MB/s  drops \(format(Double(dropped), 0))  "
+                   + "in flight \(format(Double(max(0, inFlight)), 0))")
+            lastDelivered = delivered
+            last = now
+        }
+    }
+}
+
+/// The sending loop, on its own thread: it blocks while the window is full.
+final class Sender: Sendable {
+    let options: TransportBench.Options
+    let leaderID: UInt64
+    let followers: [UInt64]
+    let flow: FlowControl
+    let transport: Transport
+    let roundTrips: RoundTripLog?
+
+    init(options: TransportBench.Options, leaderID: UInt64, followers: [UInt64], flow: FlowControl,
+         transport: Transport, roundTrips: RoundTripLog?) {
+        self.options = options
+        self.leaderID = leaderID
+        self.followers = followers
+        self.flow = flow
+        self.transport = transport
+        self.roundTrips = roundTrips
+    }
+
+    /// Sends until the duration or message count is reached; returns the messages sent per follower.
+    func run() -> [Int] {
+        let n = followers.count
+        let window = options.window
+        let gap = max(1, window / 4) // resume at 3/4 of the window: one wake-up per quarter window
+        let spins = window <= 16 ? 2_000 : 0 // a tiny window waits a few microseconds: spin, don't park
+        let payload = [UInt8](repeating: 0x61, count: options.entrySize)
+        let entries = options.entries
+        let workload = options.workload
+        let sendsApps = workload != .heartbeat
+        let sendsHeartbeats = workload == .heartbeat || workload == .mix
+        let limit = options.messages ?? .max
+        let startNanos = monotonicNanos()
+        let endNanos = options.messages == nil ? startNanos + UInt64(options.duration.seconds * 1e9) : .max
+        // Rate: one round (a message to every follower) every `interval` nanoseconds.
+        let interval = options.rate.map { Double(n) / $0 * 1e9 }
+        var sent = [Int](repeating: 0, count: n)
+        var total = 0
+        var apps = 0
+        var heartbeats = 0
+        var round = 0
+        var batch: [Message] = []
+        batch.reserveCapacity(2 * n)
+        var stalled = false
+
+        while total < limit, !stalled {
+            var stamp = monotonicNanos()
+            if stamp >= endNanos { break }
+            if let interval {
+                let scheduled = startNanos + UInt64(Double(round) * interval)
+                if scheduled > stamp { sleepUntil(scheduled) }
+                stamp = scheduled // the intended time: a late send shows as latency
+            }
+            for slot in 0..<n where sent[slot] - flow.slots[slot].completed >= window {
+                let deadline = ContinuousClock.now + TransportBench.patience
+                if !flow.wait(slot: slot, completed: sent[slot] - window + gap, spins: spins, deadline: deadline) {
+                    stalled = true
+                }
+            }
+            if stalled { break }
+            let heartbeatRound = sendsHeartbeats && (workload == .heartbeat || round % 8 == 7)
+            batch.removeAll(keepingCapacity: true)
+            if sendsApps {
+                var data = payload
+                data.withUnsafeMutableBytes { $0.storeBytes(of: stamp.littleEndian, as: UInt64.self) }
+                let index = UInt64(apps * entries)
+                var list: [Entry] = []
+                list.reserveCapacity(entries)
+                for k in 0..<entries {
+                    list.append(Entry(term: 1, index: index + UInt64(k) + 1, type: .normal, data: k == 0 ? data[...] : payload[...]))
+                }
+                for (slot, id) in followers.enumerated() {
+                    var m = Message()
+                    m.type = .msgApp
+                    m.to = id
+                    m.from = leaderID
+                    m.term = 1
+                    m.logTerm = 1
+                    m.index = index
+                    m.entries = list
+                    batch.append(m)
+                    roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp)
+                }
+                apps += 1
+            }
+            if heartbeatRound {
+                for (slot, id) in followers.enumerated() {
+                    var m = Message()
+                    m.type = .msgHeartbeat
+                    m.to = id
+                    m.from = leaderID
+                    m.term = 1
+                    m.commit = stamp
+                    batch.append(m)
+                    roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp)
+                }
+                heartbeats += 1
+            }
+            let perFollower = batch.count / n
+            for slot in 0..<n { sent[slot] += perFollower }
+            total += batch.count
+            flow.sent.add(batch.count, ordering: .relaxed)
+            transport.send(batch)
+            round += 1
+        }
+        return sent
+    }
+
+    private func sleepUntil(_ nanos: UInt64) {
+        var ts = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+    }
+}
+
+/// CPU time and peak memory from getrusage.
+struct ProcessUsage {
+    var cpuSeconds: Double
+    var peakRSSBytes: Int
+
+    static func now(who: Int32 = RUSAGE_SELF.rawValue) -> ProcessUsage {
+        var u = rusage()
+        getrusage(__rusage_who_t(who), &u)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return ProcessUsage(cpuSeconds: seconds(u.ru_utime) + seconds(u.ru_stime), peakRSSBytes: u.ru_maxrss * 1024)
+    }
+}

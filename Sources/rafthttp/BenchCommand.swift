@@ -1,0 +1,119 @@
+import ArgumentParser
+import BenchKit
+import Foundation
+#if canImport(RaftPB)
+import RaftPB
+#endif
+
+/// `rafthttp bench`: the transport benchmark (a leader, its followers, a workload; see BENCHMARKS.md).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the raft transport: a leader sends a workload to its followers on loopback.",
+        discussion: """
+        Prints a live progress line once a second on stderr and, at the end, a table of messages/s, \
+        payload MB/s, latency percentiles (send call to the receiving raft), CPU seconds per million \
+        messages, peak RSS, drops and write batching.
+        """
+    )
+
+    @Option(help: "Members including the leader.")
+    var members = 3
+
+    @Flag(help: "Run each follower as a child process (rafthttp bench-follower) instead of in this process.")
+    var processes = false
+
+    @Flag(help: "TLS 1.3 with mutual authentication, certificates made on the fly with openssl.")
+    var tls = false
+
+    @Option(help: "msgapp, heartbeat, mix, snapshot or pipeline.")
+    var workload: String = TransportBench.Workload.msgapp.rawValue
+
+    @Option(help: "Entries per MsgApp.")
+    var entries = 1
+
+    @Option(help: "Bytes per entry (at least 8).")
+    var entrySize = 64
+
+    @Option(help: "Snapshot bytes, for --workload snapshot.")
+    var snapshotSize = 1 << 30
+
+    @Option(help: "Messages per follower sent but not yet delivered before the leader waits.")
+    var window = 1024
+
+    @Option(help: "Messages per second in total instead of saturating.")
+    var rate: Double?
+
+    @Option(help: "Seconds to send (ignored with --messages).")
+    var duration = 10.0
+
+    @Option(help: "Messages to send in total, instead of --duration.")
+    var messages: Int?
+
+    @Flag(help: "Print the result as one JSON object instead of the table.")
+    var json = false
+
+    @Option(help: "Write the latency distribution (HdrHistogram percentile format, µs) to this file.")
+    var histogram: String?
+
+    @Option(help: "Send to this already running peer (http://host:port) instead of starting followers.")
+    var target: String?
+
+    @Option(help: "The target's member ID, in hex as etcd prints it.")
+    var targetID: String?
+
+    @Option(help: "Our member ID, in hex (with --target: a member of the target's cluster).")
+    var localID = "1"
+
+    @Option(help: "The cluster ID, in hex (with --target: the target's).")
+    var clusterID = "1000"
+
+    @Option(help: "With --target: the port we listen on, where the target dials our streams (0: any).")
+    var localPort = 0
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    func run() async throws {
+        guard let workload = TransportBench.Workload(rawValue: workload) else {
+            throw ValidationError("unknown workload \(workload); one of: "
+                                  + TransportBench.Workload.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        var options = TransportBench.Options()
+        options.workload = workload
+        options.members = members
+        options.processes = processes
+        options.tls = tls
+        options.entries = entries
+        options.entrySize = entrySize
+        options.snapshotSize = snapshotSize
+        options.window = window
+        options.rate = rate
+        options.duration = .milliseconds(Int((duration * 1000).rounded()))
+        options.messages = messages
+        options.target = target
+        options.targetID = try targetID.map { try Self.memberID($0, "--target-id") }
+        options.localID = try Self.memberID(localID, "--local-id")
+        options.clusterID = try Self.memberID(clusterID, "--cluster-id")
+        options.localPort = localPort
+        options.executable = CommandLine.arguments.first.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if !quiet {
+            options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        let result: TransportBench.Result
+        do {
+            result = try await TransportBench.run(options)
+        } catch let error as TransportBenchError {
+            throw ValidationError(error.description)
+        }
+        if let histogram {
+            try result.percentileDistribution.write(toFile: histogram, atomically: true, encoding: .utf8)
+        }
+        print(json ? try result.json() : result.table)
+    }
+
+    static func memberID(_ text: String, _ option: String) throws -> UInt64 {
+        guard let id = MemberID(hex: text) else { throw ValidationError("\(option): \(text) is not a hex member ID") }
+        return id.rawValue
+    }
+}
