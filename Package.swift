@@ -115,7 +115,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB"], swiftSettings: strict),
+        .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: [

@@ -79,9 +79,12 @@ final class Peer: Sendable {
         for p in probing { p.start() }
         let interval = max(1, context.configuration.connectionReadTimeout.wholeMilliseconds / 3)
         loop.executeSoon { [self] in
-            let timer = loop.scheduleTimer(after: interval, repeating: interval) { [weak self] in
-                self?.msgAppWriter.sendHeartbeat()
-                self?.messageWriter.sendHeartbeat()
+            // Strong captures (here and in readers, probers, the pipeline) rather than weak ones:
+            // a weakly referenced object moves its reference counts to a side table, and every
+            // retain on the send path then takes the slow path. `stop` breaks the cycles.
+            let timer = loop.scheduleTimer(after: interval, repeating: interval) { [self] in
+                msgAppWriter.sendHeartbeat()
+                messageWriter.sendHeartbeat()
             }
             heartbeat.withLock { $0 = timer }
         }
@@ -89,13 +92,13 @@ final class Peer: Sendable {
 
     /// Stops every channel and closes every connection of this peer.
     func stop() {
-        for r in readers.withLock({ $0 }) { r.stop() }
-        for p in probers.withLock({ $0 }) { p.stop() }
+        for r in readers.withLock({ r in defer { r = [] }; return r }) { r.stop() }
+        for p in probers.withLock({ p in defer { p = [] }; return p }) { p.stop() }
         msgAppWriter.stop()
         messageWriter.stop()
         pipeline.stop()
         for sender in snapshotSenders.withLock({ Array($0.values) }) { sender.cancel() }
-        loop.executeSoon { [self] in heartbeat.withLock { $0 }?.cancel() }
+        loop.executeSoon { [self] in heartbeat.withLock { t in defer { t = nil }; return t }?.cancel() }
         if status.deactivate(FailureType(source: "transport", action: "stop"), reason: "peer removed") {}
     }
 

@@ -18,15 +18,17 @@ import RaftPB
 #endif
 
 final class Pipeline: @unchecked Sendable {
-    // @unchecked Sendable: `peer` is written once, in Peer.init, before the pipeline is shared;
-    // the queue is behind its lock; `tasks` is touched on `loop` only.
+    // @unchecked Sendable: `peer` is written in Peer.init, before the pipeline is shared, and
+    // cleared on `loop` at stop (it is read on `loop` only afterwards); the queue is behind its
+    // lock; `tasks` is touched on `loop` only.
 
     // MARK: immutable, any thread
     let peerID: UInt64
     private let context: TransportContext
     private let loop: EventLoop
     private let picker: URLPicker
-    weak var peer: Peer?
+    /// The owning peer (strong: see Peer.start); cleared at stop to break the cycle.
+    var peer: Peer?
 
     // MARK: guarded by the lock
     private struct State {
@@ -77,6 +79,7 @@ final class Pipeline: @unchecked Sendable {
         loop.executeSoon { [self] in
             for task in tasks.values { task.cancel() }
             tasks = [:]
+            peer = nil
         }
     }
 

@@ -22,7 +22,7 @@ final class Prober: @unchecked Sendable {
 
     // MARK: immutable, any thread
     let name: String
-    private unowned let peer: Peer
+    private let peer: Peer
     private let loop: EventLoop
     private let client: HTTPClient
     private let result = Locked(Probing.Status())
@@ -50,8 +50,8 @@ final class Prober: @unchecked Sendable {
         loop.executeSoon { [self] in
             guard !stopped else { return }
             let every = Wire.Timeout.probeInterval.wholeMilliseconds
-            probeTimer = loop.scheduleTimer(after: 0, repeating: every) { [weak self] in self?.probe() }
-            monitorTimer = loop.scheduleTimer(after: monitor.interval.wholeMilliseconds) { [weak self] in self?.check() }
+            probeTimer = loop.scheduleTimer(after: 0, repeating: every) { [self] in probe() }
+            monitorTimer = loop.scheduleTimer(after: monitor.interval.wholeMilliseconds) { [self] in check() }
         }
     }
 

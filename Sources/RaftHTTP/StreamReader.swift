@@ -33,7 +33,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     // MARK: immutable, any thread
     let type: StreamType
-    private unowned let peer: Peer
+    private let peer: Peer
     private let loop: EventLoop
 
     // MARK: loop thread only
@@ -71,7 +71,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         loop.executeSoon { [self] in
             guard !stopped, task == nil else { return }
             let checkEvery = max(1, peer.context.configuration.connectionReadTimeout.wholeMilliseconds / 5)
-            readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [weak self] in self?.checkReadTimeout() }
+            readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [self] in checkReadTimeout() }
             dial()
         }
     }
@@ -120,7 +120,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         if let redialTimer {
             redialTimer.start(after: delay)
         } else {
-            redialTimer = loop.scheduleTimer(after: delay) { [weak self] in self?.dial() }
+            redialTimer = loop.scheduleTimer(after: delay) { [self] in dial() }
         }
     }
 

@@ -88,8 +88,10 @@ final class StreamWriter: Sendable {
             logger.info("closed TCP streaming connection with remote peer",
                         metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))"])
         }
-        response.onClose { [weak self] error in
-            self?.detach(response, error: error.map { "\($0)" } ?? "connection closed")
+        // Strong: the response drops its callbacks once it closed, and a weak reference would put
+        // this writer's reference counts on the slow path for every send.
+        response.onClose { [self] error in
+            detach(response, error: error.map { "\($0)" } ?? "connection closed")
         }
         logger.info("established TCP streaming connection with remote peer",
                     metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))"])

@@ -21,11 +21,13 @@ extension Transport {
     /// Call before the server starts accepting.
     public func registerRoutes(on server: HTTPServer) {
         let context = self.context
-        server.route(.get, Wire.Path.streamPrefix) { [weak self] request, response in
-            self?.serveStream(request, response)
+        // The server keeps the transport alive through these routes (strong captures: a weakly
+        // referenced transport would take the slow reference-counting path on every send).
+        server.route(.get, Wire.Path.streamPrefix) { [self] request, response in
+            serveStream(request, response)
         }
-        server.route(.post, Wire.Path.pipeline, bodyLimit: context.configuration.maxMessageSize) { [weak self] request, response in
-            self?.servePipeline(request, response)
+        server.route(.post, Wire.Path.pipeline, bodyLimit: context.configuration.maxMessageSize) { [self] request, response in
+            servePipeline(request, response)
         }
         for method in [HTTPRequest.Method.get, .head, .post, .put, .delete] {
             server.route(method, Wire.Path.probing) { _, response in

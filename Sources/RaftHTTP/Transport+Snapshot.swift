@@ -17,6 +17,7 @@
 //
 // etcd 3.4 sends no database size (the body's end is the database's end), so the receiver cannot
 // check it; ``FileSnapshotSink/Stored/bytes`` tells the state machine how much arrived.
+import Dispatch
 import HTTPTypes
 import Logging
 import PeerHTTP
@@ -29,8 +30,8 @@ extension Transport {
     /// Mounts POST /raft/snapshot, with no body limit (the database size is unbounded, spec 1.13)
     /// and no fixed read deadline (the receiver's is progress-based).
     func registerSnapshotRoute(on server: HTTPServer) {
-        server.route(.post, Wire.Path.snapshot, bodyLimit: SnapshotReceiver.bodyLimit) { [weak self] request, response in
-            self?.serveSnapshot(request, response)
+        server.route(.post, Wire.Path.snapshot, bodyLimit: SnapshotReceiver.bodyLimit) { [self] request, response in
+            serveSnapshot(request, response)
         }
     }
 
@@ -189,7 +190,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         let bytes = batch
         batch = []
         batch.reserveCapacity(Self.batchSize + 64 << 10)
-        Task { [self] in
+        diskQueue.async { [self] in
             let result = Result<Void, any Error> { try bytes.withUnsafeBytes { try writer.write($0) } }
             loop.execute { [self] in wrote(result) }
         }
@@ -218,7 +219,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         writing = true
         let bytes = batch
         batch = []
-        Task { [self] in
+        diskQueue.async { [self] in
             let result = Result<Void, any Error> {
                 if !bytes.isEmpty { try bytes.withUnsafeBytes { try writer.write($0) } }
                 try writer.finish()
@@ -284,3 +285,8 @@ final class SnapshotReceiver: @unchecked Sendable {
         timer = nil
     }
 }
+
+/// Where sinks write and fsync: blocking disk calls belong on threads of their own, neither on an
+/// event loop nor on Swift concurrency's few cooperative threads (which CPU-bound work elsewhere in
+/// the process may occupy for seconds).
+private let diskQueue = DispatchQueue(label: "rafthttp.snapshot-disk", qos: .utility, attributes: .concurrent)

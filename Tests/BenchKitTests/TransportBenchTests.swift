@@ -1,6 +1,7 @@
 import BenchKit
 import Foundation
 import Testing
+import TestSupport
 
 /// Every `rafthttp bench` option at tiny sizes: counts add up and the outputs parse. No timing is
 /// asserted (the machine may be busy).
@@ -23,82 +24,94 @@ struct TransportBenchTests {
 
     @Test("msgapp to two in-process followers: sent = delivered + dropped, JSON has the documented keys")
     func msgAppJSON() async throws {
-        let r = try await TransportBench.run(Self.options { _ in })
-        Self.checkCounts(r, sent: 400)
-        let object = try JSONSerialization.jsonObject(with: Data(try r.json().utf8)) as? [String: Any]
-        let json = try #require(object)
-        for key in ["sent", "delivered", "dropped", "messages_per_second", "payload_mb_per_second", "latency_us",
-                    "cpu_seconds", "peak_rss_bytes", "frames_per_write"] {
-            #expect(json[key] != nil, "missing \(key)")
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options { _ in })
+            Self.checkCounts(r, sent: 400)
+            let object = try JSONSerialization.jsonObject(with: Data(try r.json().utf8)) as? [String: Any]
+            let json = try #require(object)
+            for key in ["sent", "delivered", "dropped", "messages_per_second", "payload_mb_per_second", "latency_us",
+                        "cpu_seconds", "peak_rss_bytes", "frames_per_write"] {
+                #expect(json[key] != nil, "missing \(key)")
+            }
+            let latency = try #require(json["latency_us"] as? [String: Any])
+            for key in ["p50", "p90", "p99", "p999", "max"] { #expect(latency[key] != nil, "missing latency_us.\(key)") }
+            #expect(json["sent"] as? Int == 400)
+            #expect(r.table.contains("messages/s"))
         }
-        let latency = try #require(json["latency_us"] as? [String: Any])
-        for key in ["p50", "p90", "p99", "p999", "max"] { #expect(latency[key] != nil, "missing latency_us.\(key)") }
-        #expect(json["sent"] as? Int == 400)
-        #expect(r.table.contains("messages/s"))
     }
 
     @Test("the histogram file is written in HdrHistogram's percentile format")
     func histogramFile() async throws {
-        let r = try await TransportBench.run(Self.options { $0.members = 2 })
-        let path = NSTemporaryDirectory() + "rafthttp-bench-hist-\(getpid()).txt"
-        try r.percentileDistribution.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("Percentile"))
-        #expect(text.contains("Total count"))
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options { $0.members = 2 })
+            let path = NSTemporaryDirectory() + "rafthttp-bench-hist-\(getpid()).txt"
+            try r.percentileDistribution.write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            #expect(text.contains("Percentile"))
+            #expect(text.contains("Total count"))
+        }
     }
 
     @Test("heartbeat, mix and pipeline workloads with several entries per MsgApp", arguments: [
         TransportBench.Workload.heartbeat, .mix, .pipeline,
     ])
     func workloads(_ workload: TransportBench.Workload) async throws {
-        let r = try await TransportBench.run(Self.options {
-            $0.workload = workload
-            $0.entries = 3
-            $0.entrySize = 100
-            $0.messages = 200
-        })
-        Self.checkCounts(r)
-        #expect(r.sent >= 200)
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options {
+                $0.workload = workload
+                $0.entries = 3
+                $0.entrySize = 100
+                $0.messages = 200
+            })
+            Self.checkCounts(r)
+            #expect(r.sent >= 200)
+        }
     }
 
     @Test("TLS, a window of one, four members")
     func tlsWindowOne() async throws {
-        let r = try await TransportBench.run(Self.options {
-            $0.tls = true
-            $0.window = 1
-            $0.members = 4
-            $0.messages = 90
-        })
-        Self.checkCounts(r, sent: 90)
-        #expect(r.tls)
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options {
+                $0.tls = true
+                $0.window = 1
+                $0.members = 4
+                $0.messages = 90
+            })
+            Self.checkCounts(r, sent: 90)
+            #expect(r.tls)
+        }
     }
 
     @Test("a fixed rate for a fixed duration")
     func rateAndDuration() async throws {
-        let r = try await TransportBench.run(Self.options {
-            $0.messages = nil
-            $0.duration = .milliseconds(300)
-            $0.rate = 2000
-        })
-        Self.checkCounts(r)
-        #expect(r.sent > 0)
-        #expect(r.sent <= 2 * 700) // 2000/s for 0.3 s, with slack
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options {
+                $0.messages = nil
+                $0.duration = .milliseconds(300)
+                $0.rate = 2000
+            })
+            Self.checkCounts(r)
+            #expect(r.sent > 0)
+            #expect(r.sent <= 2 * 700) // 2000/s for 0.3 s, with slack
+        }
     }
 
     @Test("invalid options are refused with a message that says what to change")
     func invalidOptions() async throws {
-        await #expect(throws: TransportBenchError.self) {
-            _ = try await TransportBench.run(Self.options { $0.members = 1 })
-        }
-        await #expect(throws: TransportBenchError.self) {
-            _ = try await TransportBench.run(Self.options { $0.entrySize = 4 })
-        }
-        do {
-            _ = try await TransportBench.run(Self.options { $0.workload = .snapshot })
-            Issue.record("the snapshot workload ran")
-        } catch let error as TransportBenchError {
-            #expect(error.description.contains("sendSnapshot"))
+        try await ResourceGate.shared {
+            await #expect(throws: TransportBenchError.self) {
+                _ = try await TransportBench.run(Self.options { $0.members = 1 })
+            }
+            await #expect(throws: TransportBenchError.self) {
+                _ = try await TransportBench.run(Self.options { $0.entrySize = 4 })
+            }
+            do {
+                _ = try await TransportBench.run(Self.options { $0.workload = .snapshot })
+                Issue.record("the snapshot workload ran")
+            } catch let error as TransportBenchError {
+                #expect(error.description.contains("sendSnapshot"))
+            }
         }
     }
 }
@@ -129,35 +142,37 @@ struct RemoteFollowerTests {
         TransportBench.Workload.msgapp, .heartbeat,
     ])
     func target(_ workload: TransportBench.Workload) async throws {
-        let leaderPort = try Self.freePort()
-        var follower = BenchFollower.Options(id: 0x22, leaderID: 0x11, leaderURL: "http://127.0.0.1:\(leaderPort)")
-        follower.clusterID = 0x77
-        let listening = AsyncStream<String>.makeStream()
-        let stop = AsyncStream<Void>.makeStream()
-        let followerTask = Task {
-            try await BenchFollower.run(follower, output: { listening.continuation.yield($0) }) {
-                for await _ in stop.stream { return }
+        try await ResourceGate.shared {
+            let leaderPort = try Self.freePort()
+            var follower = BenchFollower.Options(id: 0x22, leaderID: 0x11, leaderURL: "http://127.0.0.1:\(leaderPort)")
+            follower.clusterID = 0x77
+            let listening = AsyncStream<String>.makeStream()
+            let stop = AsyncStream<Void>.makeStream()
+            let followerTask = Task {
+                try await BenchFollower.run(follower, output: { listening.continuation.yield($0) }) {
+                    for await _ in stop.stream { return }
+                }
             }
+            var lines = listening.stream.makeAsyncIterator()
+            let line = try #require(await lines.next())
+            let port = try #require(Int(line.dropFirst("listening ".count)))
+            let r = try await TransportBench.run(TransportBenchTests.options {
+                $0.workload = workload
+                $0.members = 2
+                $0.target = "http://127.0.0.1:\(port)"
+                $0.targetID = 0x22
+                $0.localID = 0x11
+                $0.clusterID = 0x77
+                $0.localPort = leaderPort
+                $0.messages = 300
+            })
+            stop.continuation.finish()
+            let report = try await followerTask.value
+            TransportBenchTests.checkCounts(r, sent: 300)
+            #expect(report.delivered == 300)
+            #expect(r.latencyKind == .roundTrip)
+            #expect(r.mode == "target")
         }
-        var lines = listening.stream.makeAsyncIterator()
-        let line = try #require(await lines.next())
-        let port = try #require(Int(line.dropFirst("listening ".count)))
-        let r = try await TransportBench.run(TransportBenchTests.options {
-            $0.workload = workload
-            $0.members = 2
-            $0.target = "http://127.0.0.1:\(port)"
-            $0.targetID = 0x22
-            $0.localID = 0x11
-            $0.clusterID = 0x77
-            $0.localPort = leaderPort
-            $0.messages = 300
-        })
-        stop.continuation.finish()
-        let report = try await followerTask.value
-        TransportBenchTests.checkCounts(r, sent: 300)
-        #expect(report.delivered == 300)
-        #expect(r.latencyKind == .roundTrip)
-        #expect(r.mode == "target")
     }
 
     /// The `rafthttp` binary built beside this test bundle, if any.
@@ -174,13 +189,15 @@ struct RemoteFollowerTests {
     @Test("--processes --tls: followers as child processes report their deliveries and latency",
           .enabled(if: executable != nil, "the rafthttp binary is built with --build-tests"))
     func processes() async throws {
-        let r = try await TransportBench.run(TransportBenchTests.options {
-            $0.processes = true
-            $0.tls = true
-            $0.executable = Self.executable
-            $0.messages = 300
-        })
-        TransportBenchTests.checkCounts(r, sent: 300)
-        #expect(r.mode == "processes")
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(TransportBenchTests.options {
+                $0.processes = true
+                $0.tls = true
+                $0.executable = Self.executable
+                $0.messages = 300
+            })
+            TransportBenchTests.checkCounts(r, sent: 300)
+            #expect(r.mode == "processes")
+        }
     }
 }
