@@ -83,9 +83,8 @@ extension TransportBench {
             if target != nil, targetID == nil { throw .invalid("--target needs --target-id") }
             if target != nil, processes { throw .invalid("--target and --processes exclude each other") }
             if processes, executable == nil { throw .invalid("--processes needs the rafthttp executable's path") }
-            if workload == .snapshot {
-                throw .invalid("the snapshot workload needs Transport.sendSnapshot, which is not on this branch yet "
-                               + "(it lands with the snapshot sender); use msgapp, heartbeat, mix or pipeline")
+            if workload == .snapshot, target != nil || processes {
+                throw .invalid("the snapshot workload runs in-process only")
             }
             if workload == .pipeline, target != nil || processes {
                 throw .invalid("the pipeline workload runs in-process only")

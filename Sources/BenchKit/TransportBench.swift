@@ -30,6 +30,7 @@ public enum TransportBench {
         try options.validate()
         if options.target != nil { return try await runAgainstTarget(options) }
         if options.processes { return try await runWithProcesses(options) }
+        if options.workload == .snapshot { return try await runSnapshots(options) }
         return try await runInProcess(options)
     }
 

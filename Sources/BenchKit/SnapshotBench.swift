@@ -1,0 +1,142 @@
+// `rafthttp bench --workload snapshot`: the leader sends each follower one snapshot of
+// `--snapshot-size` bytes over POST /raft/snapshot, all at once; a follower's sink counts the bytes
+// (no disk: this measures the transport). Done when the leader's raft heard `.finish` (or
+// `.failure`) for every follower. Latency is each snapshot's duration, send call to `.finish`.
+import Histogram
+import RaftHTTP
+import RaftIO
+import RaftPB
+import Synchronization
+
+extension TransportBench {
+    static func runSnapshots(_ options: Options) async throws -> Result {
+        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let leaderID = options.localID
+        let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
+        let reports = SnapshotReports()
+        var started: [BenchMember] = []
+        do {
+            var followers: [BenchMember] = []
+            for id in followerIDs {
+                followers.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: SnapshotFollowerRaft(),
+                                                             tls: tls, snapshotSink: DiscardingSink()))
+            }
+            started = followers
+            let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID, raft: SnapshotLeaderRaft(reports: reports),
+                                                     tls: tls)
+            started.append(leader)
+            for f in followers { try leader.transport.addPeer(f.id, urls: [f.url]) }
+            let cpuBefore = ProcessUsage.now()
+            let start = ContinuousClock.now
+            for id in followerIDs {
+                var m = Message()
+                m.type = .msgSnap
+                m.from = leaderID
+                m.to = id
+                m.snapshot.metadata.index = 1
+                m.snapshot.metadata.term = 1
+                reports.started(id, at: ContinuousClock.now)
+                leader.transport.sendSnapshot(m, database: GeneratedSnapshotSource(size: UInt64(options.snapshotSize)))
+            }
+            await reports.waitForAll(followerIDs.count)
+            let seconds = (ContinuousClock.now - start).seconds
+            var outcome = Outcome()
+            outcome.sent = followerIDs.count
+            outcome.delivered = reports.finished
+            outcome.dropped = followerIDs.count - reports.finished
+            outcome.seconds = seconds
+            outcome.cpuSeconds = ProcessUsage.now().cpuSeconds - cpuBefore.cpuSeconds
+            var histogram = makeLatencyHistogram()
+            for d in reports.durations { _ = histogram.record(UInt64(max(0, d.seconds * 1e6))) }
+            for m in started { await m.stop() }
+            return Result(options: options, outcome: outcome, histogram: histogram, latencyKind: .oneWay)
+        } catch {
+            for m in started { await m.stop() }
+            throw error
+        }
+    }
+}
+
+/// Database bytes made on the fly (a repeating pattern), so a 1 GiB snapshot needs no file.
+final class GeneratedSnapshotSource: SnapshotSource {
+    let size: UInt64
+    private let offset = Atomic<UInt64>(0)
+
+    init(size: UInt64) { self.size = size }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        let at = offset.load(ordering: .relaxed)
+        let n = Int(min(UInt64(buffer.count), size - at))
+        for i in 0..<n { buffer[i] = UInt8(truncatingIfNeeded: (Int(at) &+ i) &* 31) }
+        offset.store(at + UInt64(n), ordering: .relaxed)
+        return n
+    }
+}
+
+/// Counts received database bytes and discards them.
+final class DiscardingSink: SnapshotSink {
+    func begin(from: UInt64, message: Message) throws -> any SnapshotSinkWriter { Writer() }
+
+    final class Writer: SnapshotSinkWriter {
+        let bytes = Atomic<Int>(0)
+        func write(_ chunk: UnsafeRawBufferPointer) throws { bytes.add(chunk.count, ordering: .relaxed) }
+        func finish() throws {}
+        func abort() {}
+    }
+}
+
+/// When each snapshot started and how it ended.
+final class SnapshotReports: Sendable {
+    private let state = Locked<(starts: [UInt64: ContinuousClock.Instant], durations: [Duration], finished: Int, ended: Int,
+                                waiters: [(Int, CheckedContinuation<Void, Never>)])>(([:], [], 0, 0, []))
+
+    func started(_ id: UInt64, at instant: ContinuousClock.Instant) { state.withLock { $0.starts[id] = instant } }
+
+    func ended(_ id: UInt64, ok: Bool) {
+        let now = ContinuousClock.now
+        let ready: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            if ok, let start = s.starts[id] {
+                s.durations.append(now - start)
+                s.finished += 1
+            }
+            s.ended += 1
+            let ended = s.ended
+            let ready = s.waiters.filter { ended >= $0.0 }.map(\.1)
+            s.waiters.removeAll { ended >= $0.0 }
+            return ready
+        }
+        for r in ready { r.resume() }
+    }
+
+    var finished: Int { state.withLock { $0.finished } }
+    var durations: [Duration] { state.withLock { $0.durations } }
+
+    func waitForAll(_ count: Int) async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let done: Bool = state.withLock { s in
+                if s.ended >= count { return true }
+                s.waiters.append((count, cont))
+                return false
+            }
+            if done { cont.resume() }
+        }
+    }
+}
+
+/// The leader's raft in the snapshot workload: it only hears how each snapshot ended.
+final class SnapshotLeaderRaft: Raft, Sendable {
+    let reports: SnapshotReports
+    init(reports: SnapshotReports) { self.reports = reports }
+    func process(_ message: Message) throws {}
+    func isIDRemoved(_ id: UInt64) -> Bool { false }
+    func reportUnreachable(_ id: UInt64) {}
+    func reportSnapshot(_ id: UInt64, status: SnapshotStatus) { reports.ended(id, ok: status == .finish) }
+}
+
+/// A follower's raft in the snapshot workload: accepts the MsgSnap once the sink has the database.
+final class SnapshotFollowerRaft: Raft, Sendable {
+    func process(_ message: Message) throws {}
+    func isIDRemoved(_ id: UInt64) -> Bool { false }
+    func reportUnreachable(_ id: UInt64) {}
+    func reportSnapshot(_ id: UInt64, status: SnapshotStatus) {}
+}
