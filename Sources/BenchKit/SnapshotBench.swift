@@ -47,7 +47,7 @@ extension TransportBench {
             outcome.seconds = seconds
             outcome.cpuSeconds = ProcessUsage.now().cpuSeconds - cpuBefore.cpuSeconds
             var histogram = makeLatencyHistogram()
-            for d in reports.durations { _ = histogram.record(UInt64(max(0, d.seconds * 1e6))) }
+            for d in reports.durations { _ = histogram.record(UInt64(max(0, d.seconds * 1e9))) } // nanoseconds, as the others
             for m in started { await m.stop() }
             return Result(options: options, outcome: outcome, histogram: histogram, latencyKind: .oneWay)
         } catch {

@@ -32,6 +32,8 @@ extension TransportBench {
         public var entries: Int
         public var entrySize: Int
         public var window: Int
+        /// Bytes per snapshot (the snapshot workload).
+        public var snapshotSize: Int
         public var rate: Double?
         /// Messages handed to `Transport.send` (all followers).
         public var sent: Int
@@ -75,6 +77,7 @@ extension TransportBench {
             tls = options.tls
             entries = options.entries
             entrySize = options.entrySize
+            snapshotSize = options.snapshotSize
             window = options.window
             rate = options.rate
             sent = outcome.sent
@@ -106,11 +109,12 @@ extension TransportBench {
         public var title: String {
             let traffic = switch workload {
             case .heartbeat: "MsgHeartbeat"
-            case .msgapp, .mix, .pipeline, .snapshot: "MsgApp \(entries) x \(entrySize) B"
+            case .snapshot: "one \(format(Double(snapshotSize) / 1_048_576, 1)) MiB snapshot per follower"
+            case .msgapp, .mix, .pipeline: "MsgApp \(entries) x \(entrySize) B"
             }
+            let flow = workload == .snapshot ? "" : ", window \(window)" + (rate.map { ", rate \(format($0, 0)) msg/s" } ?? "")
             return "rafthttp bench: \(workload.rawValue) (\(traffic)), \(members) members \(mode), "
-                + "\(tls ? "TLS" : "plain"), window \(window)" + (rate.map { ", rate \(format($0, 0)) msg/s" } ?? "")
-                + ", \(format(seconds, 2)) s"
+                + "\(tls ? "TLS" : "plain")" + flow + ", \(format(seconds, 2)) s"
         }
 
         /// The table `rafthttp bench` prints.
