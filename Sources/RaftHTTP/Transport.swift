@@ -47,8 +47,16 @@ public final class Transport: Sendable {
             return r
         }
         for pipeline in remotes.values { pipeline.stop() }
+        closeIdleConnections()
         context.finishErrors()
         context.logger.info("stopped remote peers and HTTP transport")
+    }
+
+    /// Closes the kept-alive pipeline and snapshot connections that no request is using (they are
+    /// otherwise kept for reuse until their idle timeout). Any thread.
+    public func closeIdleConnections() {
+        context.pipelineClient.closeIdleConnections()
+        context.streamClient.closeIdleConnections()
     }
 
     /// Whether ``stop()`` was called.
