@@ -159,6 +159,39 @@ struct SnapshotTests {
         }
     }
 
+    @Test("a body shorter than its Content-Length (the sender hangs up) is aborted; one longer is cut at the length and the rest refused")
+    func bodyShorterOrLongerThanDeclared() async throws {
+        try await withEventLoop { group in
+            let sink = ChecksumSink()
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
+            let body = SnapshotBody.encode(message: SnapshotTestCluster.msgSnap(), database: [UInt8](repeating: 7, count: 100_000))
+            func head(_ length: Int) -> String {
+                "POST /raft/snapshot HTTP/1.1\r\nHost: x\r\nX-Server-From: 1\r\nX-Server-Version: 3.4.23\r\n"
+                    + "X-Min-Cluster-Version: 3.0.0\r\nX-Etcd-Cluster-Id: \(String(SnapshotTestCluster.clusterID, radix: 16))\r\n"
+                    + "Content-Length: \(length)\r\n\r\n"
+            }
+            // Shorter: 10,000 bytes fewer than declared, then the connection closes.
+            let short = try await RawClient.connect(port: cluster.b.port, on: group.next())
+            try short.send(head(body.count + 10_000))
+            try short.send(body)
+            short.connection.close(graceful: true) // everything written, then FIN
+            #expect(await eventually { sink.snapshot.aborted })
+            #expect(sink.snapshot.began == 1)
+            #expect(!sink.snapshot.finished)
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            // Longer: the declared length is the message; what follows is not a request.
+            let long = try await RawClient.connect(port: cluster.b.port, on: group.next())
+            try long.send(head(body.count))
+            try long.send(body + Array("GARBAGE AFTER THE BODY\r\n\r\n".utf8))
+            let answer = await long.readToEnd()
+            #expect(answer.hasPrefix("HTTP/1.1 204"), "\(answer.prefix(80))")
+            #expect(answer.contains("HTTP/1.1 400"), "the trailing bytes are refused as a request")
+            #expect(cluster.b.raft.snapshotsProcessed.count == 1)
+            #expect(sink.snapshot.checksum.count == 100_000)
+            await cluster.shutdown()
+        }
+    }
+
     @Test("a garbage head is refused with 400 failed to decode raft message")
     func garbageHead() async throws {
         try await withEventLoop { group in
