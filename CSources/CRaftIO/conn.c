@@ -176,6 +176,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     }
     uv_mutex_lock(&c->mu);
     c->stats.bytes_read += (uint64_t)n;
+    c->loop->activity++;
     uv_mutex_unlock(&c->mu);
     if (c->ssl) {
         if (rio__tls_feed(c, buf->base, (size_t)n) != 0) rio__conn_fail(c, UV_EPROTO, c->close_msg);

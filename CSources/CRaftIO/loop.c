@@ -61,13 +61,35 @@ static int process_inbox(rio_loop_t *l) {
 }
 
 static void drain(rio_loop_t *l) {
-    for (int round = 0; round < MAX_ROUNDS; round++)
+    for (int round = 0; round < MAX_ROUNDS; round++) {
         if (!process_inbox(l)) return;
+        l->activity++;
+    }
     uv_async_send(&l->wake); /* more work arrived while we ran: come back after polling */
 }
 
 static void on_wake(uv_async_t *a) { drain(a->data); }
-static void on_prepare(uv_prepare_t *p) { drain(p->data); }
+static void on_spin(uv_idle_t *h) { (void)h; /* an active idle handle makes the poll non-blocking */ }
+
+/* Before the loop polls: flush what callbacks queued, then decide whether to spin (poll without
+ * blocking) or sleep. The loop keeps spinning while activity continues and for `spin_ns` after. */
+static void on_prepare(uv_prepare_t *p) {
+    rio_loop_t *l = p->data;
+    drain(l);
+    if (l->spin_ns == 0) return;
+    uint64_t now = uv_hrtime();
+    if (l->activity != l->activity_seen) {
+        l->activity_seen = l->activity;
+        l->last_activity = now;
+        if (!l->spinning) {
+            uv_idle_start(&l->spin, on_spin);
+            l->spinning = 1;
+        }
+    } else if (l->spinning && now - l->last_activity > l->spin_ns) {
+        uv_idle_stop(&l->spin);
+        l->spinning = 0;
+    }
+}
 
 rio_loop_t *rio_loop_new(char *err, size_t errlen) {
     /* A peer that resets its connection must cost an EPIPE on that connection, not the process:
@@ -93,6 +115,8 @@ rio_loop_t *rio_loop_new(char *err, size_t errlen) {
         return NULL;
     }
     uv_prepare_init(&l->uv, &l->prepare);
+    uv_idle_init(&l->uv, &l->spin);
+    l->spin_ns = RIO_DEFAULT_SPIN_NS;
     l->wake.data = l;
     l->prepare.data = l;
     l->uv.data = l;
@@ -168,8 +192,11 @@ static void stop_job(void *arg) {
     process_inbox(l);
     rio__loop_close_all(l);
     uv_close((uv_handle_t *)&l->prepare, on_internal_closed);
+    uv_close((uv_handle_t *)&l->spin, on_internal_closed);
     uv_close((uv_handle_t *)&l->wake, on_internal_closed);
 }
+
+void rio_loop_set_spin(rio_loop_t *l, uint64_t nanoseconds) { l->spin_ns = nanoseconds; }
 
 void rio_loop_stop(rio_loop_t *l) {
     if (!atomic_load(&l->started)) return;
@@ -202,6 +229,7 @@ void rio_loop_free(rio_loop_t *l) {
     if (l == NULL) return;
     if (!atomic_load(&l->started)) {
         uv_close((uv_handle_t *)&l->prepare, on_internal_closed);
+        uv_close((uv_handle_t *)&l->spin, on_internal_closed);
         uv_close((uv_handle_t *)&l->wake, on_internal_closed);
         uv_run(&l->uv, UV_RUN_NOWAIT);
     }

@@ -22,8 +22,9 @@ final class BenchMember: Sendable {
 
     /// Starts a member listening on `host:port` (0: a free port).
     static func start(id: UInt64, clusterID: UInt64, raft: any Raft, tls: TLSPair?, host: String = "127.0.0.1",
-                      port: Int = 0, loops: Int = 1, snapshotSink: (any SnapshotSink)? = nil) async throws -> BenchMember {
-        let group = try EventLoopGroup(loopCount: loops)
+                      port: Int = 0, loops: Int = 1, snapshotSink: (any SnapshotSink)? = nil,
+                      spin: Duration = .zero) async throws -> BenchMember {
+        let group = try EventLoopGroup(loopCount: loops, spin: spin)
         do {
             let server = HTTPServer()
             var logger = Logger(label: "rafthttp-bench-\(id)")

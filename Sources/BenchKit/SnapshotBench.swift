@@ -19,11 +19,11 @@ extension TransportBench {
             var followers: [BenchMember] = []
             for id in followerIDs {
                 followers.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: SnapshotFollowerRaft(),
-                                                             tls: tls, snapshotSink: DiscardingSink()))
+                                                             tls: tls, snapshotSink: DiscardingSink(), spin: options.spin))
             }
             started = followers
             let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID, raft: SnapshotLeaderRaft(reports: reports),
-                                                     tls: tls)
+                                                     tls: tls, spin: options.spin)
             started.append(leader)
             for f in followers { try leader.transport.addPeer(f.id, urls: [f.url]) }
             let cpuBefore = ProcessUsage.now()

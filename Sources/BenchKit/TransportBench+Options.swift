@@ -37,6 +37,10 @@ extension TransportBench {
         public var snapshotSize = 1 << 30
         /// Messages per follower sent but not yet delivered (or dropped) before the leader waits.
         public var window = 1024
+        /// How long each member's loop keeps polling after activity before it sleeps
+        /// (``RaftIO/EventLoopGroup/init(loopCount:spin:)``). Default 50 µs: the one-message
+        /// latency then avoids a sleep and wake-up per hop. `.zero` to compare.
+        public var spin: Duration = .microseconds(50)
         /// Messages per second in total (over all followers) instead of saturating; the send time
         /// stamped is the scheduled one, so a stalled sender shows as latency (no coordinated omission).
         public var rate: Double?

@@ -19,7 +19,7 @@ extension TransportBench {
         let log = RoundTripLog(followers: 1, window: options.window)
         let raft = LeaderRaft(flow: flow, slots: [targetID: 0], entries: options.entries, roundTrips: log)
         let leader = try await BenchMember.start(id: options.localID, clusterID: options.clusterID, raft: raft, tls: tls,
-                                                 port: options.localPort)
+                                                 port: options.localPort, spin: options.spin)
         do {
             try leader.transport.addPeer(targetID, urls: [target])
             try await poll(patience, "streams to \(target) (it must know member \(String(options.localID, radix: 16)) at \(leader.url))") {
@@ -46,7 +46,7 @@ extension TransportBench {
         let slots = Dictionary(uniqueKeysWithValues: followerIDs.enumerated().map { ($1, $0) })
         let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID,
                                                  raft: LeaderRaft(flow: flow, slots: slots, entries: options.entries, roundTrips: nil),
-                                                 tls: tls)
+                                                 tls: tls, spin: options.spin)
         var children: [Child] = []
         do {
             for id in followerIDs {

@@ -45,13 +45,13 @@ public enum TransportBench {
         var started: [BenchMember] = []
         do {
             for (slot, id) in followerIDs.enumerated() {
-                started.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: followerRafts[slot], tls: tls))
+                started.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: followerRafts[slot], tls: tls, spin: options.spin))
             }
             let followers = started
             let slots = Dictionary(uniqueKeysWithValues: followerIDs.enumerated().map { ($1, $0) })
             let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID,
                                                      raft: LeaderRaft(flow: flow, slots: slots, entries: options.entries, roundTrips: nil),
-                                                     tls: tls)
+                                                     tls: tls, spin: options.spin)
             started.append(leader)
             if options.workload == .pipeline {
                 for f in followers { try leader.transport.addRemote(f.id, urls: [f.url]) }

@@ -41,6 +41,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Messages per follower sent but not yet delivered before the leader waits.")
     var window = 1024
 
+    @Option(help: "Microseconds each loop keeps polling after activity before it sleeps (0: never spin).")
+    var spinMicroseconds = 50
+
     @Option(help: "Messages per second in total instead of saturating.")
     var rate: Double?
 
@@ -88,6 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
         options.entrySize = entrySize
         options.snapshotSize = snapshotSize
         options.window = window
+        options.spin = .microseconds(spinMicroseconds)
         options.rate = rate
         options.duration = .milliseconds(Int((duration * 1000).rounded()))
         options.messages = messages

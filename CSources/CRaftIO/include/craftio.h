@@ -59,6 +59,12 @@ void rio_loop_free(rio_loop_t *loop);
  * ownership of `arg`). */
 int rio_loop_submit(rio_loop_t *loop, void (*fn)(void *arg), void *arg);
 
+/* How long (ns) a loop keeps polling without blocking after its last read or job, so that a
+ * message following closely is handled without a sleep and wake-up (which cost tens of µs on a
+ * VM). 0 (the default) turns spinning off. Call before rio_loop_start. */
+#define RIO_DEFAULT_SPIN_NS 0
+void rio_loop_set_spin(rio_loop_t *loop, uint64_t nanoseconds);
+
 /* Any thread: 1 when called on this loop's thread. */
 int rio_loop_on_thread(const rio_loop_t *loop);
 
