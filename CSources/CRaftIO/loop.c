@@ -76,7 +76,8 @@ static void on_spin(uv_idle_t *h) { (void)h; /* an active idle handle makes the 
 static void on_prepare(uv_prepare_t *p) {
     rio_loop_t *l = p->data;
     drain(l);
-    if (l->spin_ns == 0) return;
+    /* The drain may have run the stop job, which closed the spin handle: never restart it. */
+    if (l->spin_ns == 0 || atomic_load(&l->stopping)) return;
     uint64_t now = uv_hrtime();
     if (l->activity != l->activity_seen) {
         l->activity_seen = l->activity;
@@ -192,6 +193,7 @@ static void stop_job(void *arg) {
     process_inbox(l);
     rio__loop_close_all(l);
     uv_close((uv_handle_t *)&l->prepare, on_internal_closed);
+    l->spinning = 0;
     uv_close((uv_handle_t *)&l->spin, on_internal_closed);
     uv_close((uv_handle_t *)&l->wake, on_internal_closed);
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchKit
 import Foundation
+import RaftIO
 
 /// `rafthttp bench-follower`: one benchmark follower (a child of `bench --processes`, or a standing
 /// target for `bench --target`). Prints `listening <port>`; stops on a `stop` line or the end of
@@ -34,6 +35,9 @@ struct BenchFollowerCommand: AsyncParsableCommand {
     var tlsDir: String?
 
     func run() async throws {
+        // A follower is a child of `rafthttp bench --processes`: it must not outlive its parent
+        // (a killed benchmark would otherwise leave followers running).
+        ProcessLifetime.exitWithParent()
         var options = BenchFollower.Options(id: try BenchCommand.memberID(id, "--id"),
                                             leaderID: try BenchCommand.memberID(leaderID, "--leader-id"),
                                             leaderURL: leaderURL)

@@ -85,6 +85,22 @@ struct LifecycleTests {
         }
     }
 
+    @Test("loops that spin after activity still stop: the spin handle is closed with the others")
+    func spinningLoopsStop() async throws {
+        try await ResourceGate.shared {
+            let group = try EventLoopGroup(loopCount: 2, spin: .microseconds(200))
+            let listener = try await echoListener(on: group.loops[0])
+            let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: group.loops[1])
+            for i in 0..<50 {
+                try conn.write([UInt8(i)])
+                _ = try await readExactly(1, from: conn)
+            }
+            // Stop right after traffic, while the loops are spinning: shutdown must return.
+            try await withDeadline(.seconds(10), "shutdown of spinning loops") { group.shutdown() }
+            #expect(await conn.waitClosed()?.kind == .eventLoopStopped)
+        }
+    }
+
     @Test("stopping the loop closes open connections with a clear error")
     func stopClosesEverything() async throws {
         try await ResourceGate.shared {
