@@ -17,7 +17,7 @@ let etcdMissing = "etcd is not installed: apt-get install -y etcd-server etcd-cl
 
 /// Fails with `what` and the etcd logs unless `condition` holds within `timeout`; polls every
 /// 100 ms (a retry interval, not a wait for the condition).
-func eventually(_ what: String, timeout: Duration = .seconds(20), harness: EtcdHarness? = nil,
+func eventually(_ what: String, timeout: Duration = .seconds(45), harness: EtcdHarness? = nil,
                 _ condition: () async throws -> Bool) async throws {
     let clock = ContinuousClock()
     let end = clock.now + timeout
