@@ -77,7 +77,7 @@ final class Peer: Sendable {
                        Prober(name: Probing.raftMessageRoundTripper, peer: self, loop: loop, client: context.streamClient)]
         probers.withLock { $0 = probing }
         for p in probing { p.start() }
-        let interval = max(1, context.configuration.connectionReadTimeout.wholeMilliseconds / 3)
+        let interval = max(1, context.configuration.connectionReadTimeout.milliseconds / 3)
         loop.executeSoon { [self] in
             // Strong captures (here and in readers, probers, the pipeline) rather than weak ones:
             // a weakly referenced object moves its reference counts to a side table, and every

@@ -148,10 +148,11 @@ final class Pipeline: @unchecked Sendable {
             let error = RaftHTTPError.memberRemoved(peer: peerID, url: url.description, status: status)
             context.reportCritical(error)
             failed(message, url: url, reason: "\(error)")
-        case 412 where text == Wire.ErrorResponse.clusterIDMismatch.text:
-            failed(message, url: url, reason: "\(RaftHTTPError.clusterIDMismatch(peer: peerID, url: url.description, local: context.configuration.clusterID, remote: nil))")
-        case 412 where text == Wire.ErrorResponse.incompatibleVersion.text:
-            failed(message, url: url, reason: "\(RaftHTTPError.incompatibleVersion(peer: peerID, url: url.description, remoteVersion: nil))")
+        case 412:
+            let error = RaftHTTPError.preconditionFailed(peer: peerID, url: url.description, body: text,
+                                                         local: context.configuration.clusterID,
+                                                         remoteClusterID: nil, remoteVersion: nil)
+            failed(message, url: url, reason: "\(error)")
         default:
             failed(message, url: url, reason: "\(RaftHTTPError.unexpectedStatus(peer: peerID, url: url.description, status: status, what: "posting to", body: text))")
         }

@@ -49,9 +49,9 @@ final class Prober: @unchecked Sendable {
     func start() {
         loop.executeSoon { [self] in
             guard !stopped else { return }
-            let every = Wire.Timeout.probeInterval.wholeMilliseconds
+            let every = Wire.Timeout.probeInterval.milliseconds
             probeTimer = loop.scheduleTimer(after: 0, repeating: every) { [self] in probe() }
-            monitorTimer = loop.scheduleTimer(after: monitor.interval.wholeMilliseconds) { [self] in check() }
+            monitorTimer = loop.scheduleTimer(after: monitor.interval.milliseconds) { [self] in check() }
         }
     }
 
@@ -110,6 +110,6 @@ final class Prober: @unchecked Sendable {
                                                                             "rtt": "\(status.smoothedRTT)"]) { a, _ in a })
             }
         }
-        monitorTimer?.start(after: outcome.nextCheck.wholeMilliseconds)
+        monitorTimer?.start(after: outcome.nextCheck.milliseconds)
     }
 }

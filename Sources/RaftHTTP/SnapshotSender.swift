@@ -82,7 +82,7 @@ final class SnapshotSender: @unchecked Sendable {
         var body: [UInt8] = []
         let task = context.pipelineClient.execute(request, on: peer.loop, onHead: { [self] head in
             status = head.status
-            let timeout = Wire.Timeout.snapshotResponse.wholeMilliseconds
+            let timeout = Wire.Timeout.snapshotResponse.milliseconds
             responseTimer = peer.loop.scheduleTimer(after: timeout) { [weak self] in self?.task?.cancel() }
         }, onBody: { bytes in
             if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }

@@ -70,7 +70,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     func start() {
         loop.executeSoon { [self] in
             guard !stopped, task == nil else { return }
-            let checkEvery = max(1, peer.context.configuration.connectionReadTimeout.wholeMilliseconds / 5)
+            let checkEvery = max(1, peer.context.configuration.connectionReadTimeout.milliseconds / 5)
             readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [self] in checkReadTimeout() }
             dial()
         }
@@ -116,7 +116,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         task = nil
         decoder = nil
         guard !stopped else { return }
-        let delay = peer.context.configuration.dialRetryFrequency.wholeMilliseconds
+        let delay = peer.context.configuration.dialRetryFrequency.milliseconds
         if let redialTimer {
             redialTimer.start(after: delay)
         } else {
@@ -126,7 +126,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     private func checkReadTimeout() {
         guard let task, status != -1 else { return }
-        let limit = peer.context.configuration.connectionReadTimeout.wholeMilliseconds
+        let limit = peer.context.configuration.connectionReadTimeout.milliseconds
         if loop.now &- lastReadAt > limit {
             let waitingForHead = decoder == nil
             failedReading = waitingForHead ? "read timeout: no answer to the stream request for \(limit) ms"
@@ -258,13 +258,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             context.reportCritical(error)
         case 404:
             error = .peerNotFound(peer: peer.id, url: url?.description, local: context.configuration.localID)
-        case 412 where body == Wire.ErrorResponse.clusterIDMismatch.text:
-            error = .clusterIDMismatch(peer: peer.id, url: url?.description, local: context.configuration.clusterID,
-                                       remote: remoteClusterID)
-        case 412 where body == Wire.ErrorResponse.incompatibleVersion.text:
-            error = .incompatibleVersion(peer: peer.id, url: url?.description, remoteVersion: remoteVersion)
-        case 412 where body == Wire.ErrorResponse.toFieldMismatch.text:
-            error = .toMismatch(peer: peer.id, url: url?.description)
+        case 412:
+            error = .preconditionFailed(peer: peer.id, url: url?.description, body: body, local: context.configuration.clusterID,
+                                        remoteClusterID: remoteClusterID, remoteVersion: remoteVersion)
         default:
             error = .unexpectedStatus(peer: peer.id, url: url?.description ?? "", status: status,
                                       what: "dialing \(type)", body: body)

@@ -90,12 +90,3 @@ final class TransportContext: Sendable {
         logger.warning("\(message)", metadata: metadata)
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, for loop timers (negative durations count as zero).
-    var wholeMilliseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1000 + UInt64(attoseconds / 1_000_000_000_000_000)
-    }
-}
