@@ -269,7 +269,12 @@ struct SnapshotTests {
 
     @Test("a slow but moving transfer outlives the receive timeout and the server's read timeout")
     func slowButMoving() async throws {
-        try await withEventLoop { group in
+        // Alone: the sender paces itself with task sleeps, and a concurrent test holding the two
+        // cooperative threads (certificate generation, blocking joins) can delay a 70 ms sleep past
+        // the 1 s progress deadline, which then correctly kills a transfer that really did stall.
+        try await ResourceGate.exclusive {
+            let group = try EventLoopGroup(loopCount: 2)
+            defer { group.shutdown() }
             let sink = ChecksumSink()
             // The server's fixed request deadline (600 ms) is shorter than the transfer (about
             // 1.4 s): the snapshot route must lift it and rely on its progress deadline alone. The
