@@ -248,7 +248,10 @@ struct SnapshotTests {
 
     @Test("a sender that stalls past the receive timeout is cut off and the sink aborted")
     func stalledSender() async throws {
-        try await withEventLoop { group in
+        // Alone, for the same reason as `slowButMoving`: the sender's pacing must not be starved.
+        try await ResourceGate.exclusive {
+            let group = try EventLoopGroup(loopCount: 2)
+            defer { group.shutdown() }
             let sink = ChecksumSink()
             let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .milliseconds(300))
             let source = PatternSource(size: 8 << 20)
