@@ -31,18 +31,12 @@ struct HostileInputTests {
     func withCluster(serverTLS: TLSContext? = nil, clientTLS: TLSContext? = nil, alone: Bool = false,
                      _ body: (TestCluster, EventLoop) async throws -> Void) async throws {
         try await (alone ? ResourceGate.exclusive : ResourceGate.shared) {
-            let cluster = try await TestCluster(count: 2, serverTLS: serverTLS, clientTLS: clientTLS)
-            let group = try EventLoopGroup(loopCount: 1)
-            do {
+            try await TestCluster.with(count: 2, serverTLS: serverTLS, clientTLS: clientTLS) { cluster in
+                let group = try EventLoopGroup(loopCount: 1)
+                defer { group.shutdown() }
                 try await cluster.waitUntilConnected()
                 try await body(cluster, group.next())
-            } catch {
-                await cluster.stop()
-                group.shutdown()
-                throw error
             }
-            await cluster.stop()
-            group.shutdown()
         }
     }
 

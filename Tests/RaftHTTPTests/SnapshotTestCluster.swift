@@ -1,46 +1,17 @@
-// Helpers of the snapshot tests: a raft that records what the transport tells it, a two-member
-// cluster on loopback, pattern sources and a checksumming sink.
+// Helpers of the snapshot tests: a two-member cluster on loopback, pattern sources and a checksumming sink.
 import Foundation
 import HTTPTypes
 import PeerHTTP
 import RaftHTTP
 import RaftIO
 import RaftPB
-import Synchronization
 import TestSupport
 
-/// A `Raft` that records messages and reports; `processError` makes `process` throw.
-final class SnapshotRecordingRaft: Raft {
-    struct State {
-        var processed: [Message] = []
-        var snapshotReports: [(UInt64, SnapshotStatus)] = []
-        var unreachable: [UInt64] = []
-        var processError: (any Error)?
-    }
-    let state = Mutex(State())
-
-    func process(_ message: Message) throws {
-        try state.withLock { s in
-            if let e = s.processError { throw e }
-            s.processed.append(message)
-        }
-    }
-    func isIDRemoved(_ id: UInt64) -> Bool { false }
-    func reportUnreachable(_ id: UInt64) { state.withLock { $0.unreachable.append(id) } }
-    func reportSnapshot(_ id: UInt64, status: SnapshotStatus) { state.withLock { $0.snapshotReports.append((id, status)) } }
-
-    var snapshotStatuses: [SnapshotStatus] { state.withLock { $0.snapshotReports.map(\.1) } }
-    var snapshotsProcessed: [Message] { state.withLock { $0.processed.filter { $0.type == .msgSnap } } }
-}
-
-/// Waits until `condition` holds, checking every 5 ms; false at the deadline.
-func eventually(within timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
+extension RecordingRaft {
+    /// The snapshot reports raft has heard, in order.
+    var snapshotStatuses: [SnapshotStatus] { record.snapshots.map(\.1) }
+    /// The MsgSnaps raft has processed.
+    var snapshotsProcessed: [Message] { record.received.filter { $0.type == .msgSnap } }
 }
 
 /// Two members, 1 (the sender, "a") and 2 (the receiver, "b"), on loopback.
@@ -52,7 +23,7 @@ struct SnapshotTestCluster {
         let transport: Transport
         let server: HTTPServer
         let port: Int
-        let raft: SnapshotRecordingRaft
+        let raft: RecordingRaft
         var url: String { "http://127.0.0.1:\(port)" }
     }
 
@@ -63,7 +34,7 @@ struct SnapshotTestCluster {
     static func make(group: EventLoopGroup, sink: (any SnapshotSink)?, receiveTimeout: Duration = .seconds(5),
                      serverConfiguration: HTTPServer.Configuration = .init()) async throws -> SnapshotTestCluster {
         func member(_ id: UInt64, sink: (any SnapshotSink)?) async throws -> Member {
-            let raft = SnapshotRecordingRaft()
+            let raft = RecordingRaft()
             var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [])
             configuration.snapshotSink = sink
             configuration.snapshotReceiveTimeout = receiveTimeout
@@ -120,7 +91,7 @@ final class PatternSource: SnapshotSource, @unchecked Sendable {
     var chunkLimit = Int.max
     private var offset: UInt64 = 0
     private(set) var checksum = StreamChecksum()
-    let closeError = Mutex<(closed: Bool, error: String?)>((false, nil))
+    let closeError = Locked<(closed: Bool, error: String?)>((false, nil))
 
     struct Injected: Error, CustomStringConvertible { var description: String { "injected source failure" } }
 
@@ -156,7 +127,7 @@ final class ChecksumSink: SnapshotSink {
         var aborted = false
         var began = 0
     }
-    let record = Mutex(Record())
+    let record = Locked(Record())
 
     func begin(from: UInt64, message: Message) throws -> any SnapshotSinkWriter {
         record.withLock { $0.began += 1 }

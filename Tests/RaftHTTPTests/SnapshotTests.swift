@@ -5,7 +5,6 @@ import PeerHTTP
 import RaftHTTP
 import RaftIO
 import RaftPB
-import Synchronization
 import Testing
 import TestSupport
 
@@ -21,7 +20,7 @@ struct SnapshotTests {
             let size: UInt64 = 1 << 30
             let source = PatternSource(size: size)
             let baseline = ProcessResources.residentBytes()
-            let peak = Mutex(baseline)
+            let peak = Locked(baseline)
             let sampling = Task {
                 while !Task.isCancelled {
                     let now = ProcessResources.residentBytes()
@@ -31,10 +30,9 @@ struct SnapshotTests {
             }
             let start = ContinuousClock.now
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
-            let finished = await eventually(within: .seconds(120)) { !cluster.a.raft.snapshotStatuses.isEmpty }
+            try await eventually(.seconds(120), "the snapshot report") { !cluster.a.raft.snapshotStatuses.isEmpty }
             let elapsed = ContinuousClock.now - start
             sampling.cancel()
-            #expect(finished)
             #expect(cluster.a.raft.snapshotStatuses == [.finish])
             #expect(cluster.b.raft.snapshotsProcessed.map(\.snapshot.metadata.index) == [42])
             let record = sink.snapshot
@@ -58,15 +56,15 @@ struct SnapshotTests {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UInt64.random(in: 0 ... .max))").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let stored = Mutex(0)
+            let stored = Locked(0)
             let cluster = try await SnapshotTestCluster.make(group: group,
                                                              sink: FileSnapshotSink(directory: dir) { _ in stored.withLock { $0 += 1 } })
             let source = PatternSource(size: 64 << 20)
             source.failAfter = 10 << 20
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            try await eventually(.seconds(10), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
             // The receiver learns of the cut when the connection closes; its temp file goes then.
-            #expect(await eventually { (try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true })
+            try await eventually(.seconds(10), "no temporary file left") { (try? FileManager.default.contentsOfDirectory(atPath: dir))?.isEmpty == true }
             #expect(source.closeError.withLock { $0.error?.contains("injected source failure") == true })
             #expect(stored.withLock { $0 } == 0)
             #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
@@ -80,12 +78,12 @@ struct SnapshotTests {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UInt64.random(in: 0 ... .max))").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let stored = Mutex<[FileSnapshotSink.Stored]>([])
+            let stored = Locked<[FileSnapshotSink.Stored]>([])
             let cluster = try await SnapshotTestCluster.make(group: group,
                                                              sink: FileSnapshotSink(directory: dir) { s in stored.withLock { $0.append(s) } })
             let source = PatternSource(size: (3 << 20) + 17)
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(index: 0x2a), database: source)
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.finish] })
+            try await eventually(.seconds(10), "raft hears the snapshot finished") { cluster.a.raft.snapshotStatuses == [.finish] }
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["000000000000002a.snap.db"])
             let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/000000000000002a.snap.db"))
             var checksum = StreamChecksum()
@@ -105,9 +103,9 @@ struct SnapshotTests {
             let source = PatternSource(size: 5 << 20)
             source.shortBy = 1
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            try await eventually(.seconds(10), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
             #expect(source.closeError.withLock { $0.error?.contains("ended after 5242879 of 5242880 bytes") == true })
-            #expect(await eventually { sink.snapshot.aborted })
+            try await eventually(.seconds(10), "the sink aborted") { sink.snapshot.aborted }
             #expect(!sink.snapshot.finished)
             #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
             await cluster.shutdown()
@@ -121,10 +119,10 @@ struct SnapshotTests {
             let cluster = try await SnapshotTestCluster.make(group: group, sink: sink)
             let source = PatternSource(size: 4 << 30)
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
-            #expect(await eventually { sink.snapshot.checksum.count > 0 })
+            try await eventually(.seconds(10), "the sink received bytes") { sink.snapshot.checksum.count > 0 }
             cluster.a.transport.removePeer(cluster.b.id)
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
-            #expect(await eventually { sink.snapshot.aborted })
+            try await eventually(.seconds(10), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
+            try await eventually(.seconds(10), "the sink aborted") { sink.snapshot.aborted }
             #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
             await cluster.shutdown()
         }
@@ -138,7 +136,7 @@ struct SnapshotTests {
             var message = SnapshotTestCluster.msgSnap()
             message.to = 9
             cluster.a.transport.sendSnapshot(message, database: source)
-            #expect(cluster.a.raft.state.withLock { $0.snapshotReports.map { "\($0.0) \($0.1)" } } == ["9 failure"])
+            #expect(cluster.a.raft.record.snapshots.map { "\($0.0) \($0.1)" } == ["9 failure"])
             #expect(source.closeError.withLock { $0.error?.contains("member not found") == true })
             await cluster.shutdown()
         }
@@ -175,7 +173,7 @@ struct SnapshotTests {
             try short.send(head(body.count + 10_000))
             try short.send(body)
             short.connection.close(graceful: true) // everything written, then FIN
-            #expect(await eventually { sink.snapshot.aborted })
+            try await eventually(.seconds(10), "the sink aborted") { sink.snapshot.aborted }
             #expect(sink.snapshot.began == 1)
             #expect(!sink.snapshot.finished)
             #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
@@ -237,9 +235,9 @@ struct SnapshotTests {
     func removedMember() async throws {
         try await withEventLoop { group in
             let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
-            cluster.b.raft.state.withLock { $0.processError = RaftProcessError.removedMember }
+            cluster.b.raft.processError.withLock { $0 = RaftProcessError.removedMember }
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: PatternSource(size: 1000))
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            try await eventually(.seconds(10), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
             var errors = cluster.a.transport.errors.makeAsyncIterator()
             #expect(await errors.next()?.code == .memberRemoved)
             await cluster.shutdown()
@@ -261,9 +259,9 @@ struct SnapshotTests {
             // The stall (3 s) is ten times the receive timeout: the receiver must give up during it.
             // Had it not, the transfer would complete after the stall (`finished`). No wall-clock
             // bound: on a busy machine the sender itself may be scheduled late.
-            #expect(await eventually(within: .seconds(30)) { sink.snapshot.aborted || sink.snapshot.finished })
+            try await eventually(.seconds(30), "the sink ended") { sink.snapshot.aborted || sink.snapshot.finished }
             #expect(sink.snapshot.aborted)
-            #expect(await eventually { cluster.a.raft.snapshotStatuses == [.failure] })
+            try await eventually(.seconds(10), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
             #expect(!sink.snapshot.finished)
             #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
             await cluster.shutdown()
@@ -289,7 +287,7 @@ struct SnapshotTests {
             source.chunkLimit = 64 << 10
             source.delayPerChunk = .milliseconds(70)
             cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
-            #expect(await eventually { !cluster.a.raft.snapshotStatuses.isEmpty })
+            try await eventually(.seconds(10), "the snapshot report") { !cluster.a.raft.snapshotStatuses.isEmpty }
             #expect(cluster.a.raft.snapshotStatuses == [.finish], "\(source.closeError.withLock { $0.error ?? "" })")
             #expect(sink.snapshot.checksum == source.checksum)
             #expect(cluster.b.raft.snapshotsProcessed.count == 1)

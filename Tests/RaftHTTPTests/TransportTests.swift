@@ -30,15 +30,15 @@ struct TransportTests {
     @Test("streams come up between three members: every peer active, both writers attached")
     func streamsComeUp() async throws {
         try await ResourceGate.shared {
-            let cluster = try await TestCluster(count: 3)
-            try await cluster.waitUntilConnected()
-            for i in 0..<3 {
-                #expect(cluster[i].transport.activePeers == 2)
-                for other in 0..<3 where other != i {
-                    #expect(cluster[i].transport.activeSince(cluster[other].id) != nil)
+            try await TestCluster.with(count: 3) { cluster in
+                try await cluster.waitUntilConnected()
+                for i in 0..<3 {
+                    #expect(cluster[i].transport.activePeers == 2)
+                    for other in 0..<3 where other != i {
+                        #expect(cluster[i].transport.activeSince(cluster[other].id) != nil)
+                    }
                 }
             }
-            await cluster.stop()
         }
     }
 
@@ -68,36 +68,36 @@ struct TransportTests {
     @Test("every message type reaches its peer, in order per stream, none lost while buffers have room")
     func allTypesInOrder() async throws {
         try await ResourceGate.shared {
-            let cluster = try await TestCluster(count: 3)
-            try await cluster.waitUntilConnected()
-            let leader = cluster[0]
-            var sent: [Message] = []
-            for (i, type) in MessageType.allCasesForTests.enumerated() {
-                for to in [2, 3] as [UInt64] {
-                    var m = message(type, from: 1, to: to, term: 1, index: UInt64(i), entries: type == .msgApp ? 2 : 0)
-                    if type == .msgSnap { m.snapshot.metadata.index = 7 } // pipeline-only, small
-                    sent.append(m)
+            try await TestCluster.with(count: 3) { cluster in
+                try await cluster.waitUntilConnected()
+                let leader = cluster[0]
+                var sent: [Message] = []
+                for (i, type) in MessageType.allCasesForTests.enumerated() {
+                    for to in [2, 3] as [UInt64] {
+                        var m = message(type, from: 1, to: to, term: 1, index: UInt64(i), entries: type == .msgApp ? 2 : 0)
+                        if type == .msgSnap { m.snapshot.metadata.index = 7 } // pipeline-only, small
+                        sent.append(m)
+                    }
                 }
+                // Appends in one run, consecutive in the same term, as raft sends them.
+                for n in 0..<200 as Range<UInt64> {
+                    sent.append(message(.msgApp, from: 1, to: 2, term: 2, index: 100 + n * 2, entries: 2, commit: n))
+                }
+                leader.transport.send(sent)
+                for peer in [1, 2] {
+                    let expected = sent.filter { $0.to == cluster[peer].id }
+                    try await cluster[peer].raft.wait(timeout: .seconds(10), "all messages at \(peer)") { $0.received.count >= expected.count }
+                    let got = cluster[peer].raft.record.received
+                    #expect(got.count == expected.count)
+                    // Per channel, order is kept: compare the subsequences per channel.
+                    let apps = got.filter { $0.type == .msgApp }
+                    #expect(apps == expected.filter { $0.type == .msgApp })
+                    let others = got.filter { $0.type != .msgApp && $0.type != .msgSnap }
+                    #expect(others == expected.filter { $0.type != .msgApp && $0.type != .msgSnap })
+                    #expect(Set(got.map(\.type.rawValue)) == Set(expected.map(\.type.rawValue)))
+                }
+                #expect(leader.transport.statistics(peer: 2)?.dropped == 0)
             }
-            // Appends in one run, consecutive in the same term, as raft sends them.
-            for n in 0..<200 as Range<UInt64> {
-                sent.append(message(.msgApp, from: 1, to: 2, term: 2, index: 100 + n * 2, entries: 2, commit: n))
-            }
-            leader.transport.send(sent)
-            for peer in [1, 2] {
-                let expected = sent.filter { $0.to == cluster[peer].id }
-                try await cluster[peer].raft.wait(timeout: .seconds(10), "all messages at \(peer)") { $0.received.count >= expected.count }
-                let got = cluster[peer].raft.record.received
-                #expect(got.count == expected.count)
-                // Per channel, order is kept: compare the subsequences per channel.
-                let apps = got.filter { $0.type == .msgApp }
-                #expect(apps == expected.filter { $0.type == .msgApp })
-                let others = got.filter { $0.type != .msgApp && $0.type != .msgSnap }
-                #expect(others == expected.filter { $0.type != .msgApp && $0.type != .msgSnap })
-                #expect(Set(got.map(\.type.rawValue)) == Set(expected.map(\.type.rawValue)))
-            }
-            #expect(leader.transport.statistics(peer: 2)?.dropped == 0)
-            await cluster.stop()
         }
     }
 
@@ -121,63 +121,63 @@ struct TransportTests {
     @Test("a full stream drops messages, counts them and reports the peer unreachable")
     func dropsWhenFull() async throws {
         try await ResourceGate.shared {
-            let cluster = try await TestCluster(count: 2) { $0.streamQueueLimitBytes = 1 << 20 }
-            try await cluster.waitUntilConnected()
-            // A stuck raft on member 2 blocks its loop: it stops reading, the kernel's buffers
-            // fill, and member 1's stream queue passes its 1 MiB bound.
-            cluster[1].raft.close()
-            let big = (0..<400).map { n in message(.msgApp, from: 1, to: 2, term: 1, index: UInt64(n), entries: 1, entrySize: 256 << 10) }
-            for m in big { cluster[0].transport.send([m]) }
-            let stats = try #require(cluster[0].transport.statistics(peer: 2))
-            cluster[1].raft.open()
-            #expect(stats.dropped > 0)
-            #expect(stats.sentMessages + stats.dropped == 400)
-            try await cluster[0].raft.wait { $0.unreachable.contains(2) }
-            try await cluster[1].raft.wait { $0.received.count == stats.sentMessages }
-            await cluster.stop()
+            try await TestCluster.with(count: 2, configure: { $0.streamQueueLimitBytes = 1 << 20 }) { cluster in
+                try await cluster.waitUntilConnected()
+                // A stuck raft on member 2 blocks its loop: it stops reading, the kernel's buffers
+                // fill, and member 1's stream queue passes its 1 MiB bound.
+                cluster[1].raft.close()
+                let big = (0..<400).map { n in message(.msgApp, from: 1, to: 2, term: 1, index: UInt64(n), entries: 1, entrySize: 256 << 10) }
+                for m in big { cluster[0].transport.send([m]) }
+                let stats = try #require(cluster[0].transport.statistics(peer: 2))
+                cluster[1].raft.open()
+                #expect(stats.dropped > 0)
+                #expect(stats.sentMessages + stats.dropped == 400)
+                try await cluster[0].raft.wait { $0.unreachable.contains(2) }
+                try await cluster[1].raft.wait { $0.received.count == stats.sentMessages }
+            }
         }
     }
 
     @Test("a paused peer neither gets our messages nor has its messages delivered; resume restores both")
     func pauseAndResume() async throws {
         try await ResourceGate.shared {
-            let cluster = try await TestCluster(count: 2)
-            try await cluster.waitUntilConnected()
-            cluster[0].transport.pause(peer: 2)
-            cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 1)])
-            cluster[1].transport.send([message(.msgHeartbeat, from: 2, to: 1, term: 2)])
-            // Member 2's own message to 1 proves the stream delivered; member 1 drops it while paused.
-            try await eventually(.seconds(5), "2's heartbeat reached 1's stream") {
-                (cluster[0].transport.statistics(peer: 2)?.receivedBytes ?? 0) > 0
+            try await TestCluster.with(count: 2) { cluster in
+                try await cluster.waitUntilConnected()
+                cluster[0].transport.pause(peer: 2)
+                cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 1)])
+                cluster[1].transport.send([message(.msgHeartbeat, from: 2, to: 1, term: 2)])
+                // Member 2's own message to 1 proves the stream delivered; member 1 drops it while paused.
+                try await eventually(.seconds(5), "2's heartbeat reached 1's stream") {
+                    (cluster[0].transport.statistics(peer: 2)?.receivedBytes ?? 0) > 0
+                }
+                cluster[0].transport.resume(peer: 2)
+                cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 3)])
+                cluster[1].transport.send([message(.msgHeartbeat, from: 2, to: 1, term: 4)])
+                try await cluster[1].raft.wait { $0.received.contains { $0.term == 3 } }
+                try await cluster[0].raft.wait { $0.received.contains { $0.term == 4 } }
+                #expect(!cluster[1].raft.record.received.contains { $0.term == 1 })
+                #expect(!cluster[0].raft.record.received.contains { $0.term == 2 })
             }
-            cluster[0].transport.resume(peer: 2)
-            cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 3)])
-            cluster[1].transport.send([message(.msgHeartbeat, from: 2, to: 1, term: 4)])
-            try await cluster[1].raft.wait { $0.received.contains { $0.term == 3 } }
-            try await cluster[0].raft.wait { $0.received.contains { $0.term == 4 } }
-            #expect(!cluster[1].raft.record.received.contains { $0.term == 1 })
-            #expect(!cluster[0].raft.record.received.contains { $0.term == 2 })
-            await cluster.stop()
         }
     }
 
     @Test("after a peer restarts on the same port its streams come back")
     func peerRestart() async throws {
         try await ResourceGate.shared {
-            let cluster = try await TestCluster(count: 3)
-            try await cluster.waitUntilConnected()
-            let before = try #require(cluster[0].transport.activeSince(3))
-            try await cluster.restart(2) {
-                try await eventually(.seconds(10), "peer 3 inactive while it is down") {
-                    cluster[0].transport.activeSince(3) == nil && cluster[0].transport.activePeers == 1
+            try await TestCluster.with(count: 3) { cluster in
+                try await cluster.waitUntilConnected()
+                let before = try #require(cluster[0].transport.activeSince(3))
+                try await cluster.restart(2) {
+                    try await eventually(.seconds(10), "peer 3 inactive while it is down") {
+                        cluster[0].transport.activeSince(3) == nil && cluster[0].transport.activePeers == 1
+                    }
                 }
+                try await cluster.waitUntilConnected()
+                let after = try #require(cluster[0].transport.activeSince(3))
+                #expect(after > before)
+                cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 3, term: 9)])
+                try await cluster[2].raft.wait { $0.received.contains { $0.term == 9 } }
             }
-            try await cluster.waitUntilConnected()
-            let after = try #require(cluster[0].transport.activeSince(3))
-            #expect(after > before)
-            cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 3, term: 9)])
-            try await cluster[2].raft.wait { $0.received.contains { $0.term == 9 } }
-            await cluster.stop()
         }
     }
 }

@@ -1,5 +1,4 @@
 import RaftIO
-import Synchronization
 import Testing
 import TestSupport
 

@@ -93,8 +93,27 @@ public final class ProxiedCluster: Sendable {
         state.withLock { $0.members[index] = fresh }
     }
 
+    /// Stops every member (opening each raft's gate first) and every proxy. Idempotent.
     public func stop() async {
+        for m in members { m.raft.open() }
         for m in members { await m.stop() }
         for p in allProxies { await p.stop() }
+    }
+
+    /// Starts a cluster as ``init(count:clusterID:raft:configure:)`` does, runs `body` with it, and
+    /// stops it on every path, also when `body` throws.
+    public static func with<T>(count: Int, clusterID: UInt64 = 0x1000,
+                               raft: @Sendable (UInt64) -> RecordingRaft = { _ in RecordingRaft() },
+                               configure: @escaping @Sendable (inout Transport.Configuration) -> Void = { _ in },
+                               _ body: (ProxiedCluster) async throws -> T) async throws -> T {
+        let cluster = try await ProxiedCluster(count: count, clusterID: clusterID, raft: raft, configure: configure)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
     }
 }

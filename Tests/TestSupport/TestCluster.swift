@@ -100,7 +100,29 @@ public final class TestCluster: Sendable {
         }
     }
 
+    /// Stops every member. Opens every raft's gate first: a loop blocked in a closed gate could
+    /// not stop. Idempotent.
     public func stop() async {
-        for m in members.withLock({ $0 }) { await m.stop() }
+        let all = members.withLock { $0 }
+        for m in all { m.raft.open() }
+        for m in all { await m.stop() }
+    }
+
+    /// Starts a cluster as ``init(count:clusterID:serverTLS:clientTLS:configure:)`` does, runs
+    /// `body` with it, and stops it on every path, also when `body` throws.
+    public static func with<T>(count: Int, clusterID: UInt64 = 0x1000, serverTLS: TLSContext? = nil,
+                               clientTLS: TLSContext? = nil,
+                               configure: (inout Transport.Configuration) -> Void = { _ in },
+                               _ body: (TestCluster) async throws -> T) async throws -> T {
+        let cluster = try await TestCluster(count: count, clusterID: clusterID, serverTLS: serverTLS,
+                                            clientTLS: clientTLS, configure: configure)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
     }
 }
