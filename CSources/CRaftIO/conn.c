@@ -67,9 +67,16 @@ static void buf_swap(rio__buf_t *a, rio__buf_t *b) {
 /* ---------------------------------------------------------------------------------------------- */
 /* life cycle */
 
+/* Connection objects allocated and not yet freed, process-wide: lets tests prove that every
+ * reference taken is given back. */
+static atomic_size_t live_conns;
+
+size_t rio_conn_live_count(void) { return atomic_load(&live_conns); }
+
 rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, void *data) {
     rio_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
+    atomic_fetch_add(&live_conns, 1);
     c->loop = loop;
     c->cbs = cbs;
     c->data = data;
@@ -95,6 +102,7 @@ void rio_conn_release(rio_conn_t *c) {
     free(c->server_name);
     uv_mutex_destroy(&c->mu);
     free(c);
+    atomic_fetch_sub(&live_conns, 1);
 }
 
 static void on_handle_closed(uv_handle_t *h) {

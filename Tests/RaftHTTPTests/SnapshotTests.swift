@@ -45,7 +45,9 @@ struct SnapshotTests {
             print("1 GiB snapshot: \(String(format: "%.2f", seconds)) s, \(String(format: "%.0f", 1024 / seconds)) MiB/s, "
                 + "RSS growth (sender + receiver, one process) \(growth >> 20) MiB")
             // Both sides live in this process: the bound is the sum of the two 64 MiB budgets.
-            #expect(growth < 128 << 20)
+            if !ProcessResources.underAddressSanitizer { // its quarantine holds freed memory
+                #expect(growth < 128 << 20)
+            }
             await cluster.shutdown()
         }
     }

@@ -117,7 +117,7 @@ struct LifecycleTests {
         }
     }
 
-    @Test("after all of this, stopping the loops leaves no descriptor or thread behind")
+    @Test("after all of this, stopping the loops leaves no descriptor, thread or connection object behind")
     func noLeaks() async throws {
         try await ResourceGate.exclusive {
             // libuv's resolver pool starts on the first name lookup and lives for the process:
@@ -136,6 +136,7 @@ struct LifecycleTests {
             let clientTLS = try TLSContext(configuration: certs.client(), role: .client)
             let fds = ProcessResources.openFileDescriptors()
             let threads = ProcessResources.threads()
+            let objects = Connection.liveCount
             #expect(ProcessResources.threads(named: "rio-loop") == 0)
             let group = try EventLoopGroup(loopCount: 2)
             let plain = try await echoListener(on: group.loops[0])
@@ -153,6 +154,11 @@ struct LifecycleTests {
             #expect(ProcessResources.threads(named: "rio-loop") == 2)
             group.shutdown()
             for c in open { await c.waitClosed() }
+            open.removeAll()
+            // Every accepted and dialed connection's C object is freed once its last holder let go.
+            try await eventually(.seconds(5), "connection objects freed (\(Connection.liveCount) live, \(objects) before)") {
+                Connection.liveCount == objects
+            }
             #expect(ProcessResources.openFileDescriptors() == fds)
             #expect(ProcessResources.threads(named: "rio-loop") == 0)
             #expect(ProcessResources.threads() <= threads, "threads before: \(threads), after: \(ProcessResources.threads())")

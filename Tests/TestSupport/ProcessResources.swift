@@ -21,6 +21,11 @@ public enum ProcessResources {
         }.count
     }
 
+    /// Whether this process runs under AddressSanitizer. Its quarantine keeps freed memory
+    /// resident (256 MiB by default), so RSS bounds do not hold there; its leak checker, which
+    /// runs at exit, covers memory instead.
+    public static let underAddressSanitizer: Bool = dlsym(nil, "__asan_init") != nil
+
     /// Resident set size in bytes (VmRSS of /proc/self/status).
     public static func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }

@@ -139,6 +139,8 @@ void rio_conn_read_start(rio_conn_t *conn);
 /* Any thread: reference counting of the C struct; the struct outlives its handle while referenced. */
 void rio_conn_retain(rio_conn_t *conn);
 void rio_conn_release(rio_conn_t *conn);
+/* Connection objects allocated and not yet freed in this process (for leak tests). */
+size_t rio_conn_live_count(void);
 
 /* Statistics, any thread (approximate while the loop runs). */
 typedef struct {
