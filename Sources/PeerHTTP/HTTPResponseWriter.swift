@@ -158,9 +158,11 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         try await connection.waitForQueue(below: limit)
     }
 
-    /// Calls `callback` once when the connection closes (at once if it already has): the
-    /// client went away, the server shut down, or the response ended without keep-alive.
-    /// `error` is nil for a close the server chose. Runs on the loop thread.
+    /// Calls `callback` once when this response is done with the connection (at once if it
+    /// already is): the client went away, the server shut down, or the response ended (the
+    /// connection then closes or serves the next request). `error` is nil for an end or a close
+    /// the server chose. Runs on the loop thread. The callbacks are released after they ran, so a
+    /// callback may capture the writer.
     public func onClose(_ callback: @escaping @Sendable (RaftIOError?) -> Void) {
         let closed: RaftIOError?? = state.withLock { s in
             if s.closed { return .some(s.closeError) }

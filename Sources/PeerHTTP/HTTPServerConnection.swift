@@ -243,6 +243,10 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
         guard let exchange else { return }
         self.exchange = nil
         if !exchange.bodyDone { exchange.request.finish(.failure(.closed)) }
+        // The response is over: its close callbacks run now (this connection will not report to
+        // it again). Callbacks that capture the writer would otherwise keep it, and whatever
+        // they reference, alive for good.
+        exchange.writer.connectionClosed(error: nil)
         core.countServed()
         guard exchange.reusable && exchange.bodyDone && !draining else {
             close(graceful: true)

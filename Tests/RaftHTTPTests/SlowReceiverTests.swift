@@ -61,7 +61,9 @@ struct SlowReceiverTests {
             // buffers plus the receiver's one read buffer, nowhere near the 128 MiB offered.
             let growth = peakRSS - rssBefore
             print("[slow receiver] sent \(stats.sentMessages), dropped \(stats.dropped), RSS growth \(growth >> 20) MiB, offered in \(offered)")
-            #expect(growth < 48 << 20, "RSS grew \(growth >> 20) MiB")
+            if !ProcessResources.underAddressSanitizer { // its quarantine holds freed memory
+                #expect(growth < 48 << 20, "RSS grew \(growth >> 20) MiB")
+            }
             // What was accepted is delivered, in order, at the slow raft's pace.
             try await eventually(.seconds(60), "every accepted message processed") { slow.delivered.withLock { $0 } >= stats.sentMessages }
             #expect(slow.delivered.withLock { $0 } == stats.sentMessages)
