@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "InteropTests",
             dependencies: [
-                "RaftHTTP", "PeerHTTP", "RaftHTTPPeer", "TestSupport",
+                "RaftHTTP", "PeerHTTP", "RaftHTTPPeer", "BenchKit", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

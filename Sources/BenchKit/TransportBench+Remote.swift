@@ -6,6 +6,7 @@
 // a target the latency is the round trip from our send call to its answer reaching our raft.
 import Foundation
 import Histogram
+import PeerHTTP
 import RaftHTTP
 import RaftIO
 
@@ -21,6 +22,12 @@ extension TransportBench {
         let leader = try await BenchMember.start(id: options.localID, clusterID: options.clusterID, raft: raft, tls: tls,
                                                  port: options.localPort, spin: options.spin)
         do {
+            if options.workload != .heartbeat, let version = await raftMemberVersion(at: target, tls: tls, group: leader.group) {
+                throw TransportBenchError.invalid(
+                    "the target \(target) is a raft member (/version answers \(version)): it keeps a log of its own and "
+                    + "answers our appends from it (etcd panics on an append that conflicts with a committed entry); "
+                    + "use --workload heartbeat against it, or run `rafthttp bench-follower` as the target")
+            }
             try leader.transport.addPeer(targetID, urls: [target])
             try await poll(patience, "streams to \(target) (it must know member \(String(options.localID, radix: 16)) at \(leader.url))") {
                 leader.streamsAttached(to: targetID)
@@ -33,6 +40,17 @@ extension TransportBench {
             await leader.stop()
             throw error
         }
+    }
+
+    /// The body of `target`'s `GET /version` if it answers like an etcd member (etcd, or our
+    /// `rafthttp peer`); nil for anything else, such as a `rafthttp bench-follower` (404).
+    private static func raftMemberVersion(at target: String, tls: TLSPair?, group: EventLoopGroup) async -> String? {
+        let client = HTTPClient(configuration: .init(dialTimeout: .seconds(5), tls: tls?.client, keepAlive: false),
+                                eventLoopGroup: group)
+        guard let response = try? await client.execute(HTTPClientRequest(url: target + "/version")),
+              let body = try? await response.body.collect(upTo: 4096) else { return nil }
+        let text = String(decoding: body, as: UTF8.self)
+        return response.head.status == 200 && text.contains("etcdserver") ? text : nil
     }
 
     static func runWithProcesses(_ options: Options) async throws -> Result {

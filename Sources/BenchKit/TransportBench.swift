@@ -239,8 +239,18 @@ final class Sender: Sendable {
                     m.type = .msgHeartbeat
                     m.to = id
                     m.from = leaderID
-                    m.term = 1
-                    m.commit = stamp
+                    if roundTrips == nil {
+                        // Our followers read the send time from `commit`.
+                        m.term = 1
+                        m.commit = stamp
+                    } else {
+                        // A target may be a real raft (etcd): term 0 makes its raft answer every
+                        // heartbeat whatever its term (a lower term would be ignored, a higher one
+                        // would depose its leader), and commit 0 is below any log (a commit past
+                        // the end of its log panics etcd).
+                        m.term = 0
+                        m.commit = 0
+                    }
                     batch.append(m)
                     roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp)
                 }

@@ -59,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the latency distribution (HdrHistogram percentile format, µs) to this file.")
     var histogram: String?
 
-    @Option(help: "Send to this already running peer (http://host:port) instead of starting followers.")
+    @Option(help: "Send to this already running peer (http://host:port) instead of starting followers: a `rafthttp bench-follower`, or a follower of a real etcd cluster (--workload heartbeat only; see docs/interop.md).")
     var target: String?
 
     @Option(help: "The target's member ID, in hex as etcd prints it.")

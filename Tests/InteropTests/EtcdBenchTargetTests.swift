@@ -1,0 +1,71 @@
+// `rafthttp bench --target` against a real etcd 3.4 member (issue 7): the bench joins the cluster as
+// the reserved member `swift` and sends to a follower, which answers every heartbeat through its
+// raft. Appends are refused before any is sent: etcd would answer them from its own log.
+import BenchKit
+import Foundation
+import RaftHTTP
+import RaftHTTPPeer
+import RaftPB
+import Testing
+import TestSupport
+
+@Suite("rafthttp bench --target against a real etcd 3.4 follower", .serialized,
+       .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)), .timeLimit(.minutes(3)))
+struct EtcdBenchTargetTests {
+    /// Options for a run from member `swift` to `harness`'s follower.
+    private func options(_ harness: EtcdHarness) async throws -> TransportBench.Options {
+        let cluster = try InitialCluster(parsing: harness.initialCluster, token: harness.token)
+        let me = try #require(cluster.member(named: "swift")).id
+        let leader = try await harness.status().leader
+        let ids = try harness.etcdIDs()
+        // A leader ignores heartbeats of its own term; a follower answers each.
+        let follower = try #require(ids.firstIndex { $0.rawValue != leader })
+        var o = TransportBench.Options()
+        o.members = 2
+        o.target = harness.peerURL(follower)
+        o.targetID = ids[follower].rawValue
+        o.localID = me.rawValue
+        o.clusterID = cluster.clusterID.rawValue
+        o.localPort = harness.peerPorts[2]
+        return o
+    }
+
+    @Test("heartbeats to an etcd follower are each answered: sent = delivered, nothing dropped, round trips measured")
+    func heartbeats() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness()
+            defer { harness.stop() }
+            var o = try await options(harness)
+            o.workload = .heartbeat
+            o.window = 64
+            o.messages = 20_000
+            let r = try await TransportBench.run(o)
+            print("[bench --target etcd] \(Int(r.messagesPerSecond)) heartbeats/s answered, round trip p50 \(r.latency.p50) µs, "
+                + "p99 \(r.latency.p99) µs")
+            #expect(r.mode == "target")
+            #expect(r.latencyKind == .roundTrip)
+            #expect(r.sent == 20_000)
+            #expect(r.delivered == r.sent && r.dropped == 0, "delivered \(r.delivered), dropped \(r.dropped)")
+            #expect(r.latency.p50 > 0)
+            // etcd is unharmed: its client API still takes writes.
+            try await harness.put("after-bench", "ok")
+        }
+    }
+
+    @Test("an append workload against etcd is refused with a clear error before anything is sent")
+    func appendsRefused() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness()
+            defer { harness.stop() }
+            var o = try await options(harness)
+            o.workload = .msgapp
+            o.messages = 10
+            do {
+                _ = try await TransportBench.run(o)
+                Issue.record("the msgapp workload ran against etcd")
+            } catch {
+                #expect("\(error)".contains("--workload heartbeat"), "\(error)")
+            }
+        }
+    }
+}
