@@ -80,7 +80,7 @@ public struct MessageStreamDecoder: Sendable {
     /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order.
     /// `chunk` need only stay valid for the call. Throws ``StreamCodecError`` when the stream is
     /// broken; messages completed before the error have already been delivered.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (Message) -> Void) throws(StreamCodecError) {
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         if let failure { throw failure }
         var offset = 0
         defer { consumed += offset }
@@ -99,7 +99,7 @@ public struct MessageStreamDecoder: Sendable {
     }
 
     /// Convenience for bytes in an array; see ``feed(_:_:)``.
-    public mutating func feed(_ bytes: [UInt8], _ onMessage: (Message) -> Void) throws(StreamCodecError) {
+    public mutating func feed(_ bytes: [UInt8], _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         let result: Result<Void, StreamCodecError> = bytes.withUnsafeBytes { raw in
             do throws(StreamCodecError) {
                 try feed(raw, onMessage)

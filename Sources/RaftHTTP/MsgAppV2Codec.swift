@@ -77,7 +77,10 @@ public struct MsgAppV2Encoder: Sendable {
             return 1
         case .appEntries:
             var size = 1 + 8 + 8
-            for entry in message.entries { size += 8 + entry.encodedSize }
+            // Through the buffer: a `for entry in entries` loop copies (retains) every entry.
+            message.entries.withUnsafeBufferPointer { list in
+                for i in list.indices { size += 8 + list[i].encodedSize }
+            }
             return size
         case .msgApp:
             return 1 + 8 + message.encodedSize
@@ -97,10 +100,12 @@ public struct MsgAppV2Encoder: Sendable {
             buffer[0] = MsgAppV2FrameType.appEntries
             buffer.storeBytes(of: UInt64(message.entries.count).bigEndian, toByteOffset: 1, as: UInt64.self)
             var offset = 9
-            for entry in message.entries {
-                let written = entry.encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + 8)...]))
-                buffer.storeBytes(of: UInt64(written).bigEndian, toByteOffset: offset, as: UInt64.self)
-                offset += 8 + written
+            message.entries.withUnsafeBufferPointer { list in
+                for i in list.indices {
+                    let written = list[i].encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + 8)...]))
+                    buffer.storeBytes(of: UInt64(written).bigEndian, toByteOffset: offset, as: UInt64.self)
+                    offset += 8 + written
+                }
             }
             buffer.storeBytes(of: message.commit.bigEndian, toByteOffset: offset, as: UInt64.self)
             index &+= UInt64(message.entries.count)
@@ -192,7 +197,7 @@ public struct MsgAppV2Decoder: Sendable {
     /// Link heartbeats are delivered too (``RaftPB/Message/isLinkHeartbeat``); the reader drops them.
     /// `chunk` need only stay valid for the call. Throws ``StreamCodecError`` when the stream is
     /// broken; messages completed before the error have already been delivered.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (Message) -> Void) throws(StreamCodecError) {
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         if let failure { throw failure }
         var offset = 0
         defer { consumed += offset }
@@ -205,7 +210,7 @@ public struct MsgAppV2Decoder: Sendable {
     }
 
     /// Convenience for bytes in an array; see ``feed(_:_:)``.
-    public mutating func feed(_ bytes: [UInt8], _ onMessage: (Message) -> Void) throws(StreamCodecError) {
+    public mutating func feed(_ bytes: [UInt8], _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         let result: Result<Void, StreamCodecError> = bytes.withUnsafeBytes { raw in
             do throws(StreamCodecError) {
                 try feed(raw, onMessage)
@@ -225,7 +230,7 @@ public struct MsgAppV2Decoder: Sendable {
     }
 
     /// Advances the state machine by one state; `false` when the chunk is used up.
-    private mutating func step(_ chunk: UnsafeRawBufferPointer, _ offset: inout Int, _ onMessage: (Message) -> Void)
+    private mutating func step(_ chunk: UnsafeRawBufferPointer, _ offset: inout Int, _ onMessage: (consuming Message) -> Void)
         throws(StreamCodecError) -> Bool
     {
         let start = consumed + offset

@@ -109,9 +109,9 @@ final class Peer: Sendable {
         guard !paused.load(ordering: .relaxed) else { return }
         var start = messages.startIndex
         while start < messages.endIndex {
-            let channel = pick(messages[start])
+            let channel = pick(messages[start].type)
             var end = messages.index(after: start)
-            while end < messages.endIndex, pick(messages[end]) == channel { end = messages.index(after: end) }
+            while end < messages.endIndex, pick(messages[end].type) == channel { end = messages.index(after: end) }
             send(messages[start..<end], on: channel)
             start = end
         }
@@ -119,9 +119,10 @@ final class Peer: Sendable {
 
     private enum Channel { case msgApp, message, pipeline }
 
-    private func pick(_ m: Message) -> Channel {
-        if m.type == .msgSnap { return .pipeline }
-        if m.type == .msgApp, msgAppWriter.isAttached { return .msgApp }
+    /// By type alone: passing the whole message would copy (retain) it.
+    private func pick(_ type: MessageType) -> Channel {
+        if type == .msgSnap { return .pipeline }
+        if type == .msgApp, msgAppWriter.isAttached { return .msgApp }
         if messageWriter.isAttached { return .message }
         return .pipeline
     }
@@ -153,7 +154,7 @@ final class Peer: Sendable {
 
     /// The stream chosen for `m` detached meanwhile: the message stream, else the pipeline.
     private func sendFallback(_ m: Message) {
-        if m.type != .msgSnap, case .sent(let bytes) = messageWriter.send(CollectionOfOne(m)) {
+        if m.type != .msgSnap, case .sent(let bytes) = messageWriter.send([m][...]) {
             counters.sentMessages.add(1, ordering: .relaxed)
             metrics.sentBytes.increment(by: Int64(bytes))
         } else if pipeline.send(m) {

@@ -180,11 +180,11 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             case .message(var d):
                 decoder = nil // keep the decoder's buffer uniquely referenced while it works
                 defer { decoder = .message(d) }
-                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(m) } }
+                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(consume m) } }
             case .msgApp(var d):
                 decoder = nil
                 defer { decoder = .msgApp(d) }
-                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(m) } }
+                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(consume m) } }
             case .none:
                 return
             }

@@ -61,6 +61,7 @@ final class StreamWriter: Sendable {
         self.onFailure = onFailure
     }
 
+
     /// Whether a connection is attached (etcd's `writec` being available).
     var isAttached: Bool { state.withLock { $0.response != nil } }
 
@@ -112,17 +113,20 @@ final class StreamWriter: Sendable {
 
     /// Encodes `messages` in order into one chunk of the attached connection. Safe from any thread;
     /// never blocks.
-    func send(_ messages: some Collection<Message>) -> StreamSendOutcome {
+    func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
         state.withLock { s in
             guard let response = s.response else { return .notAttached }
             if response.queuedBytes > queueLimit { return .full }
             s.scratch.removeAll(keepingCapacity: true)
-            switch type {
-            case .message:
-                let encoder = MessageStreamEncoder()
-                for m in messages { encoder.append(m, to: &s.scratch) }
-            case .msgAppV2:
-                for m in messages { s.encoder.append(m, to: &s.scratch) }
+            // Through the buffer: a `for m in messages` loop copies (retains) every message.
+            messages.withUnsafeBufferPointer { list in
+                switch type {
+                case .message:
+                    let encoder = MessageStreamEncoder()
+                    for i in list.indices { encoder.append(list[i], to: &s.scratch) }
+                case .msgAppV2:
+                    for i in list.indices { s.encoder.append(list[i], to: &s.scratch) }
+                }
             }
             if !response.write(s.scratch) { return .notAttached }
             let bytes = s.scratch.count
@@ -133,7 +137,7 @@ final class StreamWriter: Sendable {
 
     /// Writes a link heartbeat if a connection is attached (etcd: every ConnReadTimeout/3).
     func sendHeartbeat() {
-        _ = send(CollectionOfOne(Message.linkHeartbeat))
+        _ = send(Message.linkHeartbeatBatch)
     }
 
     /// Closes the attached connection, if any; later attaches are refused.
@@ -163,4 +167,7 @@ extension Message {
         m.type = .msgHeartbeat
         return m
     }()
+
+    /// ``linkHeartbeat`` alone, as the stream writer sends it.
+    static let linkHeartbeatBatch: ArraySlice<Message> = [linkHeartbeat][...]
 }

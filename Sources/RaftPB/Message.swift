@@ -111,7 +111,10 @@ extension Message: WireMessage {
         size += 1 + varintSize(term)
         size += 1 + varintSize(logTerm)
         size += 1 + varintSize(index)
-        for entry in entries { size += delimitedSize(entry.wireSize) }
+        // Through the buffer: a `for entry in entries` loop copies (retains) every entry.
+        entries.withUnsafeBufferPointer { list in
+            for i in list.indices { size += delimitedSize(list[i].wireSize) }
+        }
         size += 1 + varintSize(commit)
         size += snapshotBox.map { delimitedSize($0.value.wireSize) } ?? Self.emptySnapshotField.count
         size += 2
@@ -127,7 +130,9 @@ extension Message: WireMessage {
         writer.field(0x20, term)
         writer.field(0x28, logTerm)
         writer.field(0x30, index)
-        for entry in entries { writer.embedded(0x3a, entry) }
+        entries.withUnsafeBufferPointer { list in
+            for i in list.indices { writer.embedded(0x3a, list[i]) }
+        }
         writer.field(0x40, commit)
         if let snapshotBox {
             writer.embedded(0x4a, snapshotBox.value)
