@@ -82,6 +82,8 @@ struct rio_conn_s {
     int want_shutdown, want_close, close_graceful, write_closed;
     rio_conn_t *pending_next;
     rio_conn_stats_t stats;
+    int direct_fd;                /* plain and open: the socket writers may write to directly; else -1 */
+    uint64_t last_write_ns;       /* when a writer last found nothing queued (uv_hrtime) */
 
     /* loop thread only */
     int state;

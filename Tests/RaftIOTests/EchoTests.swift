@@ -1,3 +1,4 @@
+import Foundation
 import RaftIO
 import Testing
 import TestSupport
@@ -74,6 +75,53 @@ struct EchoTests {
             #expect(stats.appWrites == 10_000)
             #expect(stats.bytesWritten == 640_000)
             #expect(stats.socketWrites < 1_000, "10,000 writes should take far fewer than 1,000 syscalls, took \(stats.socketWrites)")
+            conn.close()
+            listener.close()
+        }
+    }
+}
+
+@Suite("Writes from other threads")
+struct CrossThreadWriteTests {
+    // A plain connection that has been quiet takes a write straight to the socket from the
+    // writer's thread; a busy one queues for the loop; a large write may be cut between the two.
+    // Whatever path each write takes, the bytes must arrive whole and in order.
+    @Test("writes that go straight to the socket, through the loop, or partly each, arrive in order", arguments: [false, true])
+    func orderAcrossPaths(tls: Bool) async throws {
+        try await withEventLoop { group in
+            let loop = group.next()
+            let certs = TestCertificates.shared
+            let serverTLS = tls ? try TLSContext(configuration: certs.server(clientAuth: .require), role: .server) : nil
+            let clientTLS = tls ? try TLSContext(configuration: certs.client(), role: .client) : nil
+            let listener = try await echoListener(on: loop, tls: serverTLS)
+            let conn = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop, tls: clientTLS)
+            // Records of 1-200 bytes, every 97th 1 MiB, each filled with its own number.
+            var records: [[UInt8]] = []
+            for i in 0..<3000 {
+                let size = i % 97 == 96 ? 1 << 20 : 1 + (i * 7919) % 200
+                records.append([UInt8](repeating: UInt8(truncatingIfNeeded: i), count: size))
+            }
+            let expected = records.flatMap { $0 }
+            let toWrite = records
+            let writer = Thread {
+                for (i, r) in toWrite.enumerated() {
+                    _ = try? conn.write(r)
+                    // Bursts (no pause), short pauses and quiet gaps longer than the direct-write idle time.
+                    switch i % 5 {
+                    case 0: usleep(50)
+                    case 1: usleep(1)
+                    default: break
+                    }
+                }
+            }
+            writer.start()
+            let echoed = try await readExactly(expected.count, from: conn)
+            #expect(echoed.count == expected.count)
+            #expect(echoed == expected, "first difference at byte \(echoed.indices.first { echoed[$0] != expected[$0] } ?? -1)")
+            let stats = conn.statistics
+            #expect(stats.appWrites == UInt64(records.count))
+            // With TLS the kernel gets ciphertext: records add their headers and tags.
+            #expect(tls ? stats.bytesWritten > UInt64(expected.count) : stats.bytesWritten == UInt64(expected.count))
             conn.close()
             listener.close()
         }
