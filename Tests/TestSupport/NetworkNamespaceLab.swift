@@ -53,11 +53,13 @@ public final class NetworkNamespaceLab: Sendable {
     // MARK: immutable, any thread
     /// The namespace's name, for `ip netns exec`.
     public let name: String
-    /// This namespace's end of the veth pair and its address.
+    /// This namespace's end of the veth pair.
     public let hostInterface: String
+    /// The address of this namespace's end (10.213.K.1): listen here to be reachable from the lab.
     public let hostAddress: String
-    /// The lab namespace's end and its address.
+    /// The lab namespace's end of the veth pair.
     public let namespaceInterface: String
+    /// The address of the lab's end (10.213.K.2): a process in the lab listens here.
     public let namespaceAddress: String
     private let subnet: Int
 

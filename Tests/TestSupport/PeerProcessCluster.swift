@@ -79,12 +79,20 @@ public final class PeerProcessCluster: Sendable {
         }
     }
 
+    /// A misuse of the cluster by a test.
+    public struct Misuse: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// Starts the child (again, after ``killChild()``) with the same flags and port.
+    ///
+    /// - Throws: ``Misuse`` while a child runs; what ``PeerProcess/init(executable:name:initialCluster:token:url:namespace:)``
+    ///   throws.
     public func startChild() throws {
+        guard running.withLock({ $0 == nil }) else { throw Misuse(description: "startChild() while the peer process runs") }
         let child = try PeerProcess(executable: executable, name: "peer", initialCluster: initialCluster, token: token,
                                     url: childURL, namespace: namespace)
-        let old = running.withLock { r in defer { r = child }; return r }
-        precondition(old == nil || old?.isRunning == false, "startChild() while the child runs")
+        running.withLock { $0 = child }
     }
 
     /// Kills the child with SIGKILL and waits for it to exit; its data directory and log go too.
