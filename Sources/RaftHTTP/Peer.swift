@@ -206,6 +206,10 @@ final class Peer: Sendable {
         for r in readers.withLock({ $0 }) { r.setPaused(value) }
     }
 
+    private func reading(_ type: StreamType) -> Bool {
+        readers.withLock { $0.first { $0.type == type } }?.isReading ?? false
+    }
+
     var statistics: PeerStatistics {
         PeerStatistics(id: MemberID(id), isActive: status.isActive, activeSince: status.activeSince,
                        sentMessages: counters.sentMessages.load(ordering: .relaxed),
@@ -216,6 +220,7 @@ final class Peer: Sendable {
                        lastError: counters.lastError.withLock { $0 },
                        msgAppStreamAttached: msgAppWriter.isAttached,
                        messageStreamAttached: messageWriter.isAttached,
+                       msgAppStreamReading: reading(.msgAppV2), messageStreamReading: reading(.message),
                        roundTripTime: probers.withLock { $0.first }?.smoothedRTT)
     }
 }
@@ -244,6 +249,11 @@ public struct PeerStatistics: Sendable, Hashable {
     public var msgAppStreamAttached: Bool
     /// Whether our message stream writer has a connection.
     public var messageStreamAttached: Bool
+    /// Whether our msgapp v2 stream reader has the peer's answer (200) and reads the stream: the
+    /// peer's msgapp writer is attached.
+    public var msgAppStreamReading: Bool
+    /// Whether our message stream reader has the peer's answer (200) and reads the stream.
+    public var messageStreamReading: Bool
     /// The smoothed round-trip time of `/raft/probing`; nil before the first answer.
     public var roundTripTime: Duration?
 }

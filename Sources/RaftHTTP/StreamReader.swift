@@ -53,6 +53,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var stopped = false
     /// Set from any thread; takes effect for the next batch.
     private let paused = Atomic<Bool>(false)
+    /// Written on `loop`, read from any thread (statistics): the peer answered 200 and we read.
+    private let reading = Atomic<Bool>(false)
     private var failedReading: String?
     private var remoteClusterID: String?
     private var remoteVersion: String?
@@ -80,6 +82,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     func stop() {
         loop.executeSoon { [self] in
             stopped = true
+            reading.store(false, ordering: .relaxed)
             task?.cancel()
             task = nil
             readTimer?.cancel()
@@ -88,6 +91,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             redialTimer = nil
         }
     }
+
+    /// Whether the peer answered our stream request (200) and we are reading the stream. Any thread.
+    var isReading: Bool { reading.load(ordering: .relaxed) }
 
     /// Drops received messages instead of delivering them (etcd's `pause`), or delivers again.
     func setPaused(_ value: Bool) {
@@ -115,6 +121,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private func scheduleRedial() {
         task = nil
         decoder = nil
+        reading.store(false, ordering: .relaxed)
         guard !stopped else { return }
         let delay = peer.context.configuration.dialRetryFrequency.milliseconds
         if let redialTimer {
@@ -161,6 +168,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             decoder = .msgApp(MsgAppV2Decoder(local: peer.context.configuration.localID, remote: peer.id, limit: limit))
         }
         lastReadAt = loop.now
+        reading.store(true, ordering: .relaxed)
         peer.status.activate()
         peer.context.logger.info("established TCP streaming connection with remote peer",
                                  metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))"])

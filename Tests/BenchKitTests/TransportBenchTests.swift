@@ -197,15 +197,7 @@ struct RemoteFollowerTests {
     }
 
     /// The `rafthttp` binary built beside this test bundle, if any.
-    static let executable: String? = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("rafthttp").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
+    static let executable = PeerProcess.executable
 
     @Test("--processes --tls: followers as child processes report their deliveries and latency",
           .enabled(if: executable != nil, "the rafthttp binary is built with --build-tests"))

@@ -20,6 +20,31 @@ func report(_ what: String, _ elapsed: Duration) {
     print("[heal] \(what): all streams back \(elapsed) after healing")
 }
 
+/// Sends `count` heartbeats from each of `senders` to the cut-off member `target` in one go, once
+/// their stream writers to it have closed, and checks each was either accepted by a channel or
+/// dropped and counted, and that raft heard "unreachable".
+func floodCutOffMember(_ target: UInt64, from senders: [TestCluster.Member], count: Int = 2000) async throws {
+    try await eventually(.seconds(5), "the stream writers to \(MemberID(target)) closed") {
+        senders.allSatisfy { m in
+            let s = m.transport.statistics(peer: target)
+            return s?.msgAppStreamAttached == false && s?.messageStreamAttached == false
+        }
+    }
+    for m in senders {
+        let before = try #require(m.transport.statistics(peer: target))
+        let burst = (0..<count).map { message(.msgHeartbeat, from: m.id, to: target, term: UInt64(1000 + $0)) }
+        m.transport.send(burst)
+        let after = try #require(m.transport.statistics(peer: target))
+        #expect(after.sentMessages - before.sentMessages + after.dropped - before.dropped == count)
+        // Bounded: with the streams down only the pipeline takes any (its 64-message queue,
+        // refilled as fast as failing posts empty it); the rest are dropped and counted.
+        #expect(after.dropped - before.dropped >= count / 2)
+        try await m.raft.wait(timeout: .seconds(5), "\(MemberID(m.id)) told \(MemberID(target)) is unreachable") {
+            $0.unreachable.contains(target)
+        }
+    }
+}
+
 @Suite("Partitions through the fault proxy: peers notice, raft hears, streams come back")
 struct PartitionTests {
     /// Starts 3 proxied members, cuts member 3 off with `cut`, sends traffic to it during the cut,
@@ -60,26 +85,9 @@ struct PartitionTests {
         }
     }
 
-    /// Sends `count` heartbeats from members 1 and 2 to member 3 in one go and checks each was
-    /// either accepted by a channel or dropped and counted, and that raft heard "unreachable".
+    /// Floods member 3 from members 1 and 2 (see ``floodCutOffMember(_:from:count:)``).
     func flood(_ cluster: ProxiedCluster, count: Int = 2000) async throws {
-        try await eventually(.seconds(5), "1's and 2's stream writers to 3 closed") {
-            (0..<2).allSatisfy { i in
-                let s = cluster[i].transport.statistics(peer: 3)
-                return s?.msgAppStreamAttached == false && s?.messageStreamAttached == false
-            }
-        }
-        for i in 0..<2 {
-            let before = try #require(cluster[i].transport.statistics(peer: 3))
-            let burst = (0..<count).map { message(.msgHeartbeat, from: UInt64(i + 1), to: 3, term: UInt64(1000 + $0)) }
-            cluster[i].transport.send(burst)
-            let after = try #require(cluster[i].transport.statistics(peer: 3))
-            #expect(after.sentMessages - before.sentMessages + after.dropped - before.dropped == count)
-            // Bounded: with the streams down only the pipeline takes any (its 64-message queue,
-            // refilled as fast as failing posts empty it); the rest are dropped and counted.
-            #expect(after.dropped - before.dropped >= count / 2)
-            try await cluster[i].raft.wait(timeout: .seconds(5), "member \(i + 1) told 3 is unreachable") { $0.unreachable.contains(3) }
-        }
+        try await floodCutOffMember(3, from: [cluster[0], cluster[1]], count: count)
     }
 
     @Test("a member cut off (connections reset) is marked inactive, raft hears unreachable, drops are counted, streams return after healing")

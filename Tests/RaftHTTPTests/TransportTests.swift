@@ -27,7 +27,7 @@ func message(_ type: MessageType, from: UInt64, to: UInt64, term: UInt64 = 1, in
 
 @Suite("Transport: streams, channel choice, order")
 struct TransportTests {
-    @Test("streams come up between three members: every peer active, both writers attached")
+    @Test("streams come up between three members: every peer active, both writers attached, both readers reading")
     func streamsComeUp() async throws {
         try await ResourceGate.shared {
             try await TestCluster.with(count: 3) { cluster in
@@ -36,6 +36,22 @@ struct TransportTests {
                     #expect(cluster[i].transport.activePeers == 2)
                     for other in 0..<3 where other != i {
                         #expect(cluster[i].transport.activeSince(cluster[other].id) != nil)
+                    }
+                }
+                // Each member's writers are the others' readers: attached on one side, reading on the other.
+                try await eventually(.seconds(5), "every stream reader reading") {
+                    (0..<3).allSatisfy { i in
+                        (0..<3).filter { $0 != i }.allSatisfy { other in
+                            let s = cluster[i].transport.statistics(peer: cluster[other].id)
+                            return s?.msgAppStreamReading == true && s?.messageStreamReading == true
+                        }
+                    }
+                }
+                await cluster[1].stop()
+                try await eventually(.seconds(5), "1's and 3's readers from the stopped member 2 stop reading") {
+                    [0, 2].allSatisfy { i in
+                        let s = cluster[i].transport.statistics(peer: cluster[1].id)
+                        return s?.msgAppStreamReading == false && s?.messageStreamReading == false
                     }
                 }
             }

@@ -36,11 +36,30 @@ public final class ChildProcess: @unchecked Sendable {
     /// The child's output so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// Deletes the log file (the child keeps writing into the unlinked file while it runs).
+    public func removeLog() {
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    /// Whether the child is still running (it has not exited or been killed).
+    public var isRunning: Bool { process.isRunning }
+
     /// Kills the child (SIGKILL) and waits for it. Idempotent.
     public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+        }
+    }
+
+    /// ``stop()`` on a thread of its own, so that waiting for the child to exit does not hold one
+    /// of Swift concurrency's few cooperative threads.
+    public func stopDetached() async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            Thread { [self] in
+                stop()
+                cont.resume()
+            }.start()
         }
     }
 

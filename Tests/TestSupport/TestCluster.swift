@@ -13,16 +13,19 @@ public final class TestCluster: Sendable {
         public let server: HTTPServer
         public let transport: Transport
         public let raft: RecordingRaft
+        public let host: String
         public let port: Int
         public let scheme: String
-        public var url: String { "\(scheme)://127.0.0.1:\(port)" }
+        public var url: String { "\(scheme)://\(host):\(port)" }
 
-        init(id: UInt64, group: EventLoopGroup, server: HTTPServer, transport: Transport, raft: RecordingRaft, port: Int, scheme: String) {
+        init(id: UInt64, group: EventLoopGroup, server: HTTPServer, transport: Transport, raft: RecordingRaft, host: String, port: Int,
+             scheme: String) {
             self.id = id
             self.group = group
             self.server = server
             self.transport = transport
             self.raft = raft
+            self.host = host
             self.port = port
             self.scheme = scheme
         }
@@ -57,8 +60,9 @@ public final class TestCluster: Sendable {
         members = Locked(started)
     }
 
-    /// Starts one member (not yet a peer of anyone).
-    public static func startMember(id: UInt64, port: Int, clusterID: UInt64, serverTLS: TLSContext? = nil,
+    /// Starts one member (not yet a peer of anyone), listening on `host` (an address of this
+    /// machine; loopback by default).
+    public static func startMember(id: UInt64, host: String = "127.0.0.1", port: Int, clusterID: UInt64, serverTLS: TLSContext? = nil,
                                    clientTLS: TLSContext? = nil, raft: RecordingRaft = RecordingRaft(),
                                    configure: (inout Transport.Configuration) -> Void = { _ in }) async throws -> Member {
         let group = try EventLoopGroup(loopCount: 1)
@@ -71,8 +75,8 @@ public final class TestCluster: Sendable {
         configure(&configuration)
         let transport = Transport(configuration: configuration, raft: raft, group: group)
         transport.registerRoutes(on: server)
-        let bound = try await server.start(host: "127.0.0.1", port: port, tls: serverTLS, on: group.next())
-        return Member(id: id, group: group, server: server, transport: transport, raft: raft, port: bound, scheme: scheme)
+        let bound = try await server.start(host: host, port: port, tls: serverTLS, on: group.next())
+        return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: host, port: bound, scheme: scheme)
     }
 
     /// Replaces member `index` with a fresh one on the same port (a restart). `whileDown` runs
@@ -81,7 +85,7 @@ public final class TestCluster: Sendable {
         let old = self[index]
         await old.stop()
         try await whileDown()
-        let fresh = try await Self.startMember(id: old.id, port: old.port, clusterID: clusterID)
+        let fresh = try await Self.startMember(id: old.id, host: old.host, port: old.port, clusterID: clusterID)
         let others = members.withLock { $0 }.filter { $0.id != old.id }
         for o in others { try fresh.transport.addPeer(o.id, urls: [o.url]) }
         members.withLock { $0[index] = fresh }

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A `rafthttp peer` child process: a Swift member of a statically configured etcd cluster, an
+/// observer that answers MsgHeartbeat with MsgHeartbeatResp and MsgApp with a rejection. Started
+/// with etcd's flags, with a temporary data directory, optionally inside a network namespace
+/// (`ip netns exec` execs the command, so the child's PID is the member's own and SIGKILL reaches
+/// it). Killed by ``kill()`` or when dropped.
+public final class PeerProcess: Sendable {
+    /// The `rafthttp` binary built beside the test bundle (`swift build --build-tests` builds it),
+    /// if any.
+    public static let executable: String? = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("rafthttp").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    // MARK: immutable, any thread
+    /// The member's `--name`.
+    public let name: String
+    private let child: ChildProcess
+    private let dataDirectory: String
+
+    /// Starts `rafthttp peer --name name --initial-cluster initialCluster --initial-cluster-token
+    /// token`, listening on and advertising `url` (the one `initialCluster` gives `name`).
+    ///
+    /// - Parameter namespace: a network namespace to run in (see ``NetworkNamespaceLab``).
+    /// - Throws: when the process cannot be started. A member that starts and then fails (a port
+    ///   in use) exits; see ``isRunning`` and ``log``.
+    public init(executable: String, name: String, initialCluster: String, token: String, url: String,
+                namespace: String? = nil) throws {
+        self.name = name
+        dataDirectory = NSTemporaryDirectory() + "peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let arguments = [executable, "peer", "--name", name, "--initial-cluster", initialCluster,
+                         "--initial-cluster-token", token, "--listen-peer-urls", url, "--initial-advertise-peer-urls", url,
+                         "--data-dir", dataDirectory]
+        if let namespace {
+            child = try ChildProcess("ip", ["netns", "exec", namespace] + arguments)
+        } else {
+            child = try ChildProcess(executable, Array(arguments.dropFirst()))
+        }
+    }
+
+    /// Whether the process still runs (it has neither exited nor been killed).
+    public var isRunning: Bool { child.isRunning }
+
+    /// What the process has logged so far.
+    public var log: String { child.log }
+
+    /// The last `lines` lines of the log, for failure messages.
+    public func logTail(_ lines: Int = 20) -> String {
+        "--- rafthttp peer \(name) ---\n" + log.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// Kills the process with SIGKILL (its sockets are closed by the kernel, nothing by the
+    /// member) and waits for it, without holding a cooperative thread. Idempotent.
+    public func kill() async {
+        await child.stopDetached()
+    }
+
+    /// Kills the process and removes its data directory and log.
+    public func remove() async {
+        await kill()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+        child.removeLog()
+    }
+
+    deinit {
+        child.stop()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
+}
