@@ -6,12 +6,13 @@ import RaftPB
 import Testing
 import TestSupport
 
-/// A raft that takes 10 ms per message, on the transport's loop thread: exactly a slow raft.
+/// A raft that takes 10 ms per message (10 ms times the sanitizer's slowdown, which slows the
+/// sender as much), on the transport's loop thread: exactly a slow raft.
 final class SlowRaft: Raft, Sendable {
     let delivered = Locked(0)
     func process(_ message: Message) throws { try process(batch: [message]) }
     func process(batch: [Message]) throws {
-        usleep(UInt32(10_000 * batch.count))
+        usleep(UInt32(10_000 * ProcessResources.timeScale * batch.count))
         delivered.withLock { $0 += batch.count }
     }
     func isIDRemoved(_ id: UInt64) -> Bool { false }
@@ -36,41 +37,49 @@ struct SlowReceiverTests {
             transport.registerRoutes(on: server)
             let port = try await server.start(host: "127.0.0.1", port: 0, on: group.next())
             try transport.addPeer(1, urls: [sender.url])
-            try sender.transport.addPeer(2, urls: ["http://127.0.0.1:\(port)"])
-            try await eventually(.seconds(10), "streams up") {
-                sender.transport.statistics(peer: 2)?.msgAppStreamAttached == true
+            func cleanUp() async {
+                transport.stop()
+                await server.shutdown(deadline: .milliseconds(200))
+                group.shutdown()
+                await sender.stop()
             }
-            let rssBefore = ProcessResources.residentBytes()
-            // 2000 appends of 64 KiB: 128 MiB offered to a receiver that can take ~6 MiB/s.
-            let total = 2000
-            var peakRSS = rssBefore
-            let template = message(.msgApp, from: 1, to: 2, term: 1, index: 0, entries: 1, entrySize: 64 << 10)
-            let start = ContinuousClock.now
-            for n in 0..<total {
-                var m = template // the entry's bytes are shared, not copied
-                m.index = UInt64(n)
-                sender.transport.send([m])
-                if n % 100 == 0 { peakRSS = max(peakRSS, ProcessResources.residentBytes()) }
+            do {
+                try sender.transport.addPeer(2, urls: ["http://127.0.0.1:\(port)"])
+                try await eventually(.seconds(10), "streams up") {
+                    sender.transport.statistics(peer: 2)?.msgAppStreamAttached == true
+                }
+                let rssBefore = ProcessResources.residentBytes()
+                // 2000 appends of 64 KiB: 128 MiB offered to a receiver that can take ~6 MiB/s.
+                let total = 2000
+                var peakRSS = rssBefore
+                let template = message(.msgApp, from: 1, to: 2, term: 1, index: 0, entries: 1, entrySize: 64 << 10)
+                let start = ContinuousClock.now
+                for n in 0..<total {
+                    var m = template // the entry's bytes are shared, not copied
+                    m.index = UInt64(n)
+                    sender.transport.send([m])
+                    if n % 100 == 0 { peakRSS = max(peakRSS, ProcessResources.residentBytes()) }
+                }
+                let offered = ContinuousClock.now - start
+                let stats = try #require(sender.transport.statistics(peer: 2))
+                #expect(stats.sentMessages + stats.dropped == total)
+                #expect(stats.dropped > 0, "beyond the bound messages are dropped, not queued")
+                try await sender.raft.wait(timeout: .seconds(5), "raft told 2 is unreachable") { $0.unreachable.contains(2) }
+                // Both sides bounded: the sender's queue (1 MiB + a batch) plus the kernel's socket
+                // buffers plus the receiver's one read buffer, nowhere near the 128 MiB offered.
+                let growth = peakRSS - rssBefore
+                print("[slow receiver] sent \(stats.sentMessages), dropped \(stats.dropped), RSS growth \(growth >> 20) MiB, offered in \(offered)")
+                if !ProcessResources.underAddressSanitizer { // its quarantine holds freed memory
+                    #expect(growth < 48 << 20, "RSS grew \(growth >> 20) MiB")
+                }
+                // What was accepted is delivered, in order, at the slow raft's pace.
+                try await eventually(.seconds(60), "every accepted message processed") { slow.delivered.withLock { $0 } >= stats.sentMessages }
+                #expect(slow.delivered.withLock { $0 } == stats.sentMessages)
+            } catch {
+                await cleanUp()
+                throw error
             }
-            let offered = ContinuousClock.now - start
-            let stats = try #require(sender.transport.statistics(peer: 2))
-            #expect(stats.sentMessages + stats.dropped == total)
-            #expect(stats.dropped > 0, "beyond the bound messages are dropped, not queued")
-            try await sender.raft.wait(timeout: .seconds(5), "raft told 2 is unreachable") { $0.unreachable.contains(2) }
-            // Both sides bounded: the sender's queue (1 MiB + a batch) plus the kernel's socket
-            // buffers plus the receiver's one read buffer, nowhere near the 128 MiB offered.
-            let growth = peakRSS - rssBefore
-            print("[slow receiver] sent \(stats.sentMessages), dropped \(stats.dropped), RSS growth \(growth >> 20) MiB, offered in \(offered)")
-            if !ProcessResources.underAddressSanitizer { // its quarantine holds freed memory
-                #expect(growth < 48 << 20, "RSS grew \(growth >> 20) MiB")
-            }
-            // What was accepted is delivered, in order, at the slow raft's pace.
-            try await eventually(.seconds(60), "every accepted message processed") { slow.delivered.withLock { $0 } >= stats.sentMessages }
-            #expect(slow.delivered.withLock { $0 } == stats.sentMessages)
-            transport.stop()
-            await server.shutdown(deadline: .milliseconds(200))
-            group.shutdown()
-            await sender.stop()
+            await cleanUp()
         }
     }
 }

@@ -10,6 +10,12 @@ public final class RecordingRaft: Raft, Sendable {
         public var received: [Message] = []
         public var unreachable: [UInt64] = []
         public var snapshots: [(UInt64, SnapshotStatus)] = []
+
+        public init(received: [Message] = [], unreachable: [UInt64] = [], snapshots: [(UInt64, SnapshotStatus)] = []) {
+            self.received = received
+            self.unreachable = unreachable
+            self.snapshots = snapshots
+        }
     }
 
     private let state = Locked<(record: Record, waiters: [(@Sendable (Record) -> Bool, CheckedContinuation<Void, Never>)])>((Record(), []))
@@ -45,7 +51,16 @@ public final class RecordingRaft: Raft, Sendable {
         gate.unlock()
     }
 
-    public var record: Record { state.withLock { $0.record } }
+    /// A copy of what was seen so far, in fresh buffers: a buffer shared with the recording side
+    /// would be appended to in place once the reader let go of it, an order that only the Swift
+    /// runtime's (uninstrumented) reference counts establish, so ThreadSanitizer reports a race.
+    public var record: Record {
+        state.withLock { s in
+            Record(received: s.record.received.withUnsafeBufferPointer { Array($0) },
+                   unreachable: s.record.unreachable.withUnsafeBufferPointer { Array($0) },
+                   snapshots: s.record.snapshots.withUnsafeBufferPointer { Array($0) })
+        }
+    }
 
     public func markRemoved(_ id: UInt64) { removed.withLock { _ = $0.insert(id) } }
 
@@ -102,7 +117,8 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// Runs `body`; throws ``DeadlineExceeded`` if it has not returned within `timeout`. The body keeps
+/// Runs `body`; throws ``DeadlineExceeded`` if it has not returned within `timeout` (scaled by
+/// ``timeBound(_:)`` under a sanitizer). The body keeps
 /// running in the background in that case (its continuation is simply never awaited again).
 public func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String = "operation",
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
@@ -118,17 +134,18 @@ public func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String = "ope
             }
         }
         Task {
-            try? await Task.sleep(for: timeout)
+            try? await Task.sleep(for: timeBound(timeout))
             result.withLock { c in c?.resume(throwing: DeadlineExceeded(description: "\(what): not within \(timeout)")); c = nil }
         }
     }
 }
 
-/// Polls `condition` after each turn of the cooperative pool until it holds or `timeout` passes.
+/// Polls `condition` after each turn of the cooperative pool until it holds or `timeout` (scaled
+/// by ``timeBound(_:)`` under a sanitizer) passes.
 /// For state that offers no event to wait on (counters of another component).
 public func eventually(_ timeout: Duration = .seconds(10), _ what: String = "condition",
                        _ condition: @escaping @Sendable () -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + timeBound(timeout)
     while !condition() {
         if ContinuousClock.now > deadline { throw DeadlineExceeded(description: "\(what): not within \(timeout)") }
         try await Task.sleep(for: .milliseconds(5))
