@@ -48,6 +48,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var decoder: Decoder?
     private var batch: [Message] = []
     private var lastReadAt: UInt64 = 0
+    /// When the read timeout was last checked, or its timer started (loop milliseconds).
+    private var lastCheckAt: UInt64 = 0
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     private var stopped = false
@@ -73,6 +75,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         loop.executeSoon { [self] in
             guard !stopped, task == nil else { return }
             let checkEvery = max(1, peer.context.configuration.connectionReadTimeout.milliseconds / 5)
+            lastCheckAt = loop.now
             readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [self] in checkReadTimeout() }
             dial()
         }
@@ -132,9 +135,15 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     }
 
     private func checkReadTimeout() {
-        guard let task, status != -1 else { return }
         let limit = peer.context.configuration.connectionReadTimeout.milliseconds
-        if loop.now &- lastReadAt > limit {
+        let now = loop.now
+        // A late check means the loop itself was held up (a raft slow to process a batch on this
+        // loop, a paused process): bytes may be waiting that it could not read, and timers run
+        // before I/O in a loop turn. Judge the link at the next check, after a turn of reading.
+        let late = now &- lastCheckAt > 2 * max(1, limit / 5)
+        lastCheckAt = now
+        guard let task, status != -1, !late else { return }
+        if now &- lastReadAt > limit {
             let waitingForHead = decoder == nil
             failedReading = waitingForHead ? "read timeout: no answer to the stream request for \(limit) ms"
                                            : "read timeout: no bytes for \(limit) ms"

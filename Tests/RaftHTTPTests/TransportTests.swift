@@ -154,6 +154,52 @@ struct TransportTests {
         }
     }
 
+    @Test("a raft that holds the loop longer than the read timeout does not make that loop's readers time out")
+    func slowRaftIsNotADeadLink() async throws {
+        try await ResourceGate.shared {
+            // Both judge links with a 500 ms read timeout (link heartbeats every 167 ms). While
+            // member 2's raft holds its loop, member 2 sends nothing, so member 1 rightly times
+            // out its readers from 2; what must not happen is member 2 timing out its own readers,
+            // whose bytes were waiting in the socket all along.
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let one = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000) {
+                $0.connectionReadTimeout = .milliseconds(500)
+            }
+            let two = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000) {
+                $0.connectionReadTimeout = .milliseconds(500)
+                $0.logger = logger
+            }
+            func stop() async {
+                two.raft.open()
+                await one.stop()
+                await two.stop()
+            }
+            do {
+                try one.transport.addPeer(2, urls: [two.url])
+                try two.transport.addPeer(1, urls: [one.url])
+                try await eventually(.seconds(10), "streams up") {
+                    two.transport.statistics(peer: 1)?.messageStreamReading == true
+                        && two.transport.statistics(peer: 1)?.msgAppStreamReading == true
+                }
+                // Member 2's raft blocks its loop, where its stream readers and their timers run,
+                // for three read timeouts, while member 1's link heartbeats keep arriving.
+                two.raft.close()
+                one.transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 1)])
+                try await Task.sleep(for: .milliseconds(1500))
+                two.raft.open()
+                try await two.raft.wait { $0.received.contains { $0.term == 1 } }
+                // More read-timeout checks on a loop that runs freely again.
+                try await Task.sleep(for: .milliseconds(300))
+                let timeouts = logs.lines.filter { $0.metadata["stream-reader-type"] != nil && "\($0.metadata)".contains("read timeout") }
+                #expect(timeouts.isEmpty, "\(timeouts.map { "\($0.message) \($0.metadata)" })")
+            } catch {
+                await stop()
+                throw error
+            }
+            await stop()
+        }
+    }
+
     @Test("a paused peer neither gets our messages nor has its messages delivered; resume restores both")
     func pauseAndResume() async throws {
         try await ResourceGate.shared {
