@@ -4,7 +4,9 @@ import CRaftIO
 /// method must be called on the loop's thread; the callback runs there too.
 public final class LoopTimer {
     private var raw: OpaquePointer?
-    private let fire: () -> Void
+    /// Dropped once the timer is closed (cancelled, or its loop stopped), so a callback that
+    /// captures the timer (to cancel itself) makes no lasting cycle.
+    private var fire: (() -> Void)?
 
     fileprivate init(fire: @escaping () -> Void) { self.fire = fire }
 
@@ -12,11 +14,12 @@ public final class LoopTimer {
         let me = Unmanaged.passRetained(self).toOpaque() // released by the close callback
         raw = rio_timer_new(loop.raw, { data in
             guard let data else { return }
-            Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue().fire()
+            Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue().fire?()
         }, { data in
             guard let data else { return }
             let timer = Unmanaged<LoopTimer>.fromOpaque(data).takeRetainedValue()
             timer.raw = nil
+            timer.fire = nil
         }, me)
         if raw == nil { Unmanaged<LoopTimer>.fromOpaque(me).release() }
     }
