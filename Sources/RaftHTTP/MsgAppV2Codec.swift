@@ -202,7 +202,13 @@ public struct MsgAppV2Decoder: Sendable {
         var offset = 0
         defer { consumed += offset }
         do throws(StreamCodecError) {
-            while try step(chunk, &offset, onMessage) {}
+            // The state machine hands completed messages back rather than calling `onMessage`
+            // itself: passing the closure into every step retained and released its context
+            // (the stream reader) five times per message.
+            var completed: Message?
+            while try step(chunk, &offset, &completed) {
+                if let message = completed.take() { onMessage(message) }
+            }
         } catch {
             failure = error
             throw error
@@ -229,8 +235,9 @@ public struct MsgAppV2Decoder: Sendable {
         guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: consumed) }
     }
 
-    /// Advances the state machine by one state; `false` when the chunk is used up.
-    private mutating func step(_ chunk: UnsafeRawBufferPointer, _ offset: inout Int, _ onMessage: (consuming Message) -> Void)
+    /// Advances the state machine by one state, leaving a message it completed in `completed`;
+    /// `false` when the chunk is used up.
+    private mutating func step(_ chunk: UnsafeRawBufferPointer, _ offset: inout Int, _ completed: inout Message?)
         throws(StreamCodecError) -> Bool
     {
         let start = consumed + offset
@@ -241,7 +248,7 @@ public struct MsgAppV2Decoder: Sendable {
             offset += 1
             switch type {
             case MsgAppV2FrameType.linkHeartbeat:
-                onMessage(Message(type: .msgHeartbeat))
+                completed = Message(type: .msgHeartbeat)
             case MsgAppV2FrameType.appEntries:
                 state = .entryCount
             case MsgAppV2FrameType.msgApp:
@@ -274,7 +281,7 @@ public struct MsgAppV2Decoder: Sendable {
             guard let commit = number.next(from: chunk, at: &offset) else { return false }
             let message = try appEntriesMessage(commit: commit, at: start)
             state = .frameType
-            onMessage(message)
+            completed = message
 
         case .messageLength:
             guard let length = number.next(from: chunk, at: &offset) else { return false }
@@ -294,7 +301,7 @@ public struct MsgAppV2Decoder: Sendable {
             term = message.term
             index = message.entries.last?.index ?? message.index
             state = .frameType
-            onMessage(message)
+            completed = message
         }
         return true
     }
