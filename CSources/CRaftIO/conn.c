@@ -255,13 +255,16 @@ void rio__conn_opened(rio_conn_t *c) {
 /* writing */
 
 /* A plain connection with nothing queued, whose writers have been quiet for this long, takes a
- * write straight to the socket from the writer's thread: a lone message then costs one syscall
- * and no loop wake-up. A busier connection queues for the loop, which writes many writes at once. */
+ * write straight to the socket from the writer's thread when its loop is asleep: a lone message
+ * then costs one syscall instead of waking the loop thread. A busier connection, or one whose
+ * loop is spinning (it picks the write up within a microsecond), queues for the loop, which
+ * writes many writes at once. */
 #define DIRECT_IDLE_NS 5000
 
 /* Under c->mu. Writes what the socket takes now; returns how many bytes that was. */
 static size_t write_direct(rio_conn_t *c, const char *bytes, size_t len) {
     if (c->direct_fd < 0 || c->queued != 0) return 0;
+    if (atomic_load_explicit(&c->loop->spinning, memory_order_relaxed)) return 0;
     uint64_t now = uv_hrtime();
     uint64_t quiet = now - c->last_write_ns;
     c->last_write_ns = now;

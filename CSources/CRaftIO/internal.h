@@ -54,7 +54,7 @@ struct rio_loop_s {
      * that follows closely is picked up without a sleep and wake-up (tens of µs on a VM). */
     uv_idle_t spin;
     uint64_t spin_ns, last_activity;
-    int spinning;
+    atomic_int spinning;          /* read by writers on other threads (conn.c, write_direct) */
     unsigned activity;            /* bumped by every read and inbox drain */
     unsigned activity_seen;       /* its value at the last prepare */
     /* One read buffer for every connection of the loop: a read callback consumes its bytes

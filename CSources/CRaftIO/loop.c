@@ -82,13 +82,13 @@ static void on_prepare(uv_prepare_t *p) {
     if (l->activity != l->activity_seen) {
         l->activity_seen = l->activity;
         l->last_activity = now;
-        if (!l->spinning) {
+        if (!atomic_load(&l->spinning)) {
             uv_idle_start(&l->spin, on_spin);
-            l->spinning = 1;
+            atomic_store(&l->spinning, 1);
         }
-    } else if (l->spinning && now - l->last_activity > l->spin_ns) {
+    } else if (atomic_load(&l->spinning) && now - l->last_activity > l->spin_ns) {
         uv_idle_stop(&l->spin);
-        l->spinning = 0;
+        atomic_store(&l->spinning, 0);
     }
 }
 
@@ -193,7 +193,7 @@ static void stop_job(void *arg) {
     process_inbox(l);
     rio__loop_close_all(l);
     uv_close((uv_handle_t *)&l->prepare, on_internal_closed);
-    l->spinning = 0;
+    atomic_store(&l->spinning, 0);
     uv_close((uv_handle_t *)&l->spin, on_internal_closed);
     uv_close((uv_handle_t *)&l->wake, on_internal_closed);
 }
