@@ -43,7 +43,7 @@ struct SlowReceiverTests {
                 group.shutdown()
                 await sender.stop()
             }
-            do {
+            try await withCleanUp {
                 try sender.transport.addPeer(2, urls: ["http://127.0.0.1:\(port)"])
                 try await eventually(.seconds(10), "streams up") {
                     sender.transport.statistics(peer: 2)?.msgAppStreamAttached == true
@@ -75,11 +75,9 @@ struct SlowReceiverTests {
                 // What was accepted is delivered, in order, at the slow raft's pace.
                 try await eventually(.seconds(60), "every accepted message processed") { slow.delivered.withLock { $0 } >= stats.sentMessages }
                 #expect(slow.delivered.withLock { $0 } == stats.sentMessages)
-            } catch {
+            } cleanUp: {
                 await cleanUp()
-                throw error
             }
-            await cleanUp()
         }
     }
 }

@@ -174,7 +174,7 @@ struct TransportTests {
                 await one.stop()
                 await two.stop()
             }
-            do {
+            try await withCleanUp {
                 try one.transport.addPeer(2, urls: [two.url])
                 try two.transport.addPeer(1, urls: [one.url])
                 try await eventually(.seconds(10), "streams up") {
@@ -192,11 +192,9 @@ struct TransportTests {
                 try await Task.sleep(for: .milliseconds(300))
                 let timeouts = logs.lines.filter { $0.metadata["stream-reader-type"] != nil && "\($0.metadata)".contains("read timeout") }
                 #expect(timeouts.isEmpty, "\(timeouts.map { "\($0.message) \($0.metadata)" })")
-            } catch {
+            } cleanUp: {
                 await stop()
-                throw error
             }
-            await stop()
         }
     }
 

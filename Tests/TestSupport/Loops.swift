@@ -15,3 +15,16 @@ public func withEventLoop<T>(loops: Int = 1, _ body: (EventLoopGroup) async thro
         }
     }
 }
+
+/// Runs `body`, then `cleanUp`, also when `body` throws: the `defer` that async code cannot write.
+public func withCleanUp<T>(_ body: () async throws -> T, cleanUp: () async -> Void) async throws -> T {
+    let result: T
+    do {
+        result = try await body()
+    } catch {
+        await cleanUp()
+        throw error
+    }
+    await cleanUp()
+    return result
+}

@@ -108,14 +108,7 @@ public final class NetworkNamespaceLab: Sendable {
     ///   `body` throws.
     public static func with<T>(_ body: (NetworkNamespaceLab) async throws -> T) async throws -> T {
         let lab = try await create()
-        do {
-            let r = try await body(lab)
-            await lab.remove()
-            return r
-        } catch {
-            await lab.remove()
-            throw error
-        }
+        return try await withCleanUp { try await body(lab) } cleanUp: { await lab.remove() }
     }
 
     private static func create() async throws -> NetworkNamespaceLab {

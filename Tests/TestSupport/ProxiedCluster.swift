@@ -107,13 +107,6 @@ public final class ProxiedCluster: Sendable {
                                configure: @escaping @Sendable (inout Transport.Configuration) -> Void = { _ in },
                                _ body: (ProxiedCluster) async throws -> T) async throws -> T {
         let cluster = try await ProxiedCluster(count: count, clusterID: clusterID, raft: raft, configure: configure)
-        do {
-            let result = try await body(cluster)
-            await cluster.stop()
-            return result
-        } catch {
-            await cluster.stop()
-            throw error
-        }
+        return try await withCleanUp { try await body(cluster) } cleanUp: { await cluster.stop() }
     }
 }

@@ -120,13 +120,6 @@ public final class TestCluster: Sendable {
                                _ body: (TestCluster) async throws -> T) async throws -> T {
         let cluster = try await TestCluster(count: count, clusterID: clusterID, serverTLS: serverTLS,
                                             clientTLS: clientTLS, configure: configure)
-        do {
-            let result = try await body(cluster)
-            await cluster.stop()
-            return result
-        } catch {
-            await cluster.stop()
-            throw error
-        }
+        return try await withCleanUp { try await body(cluster) } cleanUp: { await cluster.stop() }
     }
 }
