@@ -5,13 +5,6 @@ import RaftPB
 import Testing
 import TestSupport
 
-/// A weak reference that a `@Sendable` condition may read.
-final class WeakReference: @unchecked Sendable {
-    // @unchecked Sendable: set once in init; Swift's weak loads and stores are atomic.
-    weak var object: AnyObject?
-    init(_ object: AnyObject) { self.object = object }
-}
-
 @Suite("Stopped transports are freed")
 struct ReleaseTests {
     // Counting connection objects is process-wide: the test runs alone.

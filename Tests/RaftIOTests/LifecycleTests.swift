@@ -166,17 +166,11 @@ struct LifecycleTests {
     }
 }
 
-/// A weak reference that a `@Sendable` condition may read.
-private final class WeakTimer: @unchecked Sendable {
-    // @unchecked Sendable: set once on the loop thread before it is shared; weak loads are atomic.
-    weak var timer: LoopTimer?
-}
-
 @Suite("Timers")
 struct TimerTests {
     @Test("a timer whose callback captures the timer is freed once cancelled, or once its loop stopped", arguments: [false, true])
     func timerReleasesItsCallback(stopLoop: Bool) async throws {
-        let weak = WeakTimer()
+        let weak = WeakReference()
         let group = try EventLoopGroup(loopCount: 1)
         let loop = group.next()
         let fired = Locked(0)
@@ -186,11 +180,11 @@ struct TimerTests {
             timer = loop.scheduleTimer(after: 1, repeating: 1) {
                 if fired.withLock({ $0 += 1; return $0 }) == 3, !stopLoop { timer?.cancel() }
             }
-            weak.timer = timer
+            weak.object = timer
         }
         try await eventually(.seconds(5), "the timer fired three times") { fired.withLock { $0 } >= 3 }
         if stopLoop { group.shutdown() }
-        try await eventually(.seconds(5), "the timer freed") { weak.timer == nil }
+        try await eventually(.seconds(5), "the timer freed") { weak.object == nil }
         group.shutdown()
     }
 }

@@ -28,3 +28,10 @@ public func withCleanUp<T>(_ body: () async throws -> T, cleanUp: () async -> Vo
     await cleanUp()
     return result
 }
+
+/// A weak reference that a `@Sendable` condition may read, to check that an object was freed.
+public final class WeakReference: @unchecked Sendable {
+    // @unchecked Sendable: `object` is a weak reference, whose loads and stores are atomic.
+    public weak var object: AnyObject?
+    public init(_ object: AnyObject? = nil) { self.object = object }
+}
