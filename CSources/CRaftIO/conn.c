@@ -601,6 +601,11 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     rio_conn_retain(c); /* the caller's reference */
     c->state = RIO_DIALING;
     c->port = port;
+    if (atomic_load(&loop->stopping)) {
+        /* Dialed from a callback while the loop stops: fail it now rather than keep the loop alive. */
+        close_now(c, UV_ECANCELED, "event loop stopped");
+        return c;
+    }
     if (timeout_ms > 0) {
         uv_timer_init(&loop->uv, &c->dial_timer);
         c->dial_timer.data = c;

@@ -57,6 +57,10 @@ rio_listener_t *rio_listen(rio_loop_t *loop, const char *host, int port, int bac
         snprintf(err, errlen, "listen: \"%s\" is not a numeric IPv4 or IPv6 address", host);
         return NULL;
     }
+    if (atomic_load(&loop->stopping)) {
+        snprintf(err, errlen, "listen: event loop stopped");
+        return NULL;
+    }
     rio_listener_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         snprintf(err, errlen, "listen: out of memory");

@@ -14,6 +14,9 @@ static void on_timer(uv_timer_t *h) {
 
 rio_timer_t *rio_timer_new(rio_loop_t *loop, void (*on_fire)(void *), void (*on_close)(void *),
                            void *data) {
+    /* A stopping loop runs until its last handle closed: a timer armed by a callback during the
+     * stop (a redial after a connection closed, say) would keep it running for good. */
+    if (atomic_load(&loop->stopping)) return NULL;
     rio_timer_t *t = calloc(1, sizeof(*t));
     if (t == NULL) return NULL;
     uv_timer_init(&loop->uv, &t->uv);

@@ -21,7 +21,10 @@ public final class LoopTimer {
             timer.raw = nil
             timer.fire = nil
         }, me)
-        if raw == nil { Unmanaged<LoopTimer>.fromOpaque(me).release() }
+        if raw == nil { // the loop is stopping: the timer never fires
+            fire = nil
+            Unmanaged<LoopTimer>.fromOpaque(me).release()
+        }
     }
 
     /// (Re)arms the timer: first after `milliseconds`, then every `repeating` milliseconds (0: once).
@@ -41,7 +44,8 @@ public final class LoopTimer {
 }
 
 extension EventLoop {
-    /// Creates and starts a timer. Loop thread only.
+    /// Creates and starts a timer. Loop thread only. On a loop that is stopping (a callback run
+    /// during ``EventLoopGroup/shutdown()``) the timer never fires.
     public func scheduleTimer(after milliseconds: UInt64, repeating: UInt64 = 0, _ fire: @escaping () -> Void) -> LoopTimer {
         assertInLoop()
         let timer = LoopTimer(fire: fire)

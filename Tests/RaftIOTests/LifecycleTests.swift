@@ -1,3 +1,4 @@
+import Foundation
 import RaftIO
 import Testing
 import TestSupport
@@ -186,5 +187,40 @@ struct TimerTests {
         if stopLoop { group.shutdown() }
         try await eventually(.seconds(5), "the timer freed") { weak.object == nil }
         group.shutdown()
+    }
+}
+
+/// On close, arms a repeating timer and dials again, as a stream reader's redial would.
+private final class RearmingHandler: ConnectionHandler, @unchecked Sendable {
+    // @unchecked Sendable: used on the loop thread only.
+    let port: Int
+    init(port: Int) { self.port = port }
+    func connectionDidRead(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {}
+    func connectionDidReachEOF(_ connection: Connection) {}
+    func connectionDidClose(_ connection: Connection, error: RaftIOError?) {
+        let loop = connection.loop
+        _ = loop.scheduleTimer(after: 10, repeating: 10) {}
+        _ = Connection.dial(host: "127.0.0.1", port: port, on: loop) { _ in }
+    }
+}
+
+@Suite("Stopping a loop whose callbacks start new work")
+struct StopWhileRearmingTests {
+    @Test("a loop stops even when close callbacks run during the stop arm timers and dial again")
+    func stopsDespiteRearming() async throws {
+        try await ResourceGate.shared {
+            let group = try EventLoopGroup(loopCount: 1)
+            let loop = group.next()
+            let listener = try await echoListener(on: loop)
+            let connection = try await Connection.connect(host: "127.0.0.1", port: listener.port, on: loop)
+            let port = listener.port
+            try await loop.submit { connection.setHandler(RearmingHandler(port: port)) }
+            // The stop closes the connection; its close callback arms a timer and dials: neither
+            // may keep the stopping loop alive. `shutdown` blocks, so it runs on a thread of its own.
+            let stopped = AsyncStreamPair<Void>()
+            Thread { group.shutdown(); stopped.send(()) }.start()
+            try await withDeadline(.seconds(10), "the loop stopped") { await stopped.next() }
+            #expect(connection.isClosed)
+        }
     }
 }

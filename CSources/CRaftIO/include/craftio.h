@@ -183,6 +183,8 @@ void rio_listener_close(rio_listener_t *l);
 /* ---------------------------------------------------------------------------------------------- */
 /* Timers (loop thread only) */
 
+/* NULL once the loop is stopping (or out of memory): an armed timer would keep a stopping loop
+ * alive. Dials and listens from a stopping loop fail likewise ("event loop stopped"). */
 rio_timer_t *rio_timer_new(rio_loop_t *loop, void (*on_fire)(void *data),
                            void (*on_close)(void *data), void *data);
 /* (Re)arms: first after `timeout_ms`, then every `repeat_ms` (0: once). */
