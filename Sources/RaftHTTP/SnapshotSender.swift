@@ -104,8 +104,8 @@ final class SnapshotSender: @unchecked Sendable {
             peer.metrics.sentBytes.increment(by: Int64(clamping: UInt64(SnapshotBody.head(for: message).count) + source.size))
             peer.metrics.snapshotSendSuccess.increment()
             peer.metrics.snapshotSendDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            context.raft.reportSnapshot(peer.id, status: .finish)
             source.close(error: nil)
+            context.raft.reportSnapshot(peer.id, status: .finish)
             context.logger.info("sent database snapshot", metadata: [
                 "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
                 "bytes": "\(source.size)"])
@@ -137,9 +137,11 @@ final class SnapshotSender: @unchecked Sendable {
         peer.deactivate(.snapshotPost, reason: "\(error)")
         peer.metrics.sentFailures.increment()
         peer.metrics.snapshotSendFailures.increment()
+        // The source is closed before raft hears the outcome: whoever waits for the report finds
+        // the source already closed, with its reason.
+        source.close(error: error)
         context.raft.reportUnreachable(peer.id)
         context.raft.reportSnapshot(peer.id, status: .failure)
-        source.close(error: error)
         context.logger.warning("failed to send database snapshot", metadata: [
             "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
             "error": "\(error)"])
