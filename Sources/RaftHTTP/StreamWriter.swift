@@ -16,6 +16,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import Synchronization
 #if canImport(RaftPB)
 import RaftPB
 #endif
@@ -47,6 +48,9 @@ final class StreamWriter: Sendable {
         var closed = false
     }
     private let state = Locked(State())
+    /// Mirrors `state.response != nil` (written under the lock): the channel choice reads it for
+    /// every message without taking the lock.
+    private let attached = Atomic<Bool>(false)
 
     /// `onFailure` runs (off the lock) when an attached connection fails, with the reason;
     /// `onReplaced` when a newer connection replaces one that had not failed.
@@ -63,7 +67,7 @@ final class StreamWriter: Sendable {
 
 
     /// Whether a connection is attached (etcd's `writec` being available).
-    var isAttached: Bool { state.withLock { $0.response != nil } }
+    var isAttached: Bool { attached.load(ordering: .relaxed) }
 
     /// The attached connection's counters; nil while none is attached.
     var connectionStatistics: Connection.Statistics? { state.withLock { $0.response?.connectionStatistics } }
@@ -76,6 +80,7 @@ final class StreamWriter: Sendable {
             guard !s.closed else { return (false, nil) }
             let previous = s.response
             s.response = response
+            attached.store(true, ordering: .relaxed)
             s.encoder = MsgAppV2Encoder() // a new connection starts from the zero state
             return (true, previous)
         }
@@ -103,6 +108,7 @@ final class StreamWriter: Sendable {
         let wasCurrent = state.withLock { s in
             guard s.response === response else { return false }
             s.response = nil
+            attached.store(false, ordering: .relaxed)
             return true
         }
         guard wasCurrent else { return }
@@ -144,7 +150,10 @@ final class StreamWriter: Sendable {
     func stop() {
         let response: HTTPResponseWriter? = state.withLock { s in
             s.closed = true
-            defer { s.response = nil }
+            defer {
+                s.response = nil
+                attached.store(false, ordering: .relaxed)
+            }
             return s.response
         }
         response?.end()
@@ -153,7 +162,10 @@ final class StreamWriter: Sendable {
     /// Closes the attached connection, if any, but keeps accepting new ones.
     func reset() {
         let response: HTTPResponseWriter? = state.withLock { s in
-            defer { s.response = nil }
+            defer {
+                s.response = nil
+                attached.store(false, ordering: .relaxed)
+            }
             return s.response
         }
         response?.end()
