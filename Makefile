@@ -61,12 +61,13 @@ fuzz: deps-build
 
 # Both must be clean: no sanitizer report and every test passing. Foundation's and XCTest's own
 # defects are suppressed (Sanitizers/*.supp says which and why); tests scale their time bounds
-# under a sanitizer (TestSupport's timeBound). The etcd interop suites run under ASan only: under
-# TSan's 10x slowdown they outlast their time limits, and they exercise the same code as the
-# in-process suites, which TSan covers.
+# under a sanitizer (TestSupport's timeBound). Under TSan the suites run one at a time: all of them
+# at once at TSan's 10x slowdown starve each other's loops past the servers' own timeouts. The etcd
+# interop suites run under ASan only: under TSan they outlast their time limits, and they exercise
+# the same code as the in-process suites, which TSan covers.
 sanitize: deps-test
 	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
-	$(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread --skip InteropTests
+	$(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread --no-parallel --skip InteropTests
 	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
 	ASAN_OPTIONS=suppressions=$(CURDIR)/Sanitizers/asan.supp LSAN_OPTIONS=suppressions=$(CURDIR)/Sanitizers/lsan.supp \
 		$(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address
