@@ -37,6 +37,7 @@ final class Peer: Sendable {
     final class Counters: Sendable {
         let sentMessages = Atomic<Int>(0)
         let receivedMessages = Atomic<Int>(0)
+        let discardedWhilePaused = Atomic<Int>(0)
         let receivedBytes = Atomic<Int>(0)
         let dropped = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
@@ -201,6 +202,10 @@ final class Peer: Sendable {
         counters.receivedMessages.add(messages, ordering: .relaxed)
     }
 
+    func recordDiscardedWhilePaused(messages: Int) {
+        counters.discardedWhilePaused.add(messages, ordering: .relaxed)
+    }
+
     func setPaused(_ value: Bool) {
         paused.store(value, ordering: .relaxed)
         for r in readers.withLock({ $0 }) { r.setPaused(value) }
@@ -214,6 +219,7 @@ final class Peer: Sendable {
         PeerStatistics(id: MemberID(id), isActive: status.isActive, activeSince: status.activeSince,
                        sentMessages: counters.sentMessages.load(ordering: .relaxed),
                        receivedMessages: counters.receivedMessages.load(ordering: .relaxed),
+                       discardedWhilePaused: counters.discardedWhilePaused.load(ordering: .relaxed),
                        receivedBytes: counters.receivedBytes.load(ordering: .relaxed),
                        dropped: counters.dropped.load(ordering: .relaxed),
                        failures: counters.failures.load(ordering: .relaxed),
@@ -237,6 +243,9 @@ public struct PeerStatistics: Sendable, Hashable {
     public var sentMessages: Int
     /// Messages delivered to raft from this peer's streams.
     public var receivedMessages: Int
+    /// Messages read from this peer's streams while it was paused, and not delivered (etcd drops
+    /// them silently; we count them).
+    public var discardedWhilePaused: Int
     /// Stream bytes received from this peer.
     public var receivedBytes: Int
     /// Messages dropped because a channel was full (each reported to raft as unreachable).

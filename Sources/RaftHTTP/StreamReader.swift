@@ -215,7 +215,10 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private func deliverBatch() {
         guard !batch.isEmpty else { return }
         defer { if batch.capacity > 4096 { batch = [] } }
-        guard !paused.load(ordering: .relaxed) else { return }
+        guard !paused.load(ordering: .relaxed) else {
+            peer.recordDiscardedWhilePaused(messages: batch.count)
+            return
+        }
         peer.recordReceived(messages: batch.count)
         do {
             try peer.context.raft.process(batch: batch)

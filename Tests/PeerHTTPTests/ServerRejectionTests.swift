@@ -117,7 +117,7 @@ struct ServerRejectionTests {
             let loop = group.next()
             // 1 s: long enough that a loaded machine's scheduling delays cannot make the fresh
             // connection of `expectStillServing` look slow too.
-            let (server, port) = try await startTestServer(on: loop, configuration: .init(headerReadTimeout: .seconds(1)))
+            let (server, port) = try await startTestServer(on: loop, configuration: .init(headerReadTimeout: timeBound(.seconds(1))))
             let peer = try await DumbPeer.connect(port: port, on: loop)
             let clock = ContinuousClock()
             let started = clock.now

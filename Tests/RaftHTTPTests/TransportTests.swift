@@ -206,9 +206,9 @@ struct TransportTests {
                 cluster[0].transport.pause(peer: 2)
                 cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 1)])
                 cluster[1].transport.send([message(.msgHeartbeat, from: 2, to: 1, term: 2)])
-                // Member 2's own message to 1 proves the stream delivered; member 1 drops it while paused.
-                try await eventually(.seconds(5), "2's heartbeat reached 1's stream") {
-                    (cluster[0].transport.statistics(peer: 2)?.receivedBytes ?? 0) > 0
+                // Member 2's own message to 1 reaches 1's stream; member 1 discards it while paused.
+                try await eventually(.seconds(5), "2's heartbeat read and discarded by 1") {
+                    cluster[0].transport.statistics(peer: 2)?.discardedWhilePaused == 1
                 }
                 cluster[0].transport.resume(peer: 2)
                 cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 3)])
