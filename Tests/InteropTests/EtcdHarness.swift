@@ -150,9 +150,10 @@ final class EtcdHarness: @unchecked Sendable {
         return nil
     }
 
-    /// `etcdctl put` through the client API.
-    func put(_ key: String, _ value: String) async throws {
-        let r = try await runDetached("etcdctl", ["--endpoints", clientEndpoints, "put", key, value])
+    /// `etcdctl put` through the client API (of member `member` only, when given).
+    func put(_ key: String, _ value: String, member: Int? = nil) async throws {
+        let endpoints = member.map { "http://127.0.0.1:\(clientPorts[$0])" } ?? clientEndpoints
+        let r = try await runDetached("etcdctl", ["--endpoints", endpoints, "put", key, value])
         #expect(r.status == 0, "etcdctl put: \(r.stderr)")
     }
 }
