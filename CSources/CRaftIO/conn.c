@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <pthread.h>
 
@@ -260,18 +261,29 @@ void rio__conn_opened(rio_conn_t *c) {
  * loop is spinning (it picks the write up within a microsecond), queues for the loop, which
  * writes many writes at once. */
 #define DIRECT_IDLE_NS 5000
+/* Slices a gathered write may have to go straight to the socket (more are queued). */
+#define RIO_MAX_SLICES 8
 
-/* Under c->mu. Writes what the socket takes now; returns how many bytes that was. */
-static size_t write_direct(rio_conn_t *c, const char *bytes, size_t len) {
+/* Under c->mu. Writes what the socket takes now of the slices; returns how many bytes that was. */
+static size_t write_direct(rio_conn_t *c, const rio_slice_t *slices, size_t count) {
     if (c->direct_fd < 0 || c->queued != 0) return 0;
     if (atomic_load_explicit(&c->loop->spinning, memory_order_relaxed)) return 0;
     uint64_t now = uv_hrtime();
     uint64_t quiet = now - c->last_write_ns;
     c->last_write_ns = now;
-    if (quiet < DIRECT_IDLE_NS) return 0;
+    if (quiet < DIRECT_IDLE_NS || count > RIO_MAX_SLICES) return 0;
+    struct iovec iov[RIO_MAX_SLICES];
+    for (size_t i = 0; i < count; i++) {
+        iov[i].iov_base = (void *)slices[i].base;
+        iov[i].iov_len = slices[i].len;
+    }
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
     ssize_t n;
     do {
-        n = send(c->direct_fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        n = sendmsg(c->direct_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     /* EAGAIN or a failure: queue it all; the loop's write reports a failure and closes. */
     if (n <= 0) return 0;
@@ -280,26 +292,35 @@ static size_t write_direct(rio_conn_t *c, const char *bytes, size_t len) {
     return (size_t)n;
 }
 
-ssize_t rio_conn_write(rio_conn_t *c, const void *bytes, size_t len) {
+ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) {
     uv_mutex_lock(&c->mu);
     if (c->write_closed || c->want_shutdown || c->want_close) {
         uv_mutex_unlock(&c->mu);
         return UV_EPIPE;
     }
-    size_t direct = write_direct(c, bytes, len);
-    if (direct == len) {
-        c->stats.app_writes++;
-        uv_mutex_unlock(&c->mu);
-        return 0;
-    }
-    bytes = (const char *)bytes + direct;
-    len -= direct;
-    if (rio__buf_append(&c->out, bytes, len) != 0) {
-        uv_mutex_unlock(&c->mu);
-        return UV_ENOMEM;
-    }
-    c->queued += len;
+    size_t skip = write_direct(c, slices, count);
     c->stats.app_writes++;
+    size_t appended = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = slices[i].len;
+        if (skip >= len) { /* written whole by the direct write */
+            skip -= len;
+            continue;
+        }
+        if (rio__buf_append(&c->out, (const char *)slices[i].base + skip, len - skip) != 0) {
+            /* UNTESTED: out of memory after part of the write was queued. */
+            c->queued += appended;
+            uv_mutex_unlock(&c->mu);
+            return UV_ENOMEM;
+        }
+        appended += len - skip;
+        skip = 0;
+    }
+    if (appended == 0) {
+        uv_mutex_unlock(&c->mu);
+        return (ssize_t)c->queued;
+    }
+    c->queued += appended;
     size_t queued = c->queued;
     if (!c->on_pending_list) {
         c->on_pending_list = 1;
@@ -307,6 +328,11 @@ ssize_t rio_conn_write(rio_conn_t *c, const void *bytes, size_t len) {
     }
     uv_mutex_unlock(&c->mu);
     return (ssize_t)queued;
+}
+
+ssize_t rio_conn_write(rio_conn_t *c, const void *bytes, size_t len) {
+    rio_slice_t slice = {bytes, len};
+    return rio_conn_writev(c, &slice, 1);
 }
 
 size_t rio_conn_queued(rio_conn_t *c) {

@@ -38,9 +38,7 @@ struct BodyFramer {
                 mode = .contentLength(remaining: remaining - n)
                 return n == bytes.count
             case .chunked:
-                try writeChunkHeader(size: bytes.count, to: connection)
-                try connection.write(bytes)
-                try writeStatic(crlf, to: connection)
+                try writeChunk(bytes, to: connection)
                 return true
             case .untilClose:
                 try connection.write(bytes)
@@ -73,8 +71,10 @@ struct BodyFramer {
         }
     }
 
-    private func writeChunkHeader(size: Int, to connection: Connection) throws(RaftIOError) {
+    /// One chunk (size line, data, CRLF) in one connection write.
+    private func writeChunk(_ bytes: UnsafeRawBufferPointer, to connection: Connection) throws(RaftIOError) {
         // At most 16 hex digits and CRLF: a stack buffer, no allocation.
+        let size = bytes.count
         let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 18) { buffer -> Result<Void, RaftIOError> in
             var i = 0
             var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
@@ -86,9 +86,9 @@ struct BodyFramer {
             }
             buffer[i] = ASCII.cr
             buffer[i + 1] = ASCII.lf
-            return Result { () throws(RaftIOError) in
-                try connection.write(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<(i + 2)]))
-            }
+            let head = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<(i + 2)])
+            let tail = UnsafeRawBufferPointer(start: crlf.utf8Start, count: crlf.utf8CodeUnitCount)
+            return Result { () throws(RaftIOError) in try connection.write(head, bytes, tail) }
         }
         try result.get()
     }

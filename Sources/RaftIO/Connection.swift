@@ -201,6 +201,26 @@ public final class Connection: @unchecked Sendable {
         return n
     }
 
+    /// Queues `head`, `body` and `tail` as one write: one lock, and one socket write when the write
+    /// goes straight to the socket (an HTTP chunk's size line, data and CRLF). Otherwise as
+    /// ``write(_:)-(UnsafeRawBufferPointer)``.
+    @discardableResult
+    public func write(_ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer,
+                      _ tail: UnsafeRawBufferPointer) throws(RaftIOError) -> Int {
+        guard let raw else { throw RaftIOError.closed("connection is not open: cannot write") }
+        let n = withUnsafeTemporaryAllocation(of: rio_slice_t.self, capacity: 3) { slices in
+            slices[0] = rio_slice_t(base: head.baseAddress, len: head.count)
+            slices[1] = rio_slice_t(base: body.baseAddress, len: body.count)
+            slices[2] = rio_slice_t(base: tail.baseAddress, len: tail.count)
+            return rio_conn_writev(raw, slices.baseAddress, 3)
+        }
+        guard n >= 0 else {
+            throw n == -12 /* ENOMEM */ ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
+                                        : RaftIOError.closed("connection is closed: cannot write")
+        }
+        return n
+    }
+
     /// Queues bytes for writing; see ``write(_:)-(UnsafeRawBufferPointer)``.
     @discardableResult
     public func write(_ bytes: [UInt8]) throws(RaftIOError) -> Int {

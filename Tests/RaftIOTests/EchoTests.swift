@@ -86,7 +86,7 @@ struct CrossThreadWriteTests {
     // A plain connection that has been quiet takes a write straight to the socket from the
     // writer's thread; a busy one queues for the loop; a large write may be cut between the two.
     // Whatever path each write takes, the bytes must arrive whole and in order.
-    @Test("writes that go straight to the socket, through the loop, or partly each, arrive in order", arguments: [false, true])
+    @Test("writes, single or gathered, that go straight to the socket, through the loop, or partly each, arrive in order", arguments: [false, true])
     func orderAcrossPaths(tls: Bool) async throws {
         try await withEventLoop { group in
             let loop = group.next()
@@ -105,7 +105,16 @@ struct CrossThreadWriteTests {
             let toWrite = records
             let writer = Thread {
                 for (i, r) in toWrite.enumerated() {
-                    _ = try? conn.write(r)
+                    if i % 3 == 0 {
+                        // A gathered write: the record in three slices, in one call.
+                        r.withUnsafeBytes { b in
+                            let a = b.count / 3, c = 2 * b.count / 3
+                            _ = try? conn.write(UnsafeRawBufferPointer(rebasing: b[..<a]), UnsafeRawBufferPointer(rebasing: b[a..<c]),
+                                                UnsafeRawBufferPointer(rebasing: b[c...]))
+                        }
+                    } else {
+                        _ = try? conn.write(r)
+                    }
                     // Bursts (no pause), short pauses and quiet gaps longer than the direct-write idle time.
                     switch i % 5 {
                     case 0: usleep(50)

@@ -120,6 +120,17 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
  * connection is closing or closed. There is no limit here: callers bound memory with the count. */
 ssize_t rio_conn_write(rio_conn_t *conn, const void *bytes, size_t len);
 
+/* One piece of a gathered write. */
+typedef struct {
+    const void *base;
+    size_t len;
+} rio_slice_t;
+
+/* Any thread: as rio_conn_write for the concatenation of `count` slices, in one call (one lock, and
+ * one socket write when the connection goes straight to the socket): an HTTP chunk's header, body
+ * and CRLF, say. */
+ssize_t rio_conn_writev(rio_conn_t *conn, const rio_slice_t *slices, size_t count);
+
 /* Any thread: bytes accepted by rio_conn_write and not yet handed to the kernel. */
 size_t rio_conn_queued(rio_conn_t *conn);
 
