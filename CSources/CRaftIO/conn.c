@@ -285,6 +285,9 @@ static size_t write_direct(rio_conn_t *c, const rio_slice_t *slices, size_t coun
     do {
         n = sendmsg(c->direct_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
+    /* Quiet is measured from the end of this write: a syscall that outlasts the idle time must
+     * not make every following write a syscall of its own too. */
+    c->last_write_ns = uv_hrtime();
     /* EAGAIN or a failure: queue it all; the loop's write reports a failure and closes. */
     if (n <= 0) return 0;
     c->stats.write_calls++;
