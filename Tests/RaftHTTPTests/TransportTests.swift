@@ -188,8 +188,10 @@ struct TransportTests {
                 try await Task.sleep(for: .milliseconds(1500))
                 two.raft.open()
                 try await two.raft.wait { $0.received.contains { $0.term == 1 } }
-                // More read-timeout checks on a loop that runs freely again.
-                try await Task.sleep(for: .milliseconds(300))
+                // A message read after the block was read after the first (late) check: a loop turn
+                // runs its timers before its I/O.
+                one.transport.send([message(.msgHeartbeat, from: 1, to: 2, term: 2)])
+                try await two.raft.wait { $0.received.contains { $0.term == 2 } }
                 let timeouts = logs.lines.filter { $0.metadata["stream-reader-type"] != nil && "\($0.metadata)".contains("read timeout") }
                 #expect(timeouts.isEmpty, "\(timeouts.map { "\($0.message) \($0.metadata)" })")
             } cleanUp: {
