@@ -301,7 +301,7 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
         uv_mutex_unlock(&c->mu);
         return UV_EPIPE;
     }
-    size_t skip = write_direct(c, slices, count);
+    size_t direct = write_direct(c, slices, count), skip = direct;
     c->stats.app_writes++;
     size_t appended = 0;
     for (size_t i = 0; i < count; i++) {
@@ -311,8 +311,17 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
             continue;
         }
         if (rio__buf_append(&c->out, (const char *)slices[i].base + skip, len - skip) != 0) {
-            /* UNTESTED: out of memory after part of the write was queued. */
+            /* UNTESTED: out of memory. When part of this write already went out or was queued,
+             * the byte stream is broken: close the connection rather than leave it half-written. */
             c->queued += appended;
+            if (direct > 0 || appended > 0) {
+                c->want_close = 1;
+                c->close_graceful = 0;
+                if (!c->on_pending_list) {
+                    c->on_pending_list = 1;
+                    rio__loop_schedule(c->loop, c);
+                }
+            }
             uv_mutex_unlock(&c->mu);
             return UV_ENOMEM;
         }

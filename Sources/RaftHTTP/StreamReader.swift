@@ -74,7 +74,6 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     func start() {
         loop.executeSoon { [self] in
             guard !stopped, task == nil else { return }
-            let checkEvery = max(1, peer.context.configuration.connectionReadTimeout.milliseconds / 5)
             lastCheckAt = loop.now
             readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [self] in checkReadTimeout() }
             dial()
@@ -134,13 +133,16 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         }
     }
 
+    /// How often the read timeout is checked (loop milliseconds): five times per timeout.
+    private var checkEvery: UInt64 { max(1, peer.context.configuration.connectionReadTimeout.milliseconds / 5) }
+
     private func checkReadTimeout() {
         let limit = peer.context.configuration.connectionReadTimeout.milliseconds
         let now = loop.now
         // A late check means the loop itself was held up (a raft slow to process a batch on this
         // loop, a paused process): bytes may be waiting that it could not read, and timers run
         // before I/O in a loop turn. Judge the link at the next check, after a turn of reading.
-        let late = now &- lastCheckAt > 2 * max(1, limit / 5)
+        let late = now &- lastCheckAt > 2 * checkEvery
         lastCheckAt = now
         guard let task, status != -1, !late else { return }
         if now &- lastReadAt > limit {

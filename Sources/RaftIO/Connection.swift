@@ -193,12 +193,7 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer) throws(RaftIOError) -> Int {
         guard let raw else { throw RaftIOError.closed("connection is not open: cannot write") }
-        let n = rio_conn_write(raw, bytes.baseAddress, bytes.count)
-        guard n >= 0 else {
-            throw n == -12 /* ENOMEM */ ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
-                                        : RaftIOError.closed("connection is closed: cannot write")
-        }
-        return n
+        return try Self.queued(rio_conn_write(raw, bytes.baseAddress, bytes.count))
     }
 
     /// Queues `head`, `body` and `tail` as one write: one lock, and one socket write when the write
@@ -214,6 +209,11 @@ public final class Connection: @unchecked Sendable {
             slices[2] = rio_slice_t(base: tail.baseAddress, len: tail.count)
             return rio_conn_writev(raw, slices.baseAddress, 3)
         }
+        return try Self.queued(n)
+    }
+
+    /// The bytes now queued, from a C write's result; its error otherwise.
+    private static func queued(_ n: Int) throws(RaftIOError) -> Int {
         guard n >= 0 else {
             throw n == -12 /* ENOMEM */ ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
                                         : RaftIOError.closed("connection is closed: cannot write")
