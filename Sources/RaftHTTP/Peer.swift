@@ -41,6 +41,7 @@ final class Peer: Sendable {
         let receivedBytes = Atomic<Int>(0)
         let dropped = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
+        let streamDials = Atomic<Int>(0)
         let lastError = Locked<String?>(nil)
     }
 
@@ -202,6 +203,10 @@ final class Peer: Sendable {
         counters.receivedMessages.add(messages, ordering: .relaxed)
     }
 
+    func recordStreamDial() {
+        counters.streamDials.add(1, ordering: .relaxed)
+    }
+
     func recordDiscardedWhilePaused(messages: Int) {
         counters.discardedWhilePaused.add(messages, ordering: .relaxed)
     }
@@ -224,6 +229,7 @@ final class Peer: Sendable {
                        dropped: counters.dropped.load(ordering: .relaxed),
                        failures: counters.failures.load(ordering: .relaxed),
                        lastError: counters.lastError.withLock { $0 },
+                       streamDials: counters.streamDials.load(ordering: .relaxed),
                        msgAppStreamAttached: msgAppWriter.isAttached,
                        messageStreamAttached: messageWriter.isAttached,
                        msgAppStreamReading: reading(.msgAppV2), messageStreamReading: reading(.message),
@@ -254,6 +260,10 @@ public struct PeerStatistics: Sendable, Hashable {
     public var failures: Int
     /// The last failure, in etcd's words.
     public var lastError: String?
+    /// Stream requests we sent to this peer, both stream types: the first dial of each stream
+    /// reader and every redial (after a refusal, a failure or the end of a stream). A count that
+    /// keeps rising while the peer stays inactive is a peer that cannot be reached.
+    public var streamDials: Int
     /// Whether our msgapp v2 stream writer has a connection.
     public var msgAppStreamAttached: Bool
     /// Whether our message stream writer has a connection.

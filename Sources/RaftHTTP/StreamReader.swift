@@ -117,6 +117,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         fields[HTTPField.Name(Wire.Header.raftTo)!] = MemberID(peer.id).description
         let request = HTTPClientRequest(method: .get, url: url.description + type.path(dialerID: context.configuration.localID),
                                         headerFields: fields)
+        peer.recordStreamDial()
         task = context.streamClient.execute(request, on: loop, handler: self)
     }
 

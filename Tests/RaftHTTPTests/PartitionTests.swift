@@ -10,10 +10,13 @@ import TestSupport
 /// overrides it.
 let partitionTime: Duration = .seconds(Int(ProcessInfo.processInfo.environment["PARTITION_SECONDS"] ?? "") ?? 3)
 
-/// Heal deadline: etcd's promise is "within 2 dial-retry intervals"; the slack covers connection
-/// setup (TCP, HTTP head, 200) on a loaded 2-core runner.
+/// The dial-retry interval of the partition tests.
 let retryInterval: Duration = .milliseconds(100)
-let healSlack: Duration = .milliseconds(800)
+/// Heal bound: etcd's promise is "within 2 dial-retry intervals" (measured here: 0.005-0.11 s,
+/// docs/reliability.md); the bound is 10 times the promise, so a machine several times slower
+/// (connection setup, TLS, scheduling) still passes, while a reader that waited for its read
+/// timeout or a longer backoff instead of redialing would not.
+let proxyHealBound: Duration = retryInterval * 2 * 10
 
 /// Measured heal times, printed at the end of each test (for docs/reliability.md).
 func report(_ what: String, _ elapsed: Duration) {
@@ -24,7 +27,7 @@ func report(_ what: String, _ elapsed: Duration) {
 /// their stream writers to it have closed, and checks each was either accepted by a channel or
 /// dropped and counted, and that raft heard "unreachable".
 func floodCutOffMember(_ target: UInt64, from senders: [TestCluster.Member], count: Int = 2000) async throws {
-    try await eventually(.seconds(5), "the stream writers to \(MemberID(target)) closed") {
+    try await eventually(.seconds(30), "the stream writers to \(MemberID(target)) closed") {
         senders.allSatisfy { m in
             let s = m.transport.statistics(peer: target)
             return s?.msgAppStreamAttached == false && s?.messageStreamAttached == false
@@ -39,7 +42,7 @@ func floodCutOffMember(_ target: UInt64, from senders: [TestCluster.Member], cou
         // Bounded: with the streams down only the pipeline takes any (its 64-message queue,
         // refilled as fast as failing posts empty it); the rest are dropped and counted.
         #expect(after.dropped - before.dropped >= count / 2)
-        try await m.raft.wait(timeout: .seconds(5), "\(MemberID(m.id)) told \(MemberID(target)) is unreachable") {
+        try await m.raft.wait(timeout: .seconds(30), "\(MemberID(m.id)) told \(MemberID(target)) is unreachable") {
             $0.unreachable.contains(target)
         }
     }
@@ -65,12 +68,12 @@ struct PartitionTests {
                 try await Task.sleep(until: cutAt + partitionTime, clock: .continuous)
                 let healedAt = ContinuousClock.now
                 await cluster.heal()
-                try await eventually(retryInterval * 2 + healSlack, "all streams back after healing") { cluster.isFullyConnected }
+                try await eventually(.seconds(30), "all streams back after healing") { cluster.isFullyConnected }
                 let elapsed = ContinuousClock.now - healedAt
                 // Traffic flows both ways again. Stream requests that stalled in the partition may
                 // still arrive after healing and briefly replace good streams (each such loss is
                 // reported unreachable): resend as raft would, at heartbeat cadence, until through.
-                try await eventually(.seconds(5), "traffic 1 -> 3 and 3 -> 1 after healing") {
+                try await eventually(.seconds(30), "traffic 1 -> 3 and 3 -> 1 after healing") {
                     cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 3, term: 77)])
                     cluster[2].transport.send([message(.msgHeartbeat, from: 3, to: 1, term: 78)])
                     return cluster[2].raft.record.received.contains { $0.term == 77 }
@@ -93,21 +96,21 @@ struct PartitionTests {
     @Test("a member cut off (connections reset) is marked inactive, raft hears unreachable, drops are counted, streams return after healing")
     func cutOffAndHeal() async throws {
         let elapsed = try await partition(cut: { await $0.isolate(3, .init(refuse: true)) }) { cluster in
-            try await eventually(.seconds(5), "1 and 2 see 3 inactive") {
+            try await eventually(.seconds(30), "1 and 2 see 3 inactive") {
                 cluster[0].transport.activeSince(3) == nil && cluster[1].transport.activeSince(3) == nil
                     && cluster[2].transport.activePeers == 0
             }
             try await flood(cluster)
         }
         report("reset partition", elapsed)
-        #expect(elapsed <= timeBound(retryInterval * 2 + healSlack))
+        #expect(elapsed <= timeBound(proxyHealBound))
     }
 
     @Test("a blackholed member (accepts, then hangs) is noticed by the readers' read timeout and comes back after healing")
     func blackholeAndHeal() async throws {
         let elapsed = try await partition(cut: { await $0.isolate(3, .init(blackhole: true)) }) { cluster in
             // Nothing is closed: only the 1 s read timeout can tell the link is dead.
-            try await eventually(.seconds(5), "1 and 2 see 3 inactive by read timeout") {
+            try await eventually(.seconds(30), "1 and 2 see 3 inactive by read timeout") {
                 cluster[0].transport.activeSince(3) == nil && cluster[1].transport.activeSince(3) == nil
                     && cluster[2].transport.activePeers == 0
             }
@@ -116,7 +119,7 @@ struct PartitionTests {
             try await flood(cluster)
         }
         report("blackhole", elapsed)
-        #expect(elapsed <= timeBound(retryInterval * 2 + healSlack))
+        #expect(elapsed <= timeBound(proxyHealBound))
     }
 
     @Test("a one-way cut (member 3 hears nothing, its sends still flow): 3's readers time out, the others keep receiving from 3")
@@ -127,16 +130,16 @@ struct PartitionTests {
                 await cluster.proxy(from: other, to: 3)?.set(.init(cut: [.toUpstream])) // requests and posts to 3
             }
         }) { cluster in
-            try await eventually(.seconds(5), "3 sees 1 and 2 inactive by read timeout") { cluster[2].transport.activePeers == 0 }
+            try await eventually(.seconds(30), "3 sees 1 and 2 inactive by read timeout") { cluster[2].transport.activePeers == 0 }
             // The other direction still works: 1 keeps hearing from 3 on its open stream.
             let mark = cluster[0].raft.record.received.count
             cluster[2].transport.send([message(.msgHeartbeat, from: 3, to: 1, term: 55)])
-            try await cluster[0].raft.wait(timeout: .seconds(5), "3 -> 1 during the one-way cut") {
+            try await cluster[0].raft.wait(timeout: .seconds(30), "3 -> 1 during the one-way cut") {
                 $0.received.dropFirst(mark).contains { $0.term == 55 }
             }
         }
         report("one-way cut", elapsed)
-        #expect(elapsed <= timeBound(retryInterval * 2 + healSlack))
+        #expect(elapsed <= timeBound(proxyHealBound))
     }
 
     @Test("latency and a bandwidth cap slow traffic down but lose nothing")

@@ -14,15 +14,16 @@ struct StreamDialFailureTests {
                                       raft: RecordingRaft(), group: group)
             defer { transport.stop() }
             let closedPort = freePort() // nothing listens there
-            try transport.addPeer(2, urls: ["http://127.0.0.1:\(closedPort)"])
+            // The clock starts before the first dial and stops after the lines are taken, so every
+            // line counted falls inside the measured time (a rate, not a speed: a slower machine
+            // measures a longer time and allows more lines).
             let clock = ContinuousClock()
             let started = clock.now
-            while (transport.statistics(peer: 2)?.failures ?? 0) < 10 {
-                try #require(clock.now - started < .seconds(10), "10 failed dials within 10 s")
-                try await Task.sleep(for: .milliseconds(20)) // a poll interval, not a wait for the condition
-            }
-            let elapsed = clock.now - started
+            try transport.addPeer(2, urls: ["http://127.0.0.1:\(closedPort)"])
+            // 10 failures take 5 retry intervals (0.5 s); the hang guard is 60x that.
+            try await eventually(.seconds(30), "10 failed dials") { (transport.statistics(peer: 2)?.failures ?? 0) >= 10 }
             let lines = logs.lines.filter { $0.message == "failed to dial remote peer" }
+            let elapsed = clock.now - started
             for type in ["stream MsgApp v2", "stream Message"] {
                 let ofType = lines.filter { $0.metadata["stream-reader-type"] == type }
                 #expect(!ofType.isEmpty, "no dial failure logged for \(type)")

@@ -14,15 +14,17 @@ struct DialTests {
             let port = l.port
             l.close()
             await l.waitClosed()
+            // A dial timeout far beyond the hang guard below: a refusal is told from a timeout by the
+            // error's kind, and "fast" means long before the timeout could have fired.
             let start = ContinuousClock.now
             do {
-                _ = try await Connection.connect(host: "127.0.0.1", port: port, on: loop, timeout: .seconds(5))
+                _ = try await Connection.connect(host: "127.0.0.1", port: port, on: loop, timeout: .seconds(120))
                 Issue.record("connected to a closed port")
             } catch let e as RaftIOError {
                 #expect(e.kind == .connectionRefused)
                 #expect(e.message == "uv_tcp_connect(): connection refused")
             }
-            #expect(ContinuousClock.now - start < timeBound(.seconds(4)), "refusal must not wait for the timeout")
+            #expect(ContinuousClock.now - start < timeBound(.seconds(30)), "refusal must not wait for the timeout")
         }
     }
 

@@ -18,7 +18,12 @@ public final class RecordingRaft: Raft, Sendable {
         }
     }
 
-    private let state = Locked<(record: Record, waiters: [(@Sendable (Record) -> Bool, CheckedContinuation<Void, Never>)])>((Record(), []))
+    private struct Waiter {
+        var id: UInt64
+        var condition: @Sendable (Record) -> Bool
+        var continuation: CheckedContinuation<Void, Never>
+    }
+    private let state = Locked<(record: Record, waiters: [Waiter], nextWaiter: UInt64)>((Record(), [], 0))
     private let removed: Locked<Set<UInt64>>
     /// Thrown from `process` when set.
     package let processError = Locked<(any Error)?>(nil)
@@ -70,8 +75,8 @@ public final class RecordingRaft: Raft, Sendable {
             var ready: [CheckedContinuation<Void, Never>] = []
             let record = s.record
             s.waiters.removeAll { w in
-                guard w.0(record) else { return false }
-                ready.append(w.1)
+                guard w.condition(record) else { return false }
+                ready.append(w.continuation)
                 return true
             }
             return ready
@@ -96,18 +101,32 @@ public final class RecordingRaft: Raft, Sendable {
 
     public func reportSnapshot(_ id: UInt64, status: SnapshotStatus) { update { $0.snapshots.append((id, status)) } }
 
-    /// Waits until `condition` holds, or throws after `timeout`.
+    /// Waits until `condition` holds, or throws after `timeout` (a hang guard). A cancelled wait
+    /// returns at once and leaves no waiter behind.
     public func wait(timeout: Duration = .seconds(10), _ what: String = "condition",
                      until condition: @escaping @Sendable (Record) -> Bool) async throws {
         try await withDeadline(timeout, what) {
-            await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-                let done: Bool = self.state.withLock { s in
-                    if condition(s.record) { return true }
-                    s.waiters.append((condition, cont))
-                    return false
-                }
-                if done { cont.resume() }
+            let id: UInt64 = self.state.withLock { s in
+                s.nextWaiter += 1
+                return s.nextWaiter
             }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+                    let done: Bool = self.state.withLock { s in
+                        if condition(s.record) || Task.isCancelled { return true }
+                        s.waiters.append(Waiter(id: id, condition: condition, continuation: cont))
+                        return false
+                    }
+                    if done { cont.resume() }
+                }
+            } onCancel: {
+                let cancelled = self.state.withLock { s -> Waiter? in
+                    guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.waiters.remove(at: i)
+                }
+                cancelled?.continuation.resume()
+            }
+            try Task.checkCancellation()
         }
     }
 }
@@ -118,25 +137,40 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 }
 
 /// Runs `body`; throws ``DeadlineExceeded`` if it has not returned within `timeout` (scaled by
-/// ``timeBound(_:)`` under a sanitizer). The body keeps
-/// running in the background in that case (its continuation is simply never awaited again).
+/// ``timeBound(_:)`` under a sanitizer). At the deadline the body's task is cancelled, so waits
+/// that honour cancellation (``RecordingRaft/wait(timeout:_:until:)``, `Task.sleep`, the async
+/// socket reads) end instead of lingering, and a failed test leaves no waiter behind.
 public func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String = "operation",
                                       _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     let result = Locked<CheckedContinuation<T, any Error>?>(nil)
-    return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-        result.withLock { $0 = cont }
-        Task {
-            do {
-                let v = try await body()
-                result.withLock { c in c?.resume(returning: v); c = nil }
-            } catch {
-                result.withLock { c in c?.resume(throwing: error); c = nil }
+    let tasks = Locked<(body: Task<Void, Never>?, timer: Task<Void, Never>?)>((nil, nil))
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+            result.withLock { $0 = cont }
+            let bodyTask = Task {
+                let outcome: Result<T, any Error>
+                do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+                result.withLock { c in c?.resume(with: outcome); c = nil }
+                tasks.withLock { $0.timer }?.cancel()
             }
+            tasks.withLock { $0.body = bodyTask }
+            let timer = Task {
+                try? await Task.sleep(for: timeBound(timeout))
+                guard !Task.isCancelled else { return }
+                let expired: Bool = result.withLock { c in
+                    guard let pending = c else { return false }
+                    pending.resume(throwing: DeadlineExceeded(description: "\(what): not within \(timeout)"))
+                    c = nil
+                    return true
+                }
+                if expired { bodyTask.cancel() }
+            }
+            tasks.withLock { $0.timer = timer }
         }
-        Task {
-            try? await Task.sleep(for: timeBound(timeout))
-            result.withLock { c in c?.resume(throwing: DeadlineExceeded(description: "\(what): not within \(timeout)")); c = nil }
-        }
+    } onCancel: {
+        let (body, timer) = tasks.withLock { $0 }
+        body?.cancel()
+        timer?.cancel()
     }
 }
 
