@@ -44,6 +44,10 @@ extension TransportBench {
         /// Messages per second in total (over all followers) instead of saturating; the send time
         /// stamped is the scheduled one, so a stalled sender shows as latency (no coordinated omission).
         public var rate: Double?
+        /// How long streams may take to come up, and how long a full window may go without
+        /// progress before the run ends early as stalled. Tests raise it to a hang guard, so that
+        /// a slow machine finishes the run instead of cutting it short.
+        public var patience: Duration = .seconds(10)
         /// How long the leader sends, unless ``messages`` is set.
         public var duration: Duration = .seconds(10)
         /// Messages to send in total (over all followers); overrides ``duration``.

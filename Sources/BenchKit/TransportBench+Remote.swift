@@ -29,7 +29,7 @@ extension TransportBench {
                     + "use --workload heartbeat against it, or run `rafthttp bench-follower` as the target")
             }
             try leader.transport.addPeer(targetID, urls: [target])
-            try await poll(patience, "streams to \(target) (it must know member \(String(options.localID, radix: 16)) at \(leader.url))") {
+            try await poll(options.patience, "streams to \(target) (it must know member \(String(options.localID, radix: 16)) at \(leader.url))") {
                 leader.streamsAttached(to: targetID)
             }
             var outcome = try await drive(options, leader: leader, followerIDs: [targetID], flow: flow, roundTrips: log)
@@ -78,7 +78,7 @@ extension TransportBench {
                 }
                 try leader.transport.addPeer(id, urls: ["\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"])
             }
-            try await poll(patience, "streams from the leader to every follower process") {
+            try await poll(options.patience, "streams from the leader to every follower process") {
                 followerIDs.allSatisfy { leader.streamsAttached(to: $0) }
             }
             var outcome = try await drive(options, leader: leader, followerIDs: followerIDs, flow: flow, roundTrips: nil)

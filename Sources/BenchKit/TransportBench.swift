@@ -20,9 +20,6 @@ import RaftPB
 /// The transport benchmark behind `rafthttp bench`. See ``Options`` for what it can run and
 /// ``Result`` for what it reports.
 public enum TransportBench {
-    /// How long streams may take to come up, and how long the window may stay full without progress.
-    static let patience: Duration = .seconds(10)
-
     /// Runs one benchmark. Prints nothing itself (the progress line goes to ``Options/progress``).
     /// - Throws: ``TransportBenchError`` for invalid options or a cluster that does not come up;
     ///   `RaftIOError` when a listener cannot bind or TLS certificates cannot be loaded.
@@ -60,7 +57,7 @@ public enum TransportBench {
                     try leader.transport.addPeer(f.id, urls: [f.url])
                     try f.transport.addPeer(leaderID, urls: [leader.url])
                 }
-                try await poll(patience, "streams from the leader to every follower") {
+                try await poll(options.patience, "streams from the leader to every follower") {
                     followers.allSatisfy { leader.streamsAttached(to: $0.id) }
                 }
             }
@@ -106,7 +103,7 @@ public enum TransportBench {
         }
         let sent = await finished.wait()
         // The last deliveries: wait until every follower has completed what it was sent.
-        let deadline = ContinuousClock.now + patience
+        let deadline = ContinuousClock.now + options.patience
         while zip(flow.slots, sent).contains(where: { $0.completed < $1 }), ContinuousClock.now < deadline {
             try await Task.sleep(for: .microseconds(200))
         }
@@ -202,7 +199,7 @@ final class Sender: Sendable {
                 stamp = scheduled // the intended time: a late send shows as latency
             }
             for slot in 0..<n where sent[slot] - flow.slots[slot].completed >= window {
-                let deadline = ContinuousClock.now + TransportBench.patience
+                let deadline = ContinuousClock.now + options.patience
                 if !flow.wait(slot: slot, completed: sent[slot] - window + gap, spins: spins, deadline: deadline) {
                     stalled = true
                 }

@@ -12,6 +12,7 @@ struct TransportBenchTests {
         o.messages = 400
         o.window = 32
         o.spin = .zero // spinning loops would starve the other tests on two cores
+        o.patience = .seconds(120) // a hang guard: a slow machine finishes the run, never cuts it short
         change(&o)
         return o
     }

@@ -52,8 +52,10 @@ struct DialTests {
                     held.append(try await Connection.connect(host: "127.0.0.1", port: port, on: loop, timeout: .milliseconds(300)))
                 } catch let e as RaftIOError {
                     let elapsed = ContinuousClock.now - start
+                    // Not before the timeout; after it only a hang guard (100x): the task that
+                    // measures may itself wait to be scheduled on a busy machine.
                     #expect(elapsed >= .milliseconds(290))
-                    #expect(elapsed < timeBound(.seconds(3)))
+                    #expect(elapsed < timeBound(.seconds(30)))
                     timedOut = e
                     break
                 }

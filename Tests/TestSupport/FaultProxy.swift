@@ -134,7 +134,7 @@ public final class FaultProxy: @unchecked Sendable {
             listener = nil
             for link in Array(links.values) { link.abort() }
         }
-        group.shutdown()
+        await group.shutdownOffPool()
     }
 
     // MARK: - loop thread

@@ -1,3 +1,4 @@
+import Foundation
 import RaftIO
 
 /// Runs `body` with a fresh event loop group, inside the shared resource gate, and shuts the
@@ -7,12 +8,29 @@ public func withEventLoop<T>(loops: Int = 1, _ body: (EventLoopGroup) async thro
         let group = try EventLoopGroup(loopCount: loops)
         do {
             let r = try await body(group)
-            group.shutdown()
+            await group.shutdownOffPool()
             return r
         } catch {
-            group.shutdown()
+            await group.shutdownOffPool()
             throw error
         }
+    }
+}
+
+/// Runs a blocking call (a thread join, a child process's exit) on a thread of its own and
+/// awaits it, so that it does not hold one of Swift concurrency's cooperative threads. There are
+/// as many of those as cores (two here): each one held up by a blocking call stalls every other
+/// test's tasks, and with them their deadlines and pacing.
+public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (cont: CheckedContinuation<T, Never>) in
+        Thread { cont.resume(returning: body()) }.start()
+    }
+}
+
+extension EventLoopGroup {
+    /// ``EventLoopGroup/shutdown()`` (which joins the loop threads) off the cooperative pool.
+    public func shutdownOffPool() async {
+        await offCooperativePool { self.shutdown() }
     }
 }
 

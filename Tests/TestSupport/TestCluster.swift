@@ -34,7 +34,7 @@ public final class TestCluster: Sendable {
         public func stop() async {
             transport.stop()
             await server.shutdown(deadline: .milliseconds(200))
-            group.shutdown()
+            await group.shutdownOffPool()
         }
     }
 
