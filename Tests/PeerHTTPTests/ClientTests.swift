@@ -150,7 +150,9 @@ struct ClientTests {
         }
     }
 
-    @Test("a reused keep-alive connection the server closed is redialed once")
+    // The server's FIN reaches the idle connection first, so the pool retires it and the second
+    // request dials: no redial happens here (replayOnDeadPooledConnection covers the redial).
+    @Test("a keep-alive connection the server closed while idle is not reused")
     func redialDeadConnection() async throws {
         try await withEventLoop { group in
             let config = HTTPServer.Configuration(idleTimeout: .milliseconds(100))
@@ -167,6 +169,32 @@ struct ClientTests {
             #expect(try await second.body.collect(upTo: 10) == Array("hi".utf8))
             #expect(server.statistics.acceptedConnections == 2)
             await server.shutdown(deadline: .seconds(1))
+        }
+    }
+
+    @Test("a GET on a pooled connection that dies before any response byte is replayed once on a fresh connection")
+    func replayOnDeadPooledConnection() async throws {
+        try await withEventLoop { group in
+            let server = try await DeadKeepAliveServer()
+            defer { server.stop() }
+            let client = HTTPClient(eventLoopGroup: group)
+            let url = "http://127.0.0.1:\(server.port)/version"
+            let alive = Array(DeadKeepAliveServer.body.utf8)
+            #expect(try await client.execute(HTTPClientRequest(url: url)).body.collect(upTo: 64) == alive)
+            // The second GET takes the pooled connection; the server closes it under the request.
+            let second = try await client.execute(HTTPClientRequest(url: url))
+            #expect(try await second.body.collect(upTo: 64) == alive)
+            #expect(server.killedConnections == 1)
+            #expect(server.acceptedConnections == 2)
+            // Only once: when the fresh connection dies too, the caller hears of it.
+            server.answersFreshConnections = false
+            await #expect { try await client.execute(HTTPClientRequest(url: url)) } throws: {
+                let e = $0 as? HTTPClientError
+                return e?.code == .closedBeforeResponse
+                    && e?.description.hasPrefix("GET \(url): connection closed before the response") == true
+            }
+            #expect(server.killedConnections == 3)
+            #expect(server.acceptedConnections == 3)
         }
     }
 

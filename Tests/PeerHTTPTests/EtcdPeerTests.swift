@@ -5,28 +5,35 @@ import RaftIO
 import Testing
 import TestSupport
 
-private let haveEtcd = haveProgram("etcd")
+private let haveEtcd = haveProgram("etcd") && haveProgram("curl")
 
-/// Runs a one-member etcd (Debian's etcd-server) with its peer port on 127.0.0.1, plain or TLS.
-private func withEtcd<T>(tls: Bool, _ body: (_ peerURL: String) async throws -> T) async throws -> T {
-    let dir = NSTemporaryDirectory() + "etcd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let peer = freePort(), client = freePort()
-    let scheme = tls ? "https" : "http"
-    let peerURL = "\(scheme)://127.0.0.1:\(peer)"
-    var args = ["--name", "t", "--data-dir", dir,
+/// The arguments of a one-member etcd (Debian's etcd-server) with its peer URL `peerURL`.
+private func etcdArguments(dataDir: String, peerURL: String, tls: Bool) -> [String] {
+    // The client listener takes any free port (the tests never use it): a port from freePort()
+    // can be taken before etcd binds it, and etcd would then exit just after opening its peer port.
+    var args = ["--name", "t", "--data-dir", dataDir,
                 "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-                "--listen-client-urls", "http://127.0.0.1:\(client)", "--advertise-client-urls", "http://127.0.0.1:\(client)",
+                "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
                 "--initial-cluster", "t=\(peerURL)"]
     if tls {
         let certs = TestCertificates.shared
         args += ["--peer-cert-file", certs.path("server.pem"), "--peer-key-file", certs.path("server.key"),
                  "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]
     }
-    let etcd = try ChildProcess("etcd", args)
+    return args
+}
+
+/// Runs a one-member etcd with its peer port on 127.0.0.1, plain or TLS, once it answers there.
+private func withEtcd<T>(tls: Bool, _ body: (_ peerURL: String) async throws -> T) async throws -> T {
+    let dir = NSTemporaryDirectory() + "etcd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let peerURL = "\(tls ? "https" : "http")://127.0.0.1:\(freePort())"
+    let etcd = try ChildProcess("etcd", etcdArguments(dataDir: dir, peerURL: peerURL, tls: tls))
     defer { etcd.stop() }
-    guard await waitForPort(peer) else {
-        Issue.record("etcd did not open its peer port: \(etcd.log)")
+    let certs = TestCertificates.shared
+    let curlTLS = tls ? ["--cacert", certs.path("ca.pem"), "--cert", certs.path("client.pem"), "--key", certs.path("client.key")] : []
+    if let failure = await waitForEtcdToAnswer(etcd, peerURL: peerURL, curlOptions: curlTLS) {
+        Issue.record("\(failure)")
         throw CancellationError()
     }
     return try await body(peerURL)
@@ -72,6 +79,24 @@ struct EtcdPeerTests {
                     _ = try await r.body.collect(upTo: 4096)
                 }
             }
+        }
+    }
+
+    @Test("a port that accepts is not an etcd that answers: an etcd whose peer port is taken is reported with its reason")
+    func peerPortTaken() async throws {
+        try await withEventLoop { group in
+            // Another server holds the port, as when a parallel test's listener took a freePort().
+            let squatter = try await Listener.bind(host: "127.0.0.1", port: 0, on: group.next()) { $0.close(graceful: false) }
+            defer { squatter.close() }
+            let peerURL = "http://127.0.0.1:\(squatter.port)"
+            let dir = NSTemporaryDirectory() + "etcd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let etcd = try ChildProcess("etcd", etcdArguments(dataDir: dir, peerURL: peerURL, tls: false))
+            defer { etcd.stop() }
+            #expect(await waitForPort(squatter.port), "the port accepts, though etcd never listens on it")
+            let failure = await waitForEtcdToAnswer(etcd, peerURL: peerURL)
+            #expect(failure?.hasPrefix("etcd exited before answering on \(peerURL):") == true, "\(failure ?? "nil")")
+            #expect(failure?.contains("bind: address already in use") == true, "\(failure ?? "nil")")
         }
     }
 }
