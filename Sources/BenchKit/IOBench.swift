@@ -104,13 +104,6 @@ public struct TLSPair: Sendable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
-
 /// A one-shot event a task can wait for.
 final class Signal<T: Sendable>: Sendable {
     private let state = Locked<(value: T?, waiters: [CheckedContinuation<T, Never>])>((nil, []))

@@ -45,12 +45,3 @@ extension HTTPServer {
         }
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, at least 1 (a libuv timer of 0 would fire on the next turn).
-    var timerMilliseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 1 }
-        return max(1, UInt64(seconds) * 1000 + UInt64(attoseconds / 1_000_000_000_000_000))
-    }
-}

@@ -143,16 +143,6 @@ enum Probing {
     }
 }
 
-extension Duration {
-    /// Whole nanoseconds, truncated toward zero (saturating far outside ±292 years).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        return product &+ attoseconds / 1_000_000_000
-    }
-}
-
 /// Just enough JSON to read one flat object of scalars, as the probing answer is.
 private struct JSONScanner {
     enum Value: Hashable { case string(String), bool(Bool), null, number }

@@ -90,7 +90,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         self.decoder = SnapshotHeadDecoder(limit: context.configuration.snapshotHeadLimit)
     }
 
-    private var timeoutMilliseconds: UInt64 { max(1, context.configuration.snapshotReceiveTimeout.milliseconds) }
+    private var timeoutMilliseconds: UInt64 { context.configuration.snapshotReceiveTimeout.timerMilliseconds }
 
     /// Starts reading the body. Loop thread.
     func start() {

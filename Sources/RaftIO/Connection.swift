@@ -374,12 +374,3 @@ let callbackTable: CallbackTable = {
         }))
     return CallbackTable(pointer: p)
 }()
-
-extension Duration {
-    /// Whole milliseconds (negative durations count as zero), for loop timers and dial timeouts.
-    package var milliseconds: UInt64 {
-        let (s, atto) = components
-        guard s >= 0 else { return 0 }
-        return UInt64(s) * 1000 + UInt64(atto / 1_000_000_000_000_000)
-    }
-}

@@ -20,8 +20,7 @@ public final class EventLoop: @unchecked Sendable {
             throw RaftIOError(kind: .io, message: cString(err))
         }
         raw = loop
-        let (seconds, attoseconds) = spin.components
-        rio_loop_set_spin(raw, seconds < 0 ? 0 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000))
+        rio_loop_set_spin(raw, UInt64(max(0, spin.nanoseconds)))
         let rc = rio_loop_start(raw)
         if rc != 0 {
             rio_loop_free(raw)

@@ -142,30 +142,12 @@ struct TransportBenchTests {
 /// processes of the built `rafthttp` binary.
 @Suite("rafthttp bench with remote followers")
 struct RemoteFollowerTests {
-    /// A port nothing listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { p in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                guard bind(fd, sa, length) == 0, getsockname(fd, sa, &length) == 0 else {
-                    throw POSIXError(.EADDRINUSE)
-                }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test("--target: a standing follower acknowledges every message; latency is the round trip", arguments: [
         TransportBench.Workload.msgapp, .heartbeat,
     ])
     func target(_ workload: TransportBench.Workload) async throws {
         try await ResourceGate.shared {
-            let leaderPort = try Self.freePort()
+            let leaderPort = freePort()
             var follower = BenchFollower.Options(id: 0x22, leaderID: 0x11, leaderURL: "http://127.0.0.1:\(leaderPort)")
             follower.clusterID = 0x77
             let listening = AsyncStream<String>.makeStream()

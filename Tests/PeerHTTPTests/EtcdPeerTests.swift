@@ -9,11 +9,12 @@ private let haveEtcd = haveProgram("etcd") && haveProgram("curl")
 
 /// The arguments of a one-member etcd (Debian's etcd-server) with its peer URL `peerURL`.
 private func etcdArguments(dataDir: String, peerURL: String, tls: Bool) -> [String] {
-    // The client listener takes any free port (the tests never use it): a port from freePort()
-    // can be taken before etcd binds it, and etcd would then exit just after opening its peer port.
+    // The client port comes from freePort() too: below the ephemeral range, so no other test's
+    // listener or client socket can take it before etcd binds it.
+    let clientURL = "http://127.0.0.1:\(freePort())"
     var args = ["--name", "t", "--data-dir", dataDir,
                 "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-                "--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:0",
+                "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
                 "--initial-cluster", "t=\(peerURL)"]
     if tls {
         let certs = TestCertificates.shared
@@ -85,7 +86,7 @@ struct EtcdPeerTests {
     @Test("a port that accepts is not an etcd that answers: an etcd whose peer port is taken is reported with its reason")
     func peerPortTaken() async throws {
         try await withEventLoop { group in
-            // Another server holds the port, as when a parallel test's listener took a freePort().
+            // Another server holds the port (freePort() avoids this; a port picked by hand may not).
             let squatter = try await Listener.bind(host: "127.0.0.1", port: 0, on: group.next()) { $0.close(graceful: false) }
             defer { squatter.close() }
             let peerURL = "http://127.0.0.1:\(squatter.port)"

@@ -3,11 +3,11 @@
 // etcd 3.4 opens its peer listener early in embed.StartEtcd (configurePeerListeners), then builds
 // the server (etcdserver.NewServer: WAL, backend), starts it, and only then serves the listener
 // (servePeers, through cmux). Connections made in between wait in the kernel's accept queue and
-// are answered later, so a port that accepts says little: it may not even be our etcd. The ports
-// come from freePort(), released before etcd binds them; another test's listener can take one
-// (etcd then exits at once and the port still accepts), and etcd can exit after opening its peer
-// port (say, its client port was taken), resetting whatever was queued. A client test that only
-// waited for the port then fails with a client error that points at the wrong code.
+// are answered later, so a port that accepts says little: it may not even be our etcd. Had
+// another listener taken the port (freePort() now picks below the ephemeral range, so no port-0
+// listener can), etcd would exit at once while the port still accepts; and etcd can exit after
+// opening its peer port (say, its client port was taken), resetting whatever was queued. A client
+// test that only waited for the port then fails with a client error that points at the wrong code.
 import Foundation
 
 /// Waits until the etcd that `etcd` runs answers `GET <peerURL>/version` with etcd's version JSON,

@@ -1,4 +1,5 @@
 import Foundation
+import RaftIO
 
 /// Runs a program to completion on a thread of its own, so waiting for it does not hold one of
 /// Swift concurrency's few cooperative threads. Otherwise as ``run(_:_:cwd:)``.
@@ -66,22 +67,52 @@ public final class ChildProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released: another process may take it, rarely).
+/// A free TCP port on 127.0.0.1 for a server that a test starts later (a child process, a
+/// listener told its port). Chosen below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), from which every bind to port 0 and every outgoing
+/// connection takes its port: so no listener of another test, and no client socket, can take it
+/// between this call and the server's bind. Never the same port twice in one process; checked
+/// free by binding it.
 public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    PortAllocator.shared.next()
+}
+
+/// Hands out ports below the ephemeral range, each at most once per process.
+final class PortAllocator: Sendable {
+    static let shared = PortAllocator()
+    private let range: Range<Int>
+    private let handedOut = Locked<Set<Int>>([])
+
+    private init() {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let ephemeralLow = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
+        // Well above the ports that system services listen on, and below the ephemeral range.
+        let low = min(20_000, max(1024, ephemeralLow - 4096))
+        range = low..<max(low + 1, ephemeralLow)
     }
-    _ = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+
+    func next() -> Int {
+        while true {
+            let port = Int.random(in: range)
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            if fresh, Self.canBind(port) { return port }
+        }
     }
-    return Int(UInt16(bigEndian: addr.sin_port))
+
+    private static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
 }
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`, retrying a connect until
