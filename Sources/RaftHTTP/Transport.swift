@@ -49,6 +49,7 @@ public final class Transport: Sendable {
         for pipeline in remotes.values { pipeline.stop() }
         closeIdleConnections()
         context.finishErrors()
+        context.warnings.flush() // the counts of the last bursts, not lost silently
         context.logger.info("stopped remote peers and HTTP transport")
     }
 

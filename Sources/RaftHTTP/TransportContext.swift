@@ -28,7 +28,8 @@ final class TransportContext: Sendable {
     // MARK: guarded by locks
     let peers = Locked<[UInt64: Peer]>([:])
     let remotes = Locked<[UInt64: Pipeline]>([:])
-    private let warnings = Locked<[String: (last: ContinuousClock.Instant, suppressed: Int)]>([:])
+    /// Warnings that can repeat per message or per request: once a second per key, bounded.
+    let warnings: RateLimitedLogger
 
     init(configuration: Transport.Configuration, raft: any Raft, group: EventLoopGroup,
          errors: AsyncStream<RaftHTTPError>.Continuation) {
@@ -39,6 +40,7 @@ final class TransportContext: Sendable {
         var logger = configuration.logger
         logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.localID))"
         self.logger = logger
+        warnings = RateLimitedLogger(logger)
         metrics = TransportMetrics(localID: configuration.localID, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         streamClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
                                                        keepAlive: false))
@@ -72,21 +74,9 @@ final class TransportContext: Sendable {
         raft.reportUnreachable(id)
     }
 
-    /// Logs a warning at most once per second per key, saying how many were suppressed meanwhile.
+    /// Logs a warning at most once per second per key; the next line carries how many were
+    /// suppressed meanwhile (metadata `suppressed`). See ``RateLimitedLogger``.
     func rateLimitedWarning(key: String, _ message: String, metadata: Logger.Metadata) {
-        let now = ContinuousClock.now
-        let suppressed: Int? = warnings.withLock { w in
-            if let entry = w[key], now - entry.last < .seconds(1) {
-                w[key]?.suppressed += 1
-                return nil
-            }
-            let count = w[key]?.suppressed ?? 0
-            w[key] = (now, 0)
-            return count
-        }
-        guard let suppressed else { return }
-        var metadata = metadata
-        if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
-        logger.warning("\(message)", metadata: metadata)
+        warnings.warning(key: key, "\(message)", metadata: metadata)
     }
 }

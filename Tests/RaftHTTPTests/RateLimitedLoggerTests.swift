@@ -26,7 +26,7 @@ struct RateLimitedLoggerTests {
         #expect(store.lines.first?.metadata["remote-peer-id"] == "1")
     }
 
-    @Test("repeats within the interval are counted, and the next line says how many were suppressed")
+    @Test("repeats within the interval are counted, and the next line says how many were suppressed, the message unchanged")
     func suppressed() {
         let (logger, store, clock) = make()
         for _ in 0 ..< 100 { logger.warning(key: "drop/1", "dropped") }
@@ -36,7 +36,8 @@ struct RateLimitedLoggerTests {
         clock.withLock { $0 = .seconds(5) }
         logger.warning(key: "drop/1", "dropped")
         logger.warning(key: "drop/1", "dropped")
-        #expect(store.messages == ["dropped", "dropped (100 similar suppressed)"])
+        #expect(store.messages == ["dropped", "dropped"])
+        #expect(store.lines.map { $0.metadata["suppressed"] } == [nil, "100"])
     }
 
     @Test("keys are limited independently")
@@ -56,13 +57,35 @@ struct RateLimitedLoggerTests {
         logger.warning(key: "a", "a")
         logger.warning(key: "b", "b")
         logger.flush()
-        #expect(store.messages == ["a", "b", "a (2 similar suppressed)"])
+        #expect(store.messages == ["a", "b", "a"])
+        #expect(store.lines.map { $0.metadata["suppressed"] } == [nil, nil, "2"])
         logger.flush()
         #expect(store.messages.count == 3)
         clock.withLock { $0 = .seconds(60) }
         logger.flush()
+        #expect(logger.trackedKeys == 0, "quiet keys forgotten")
         logger.warning(key: "a", "a")
-        #expect(store.messages == ["a", "b", "a (2 similar suppressed)", "a"])
+        #expect(store.messages == ["a", "b", "a", "a"])
+    }
+
+    @Test("bounded: a flood of new keys within one interval tracks at most the capacity, the rest share one overflow line per interval")
+    func bounded() {
+        let (logger, store) = CapturingLogHandler.logger(level: .trace)
+        let origin = ContinuousClock.now
+        let offset = Locked<Duration>(.zero)
+        let limited = RateLimitedLogger(logger, interval: .seconds(1), capacity: 4) { origin + offset.withLock { $0 } }
+        for n in 0 ..< 10_000 { limited.warning(key: "unknown-\(n)", "failed to find remote peer in cluster") }
+        #expect(limited.trackedKeys == 4)
+        #expect(store.lines.count == 5, "four keys and one overflow line")
+        #expect(store.lines.last?.metadata[RateLimitedLogger.overflowKey] == "true")
+        // An interval later the quiet keys make room again; the overflow's count is owed.
+        offset.withLock { $0 = .seconds(1) }
+        limited.warning(key: "fresh", "fresh")
+        #expect(limited.trackedKeys == 1)
+        #expect(store.messages.last == "fresh")
+        limited.warning(key: "more", "x")
+        limited.flush()
+        #expect(store.lines.contains { $0.metadata[RateLimitedLogger.overflowKey] == "true" && $0.metadata["suppressed"] == "9995" })
     }
 
     @Test("a warning below the logger's level costs nothing and is not counted")
