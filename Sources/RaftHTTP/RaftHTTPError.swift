@@ -102,11 +102,13 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
                           + "(local \(MemberID(local)), remote \(remote ?? "unknown"))")
     }
 
-    /// `peer` refused us with 412 "incompatible version"; `remoteVersion` is its `X-Server-Version`.
-    static func incompatibleVersion(peer: UInt64, url: String?, remoteVersion: String?) -> RaftHTTPError {
+    /// `peer` refused us with 412 "incompatible version"; `localVersion` and `localMinCluster` are
+    /// the versions we sent (our configuration's), `remoteVersion` is its `X-Server-Version`.
+    static func incompatibleVersion(peer: UInt64, url: String?, localVersion: String, localMinCluster: String,
+                                    remoteVersion: String?) -> RaftHTTPError {
         RaftHTTPError(.incompatibleVersion, peer: peer, url: url, status: 412,
-                      "\(who(peer, url)) rejected the request: incompatible version (local \(Wire.Version.server) "
-                          + "min cluster \(Wire.Version.minCluster), remote \(remoteVersion ?? "unknown"))")
+                      "\(who(peer, url)) rejected the request: incompatible version (local \(localVersion) "
+                          + "min cluster \(localMinCluster), remote \(remoteVersion ?? "unknown"))")
     }
 
     /// `peer` answered 404 to a stream dial: it does not know `local` (etcd: "peer X failed to
@@ -125,14 +127,15 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Classifies a 412 answer by its body, as etcd's reader and pipeline do (the body with its
     /// newline trimmed is compared with etcd's texts). `remoteClusterID` and `remoteVersion` are the
     /// answer's `X-Etcd-Cluster-ID` and `X-Server-Version`, for the log.
-    static func preconditionFailed(peer: UInt64, url: String?, body: String, local: UInt64,
+    static func preconditionFailed(peer: UInt64, url: String?, body: String, local: Transport.Configuration,
                                    remoteClusterID: String?, remoteVersion: String?) -> RaftHTTPError {
         let text = body.hasSuffix("\n") ? String(body.dropLast()) : body
         switch text {
         case Wire.ErrorResponse.incompatibleVersion.text:
-            return .incompatibleVersion(peer: peer, url: url, remoteVersion: remoteVersion)
+            return .incompatibleVersion(peer: peer, url: url, localVersion: local.serverVersion,
+                                        localMinCluster: local.minClusterVersion, remoteVersion: remoteVersion)
         case Wire.ErrorResponse.clusterIDMismatch.text:
-            return .clusterIDMismatch(peer: peer, url: url, local: local, remote: remoteClusterID)
+            return .clusterIDMismatch(peer: peer, url: url, local: local.clusterID, remote: remoteClusterID)
         case Wire.ErrorResponse.toFieldMismatch.text:
             return .toMismatch(peer: peer, url: url)
         default:

@@ -282,7 +282,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         case 404:
             error = .peerNotFound(peer: peer.id, url: url?.description, local: context.configuration.localID)
         case 412:
-            error = .preconditionFailed(peer: peer.id, url: url?.description, body: body, local: context.configuration.clusterID,
+            error = .preconditionFailed(peer: peer.id, url: url?.description, body: body, local: context.configuration,
                                         remoteClusterID: remoteClusterID, remoteVersion: remoteVersion)
         default:
             error = .unexpectedStatus(peer: peer.id, url: url?.description ?? "", status: status,

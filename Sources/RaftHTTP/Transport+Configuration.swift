@@ -56,21 +56,21 @@ extension Transport {
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
         public var metricsFactory: (any MetricsFactory)?
 
-        /// A configuration with etcd's defaults (the same values as `Wire`'s constants).
+        /// A configuration with etcd's defaults (`Wire`'s constants: one source for each value).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
-                    dialTimeout: Duration = .seconds(2),
-                    dialRetryFrequency: Duration = .milliseconds(100),
-                    connectionReadTimeout: Duration = .seconds(5),
-                    streamQueueLimitBytes: Int = 64 << 20,
-                    pipelineBufferSize: Int = 64,
-                    pipelineWorkers: Int = 4,
-                    maxMessageSize: Int = 512 << 20,
-                    serverVersion: String = "3.4.23",
-                    minClusterVersion: String = "3.0.0",
+                    dialTimeout: Duration = Wire.Timeout.dial,
+                    dialRetryFrequency: Duration = Wire.Timeout.streamRedial,
+                    connectionReadTimeout: Duration = Wire.Timeout.connRead,
+                    streamQueueLimitBytes: Int = Wire.Limit.streamQueueBytes,
+                    pipelineBufferSize: Int = Wire.Limit.pipelineBuffer,
+                    pipelineWorkers: Int = Wire.Limit.pipelineWorkers,
+                    maxMessageSize: Int = Wire.Limit.messageFrame,
+                    serverVersion: String = Wire.Version.server,
+                    minClusterVersion: String = Wire.Version.minCluster,
                     logger: Logger = Logger(label: "rafthttp"),
                     snapshotSink: (any SnapshotSink)? = nil,
-                    snapshotHeadLimit: Int = 512 << 20,
-                    snapshotReceiveTimeout: Duration = .seconds(5),
+                    snapshotHeadLimit: Int = Wire.Limit.messageFrame,
+                    snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
                     metricsFactory: (any MetricsFactory)? = nil) {
             self.localID = localID
             self.clusterID = clusterID

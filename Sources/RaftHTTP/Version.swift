@@ -66,11 +66,7 @@ struct EtcdVersion: Hashable, Sendable, CustomStringConvertible {
     /// Parses a header value the way etcd reads it: a missing header means `2.0.0`, since etcd 2.0
     /// sent none. `nil` for a value that is present but not a version.
     init?(header value: String?) {
-        guard let value, !value.isEmpty else {
-            self.init(major: 2, minor: 0, patch: 0)
-            return
-        }
-        self.init(value)
+        self.init(value.flatMap { $0.isEmpty ? nil : $0 } ?? Wire.Version.assumedWhenMissing)
     }
 
     var description: String {

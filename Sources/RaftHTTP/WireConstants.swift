@@ -5,6 +5,7 @@
 // (`shared/spec/rafthttp-3.4.md`).
 
 /// Namespace for the wire protocol's fixed values.
+@usableFromInline
 enum Wire {
     /// The routes of the peer port (`transport.go: Handler`, spec 1.1).
     enum Path {
@@ -60,49 +61,39 @@ enum Wire {
 
     /// The versions this transport claims. We speak etcd 3.4's protocol, so we say we are the
     /// Debian-packaged 3.4 we test against; a 3.4 peer then applies its own rules to us unchanged.
+    @usableFromInline
     enum Version {
         /// Sent as `X-Server-Version` (`version.Version`).
-        static let server = "3.4.23"
+        @usableFromInline static let server = "3.4.23"
         /// Sent as `X-Min-Cluster-Version` (`version.MinClusterVersion`).
-        static let minCluster = "3.0.0"
+        @usableFromInline static let minCluster = "3.0.0"
         /// Assumed when a peer leaves a version header out: etcd 2.0 sent none (`util.go: serverVersion`).
         static let assumedWhenMissing = "2.0.0"
     }
 
     /// Capacities of queues and frames (spec 1.13). Changing one changes when etcd-compatible
     /// senders start dropping, which raft tolerates but operators notice.
+    @usableFromInline
     enum Limit {
-        /// Messages queued per stream writer (`streamBufSize`).
-        static let streamBuffer = 4096
-        /// A stream writer flushes once more than this many messages are unflushed (`streamBufSize/2`).
-        static let streamFlushThreshold = streamBuffer / 2
         /// Messages queued per pipeline (`pipelineBufSize`).
-        static let pipelineBuffer = 64
+        @usableFromInline static let pipelineBuffer = 64
         /// Concurrent posts per pipeline (`connPerPipeline`).
-        static let pipelineWorkers = 4
-        /// Received non-proposal messages queued per peer before `Raft.process` (`recvBufSize`).
-        static let receiveBuffer = 4096
-        /// Received proposals queued per peer (`maxPendingProposals`); their own queue so that
-        /// proposals cannot block votes and heartbeats.
-        static let proposalBuffer = 4096
-        /// A message-stream frame above this is refused (`readBytesLimit`, "error limit exceeded").
-        static let messageFrame = 512 * 1024 * 1024
-        /// etcd caps each `Read` of a pipeline body at 64 KiB (`connReadLimitByte`); not a total cap.
-        static let pipelineReadChunk = 64 * 1024
-        /// Default total cap on a pipeline body: etcd 3.4 has none, we use the stream frame limit
-        /// because a leader sends MsgApps of 1 MiB and more here while streams are down.
-        static let pipelineBody = messageFrame
+        @usableFromInline static let pipelineWorkers = 4
+        /// A message-stream frame above this is refused (`readBytesLimit`, "error limit exceeded");
+        /// also our default cap on a pipeline body and a snapshot's message head. The value lives
+        /// with the codecs, the lowest layer that enforces it.
+        @usableFromInline static let messageFrame = MessageStreamDecoder.defaultLimit
+        /// Bytes queued per stream writer before messages are dropped. etcd counts messages (4096,
+        /// `streamBufSize`); we count bytes, so that 4096 large appends cannot queue gigabytes.
+        @usableFromInline static let streamQueueBytes = 64 << 20
     }
 
     /// Deadlines and periods (spec 1.14).
+    @usableFromInline
     enum Timeout {
-        /// `ConnReadTimeout`: per-read deadline on stream connections and accepted connections.
-        static let connRead: Duration = .seconds(5)
-        /// `ConnWriteTimeout`: per-write deadline on the same connections.
-        static let connWrite: Duration = .seconds(5)
-        /// Link heartbeat period: a third of the read deadline, so two may be lost before the
-        /// reader times out. Go divides nanoseconds, hence 1.666666666 s exactly.
-        static let linkHeartbeat: Duration = .nanoseconds(5_000_000_000 / 3)
+        /// `ConnReadTimeout`: per-read deadline on stream connections; link heartbeats go out every
+        /// third of it, so two may be lost before the reader times out.
+        @usableFromInline static let connRead: Duration = .seconds(5)
         /// Probe period: `ConnReadTimeout − 1 s`, so a probe ends before a read deadline would.
         static let probeInterval: Duration = .seconds(4)
         /// How often a healthy prober's status is checked (`statusMonitoringInterval`).
@@ -112,13 +103,11 @@ enum Wire {
         /// A clock drift above this is warned about (positive drift only, as etcd).
         static let clockDriftWarning: Duration = .seconds(1)
         /// Stream redial rate (`rate.Every(100ms)`, burst 1), the default dial retry frequency.
-        static let streamRedial: Duration = .milliseconds(100)
+        @usableFromInline static let streamRedial: Duration = .milliseconds(100)
         /// Dial timeout as etcd configures it: 1 s + the 1 s default election timeout.
-        static let dial: Duration = .seconds(2)
+        @usableFromInline static let dial: Duration = .seconds(2)
         /// Time to read a snapshot post's response body once its headers arrived (`snapResponseReadTimeout`).
         static let snapshotResponse: Duration = .seconds(5)
-        /// Delay before an in-flight pipeline post is cancelled at stop (`waitSchedule`).
-        static let pipelineStopGrace: Duration = .milliseconds(1)
     }
 }
 

@@ -31,7 +31,8 @@ struct RaftHTTPErrorTests {
 
     @Test("incompatible version names both versions")
     func incompatibleVersion() {
-        let error = RaftHTTPError.incompatibleVersion(peer: peer, url: url, remoteVersion: "2.0.0")
+        let error = RaftHTTPError.incompatibleVersion(peer: peer, url: url, localVersion: "3.4.23", localMinCluster: "3.0.0",
+                                                      remoteVersion: "2.0.0")
         #expect(error.code == .incompatibleVersion)
         #expect(error.description == "peer 8e9e05c52164694d at http://127.0.0.1:2380 rejected the request: "
             + "incompatible version (local 3.4.23 min cluster 3.0.0, remote 2.0.0)")
@@ -67,13 +68,17 @@ struct RaftHTTPErrorTests {
     @Test("a 412 answer is classified by its body as etcd's reader does")
     func preconditionFailed() {
         func classify(_ body: String) -> RaftHTTPError {
-            RaftHTTPError.preconditionFailed(peer: 2, url: "http://a:1", body: body, local: 3,
+            RaftHTTPError.preconditionFailed(peer: 2, url: "http://a:1", body: body,
+                                             local: Transport.Configuration(localID: 1, clusterID: 3, localURLs: [], serverVersion: "3.4.99"),
                                              remoteClusterID: "e28f31bbd863d8c8", remoteVersion: "3.4.23")
         }
         #expect(classify("cluster ID mismatch\n").code == .clusterIDMismatch)
         #expect(classify("cluster ID mismatch\n").description
             == "peer 2 at http://a:1 rejected the request: cluster ID mismatch (local 3, remote e28f31bbd863d8c8)")
         #expect(classify("incompatible version\n").code == .incompatibleVersion)
+        // The versions we sent, from the configuration, not the library's defaults.
+        #expect(classify("incompatible version\n").description
+            == "peer 2 at http://a:1 rejected the request: incompatible version (local 3.4.99 min cluster 3.0.0, remote 3.4.23)")
         #expect(classify("to field mismatch\n").code == .toMismatch)
         #expect(classify("something else\n").code == .unexpectedStatus)
         #expect(classify("something else\n").status == 412)

@@ -37,22 +37,30 @@ struct WireConstantsTests {
 
     @Test("buffer sizes and frame limits are etcd's")
     func limits() {
-        #expect(Wire.Limit.streamBuffer == 4096)
-        #expect(Wire.Limit.streamFlushThreshold == 2048)
         #expect(Wire.Limit.pipelineBuffer == 64)
         #expect(Wire.Limit.pipelineWorkers == 4)
-        #expect(Wire.Limit.receiveBuffer == 4096)
-        #expect(Wire.Limit.proposalBuffer == 4096)
         #expect(Wire.Limit.messageFrame == 536_870_912)
-        #expect(Wire.Limit.messageFrame == MessageStreamDecoder.defaultLimit)
-        #expect(Wire.Limit.pipelineReadChunk == 65536)
+        #expect(MessageStreamDecoder.defaultLimit == 536_870_912)
+    }
+
+    @Test("the configuration's defaults are the wire constants")
+    func configurationDefaults() {
+        let c = Transport.Configuration(localID: 1, clusterID: 2, localURLs: [])
+        #expect(c.dialTimeout == Wire.Timeout.dial)
+        #expect(c.dialRetryFrequency == Wire.Timeout.streamRedial)
+        #expect(c.connectionReadTimeout == Wire.Timeout.connRead)
+        #expect(c.pipelineBufferSize == Wire.Limit.pipelineBuffer)
+        #expect(c.pipelineWorkers == Wire.Limit.pipelineWorkers)
+        #expect(c.maxMessageSize == Wire.Limit.messageFrame)
+        #expect(c.snapshotHeadLimit == Wire.Limit.messageFrame)
+        #expect(c.streamQueueLimitBytes == 64 << 20)
+        #expect(c.serverVersion == Wire.Version.server)
+        #expect(c.minClusterVersion == Wire.Version.minCluster)
     }
 
     @Test("timeouts are etcd's")
     func timeouts() {
         #expect(Wire.Timeout.connRead == .seconds(5))
-        #expect(Wire.Timeout.connWrite == .seconds(5))
-        #expect(Wire.Timeout.linkHeartbeat == .nanoseconds(1_666_666_666))
         #expect(Wire.Timeout.probeInterval == Wire.Timeout.connRead - .seconds(1))
         #expect(Wire.Timeout.probeMonitorHealthy == .seconds(30))
         #expect(Wire.Timeout.probeMonitorUnhealthy == .seconds(5))
