@@ -72,13 +72,7 @@ final class ResponseStream: HTTPClientResponseHandler, @unchecked Sendable {
     private struct State {
         var head: CheckedContinuation<HTTPClientResponse, any Error>?
         var task: HTTPClientTask?
-        var chunks: [[UInt8]] = []
-        var next = 0
-        var buffered = 0
-        var paused = false
-        var finished = false
-        var error: HTTPClientError?
-        var waiter: CheckedContinuation<[UInt8]?, any Error>?
+        var body = ChunkQueue<HTTPClientError>(highWater: ResponseStream.highWater)
     }
     private let state = Locked(State())
     /// Buffered bytes at which the socket is paused; it resumes at half.
@@ -91,7 +85,7 @@ final class ResponseStream: HTTPClientResponseHandler, @unchecked Sendable {
         }
     }
 
-    var isFinished: Bool { state.withLock { $0.finished && $0.next == $0.chunks.count } }
+    var isFinished: Bool { state.withLock { $0.body.isDrained } }
 
     func didReceiveHead(_ task: HTTPClientTask, _ head: HTTPResponseHead) {
         let cont = state.withLock { s in
@@ -103,20 +97,8 @@ final class ResponseStream: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
         let chunk = [UInt8](bytes)
-        let (waiter, pause): (CheckedContinuation<[UInt8]?, any Error>?, Bool) = state.withLock { s in
-            if let w = s.waiter {
-                s.waiter = nil
-                return (w, false)
-            }
-            s.chunks.append(chunk)
-            s.buffered += chunk.count
-            if s.buffered >= Self.highWater && !s.paused {
-                s.paused = true
-                return (nil, true)
-            }
-            return (nil, false)
-        }
-        waiter?.resume(returning: chunk)
+        let (handTo, pause) = state.withLock { $0.body.push(chunk) }
+        handTo?.resume(returning: chunk)
         if pause { task.pauseReading() }
     }
 
@@ -126,50 +108,23 @@ final class ResponseStream: HTTPClientResponseHandler, @unchecked Sendable {
 
     private func end(_ error: HTTPClientError?) {
         let (head, waiter) = state.withLock { s in
-            s.finished = true
-            s.error = error
-            defer { s.head = nil; s.waiter = nil }
-            return (s.head, s.waiter)
+            defer { s.head = nil }
+            return (s.head, s.body.finish(error))
         }
-        if let head {
-            head.resume(throwing: error ?? HTTPClientError(.closedBeforeResponse, request: ""))
-        }
-        if let waiter {
-            if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
-        }
+        head?.resume(throwing: error ?? HTTPClientError(.closedBeforeResponse, request: ""))
+        waiter?.resume(ending: error)
     }
 
     func next() async throws -> [UInt8]? {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8]?, any Error>) in
-            enum Outcome { case chunk([UInt8], resume: HTTPClientTask?), end(HTTPClientError?), wait }
-            let outcome: Outcome = state.withLock { s in
-                if s.next < s.chunks.count {
-                    let chunk = s.chunks[s.next]
-                    s.next += 1
-                    if s.next == s.chunks.count {
-                        s.chunks.removeAll(keepingCapacity: true)
-                        s.next = 0
-                    }
-                    s.buffered -= chunk.count
-                    var resume: HTTPClientTask?
-                    if s.paused && s.buffered <= Self.highWater / 2 {
-                        s.paused = false
-                        resume = s.task
-                    }
-                    return .chunk(chunk, resume: resume)
-                }
-                if s.finished { return .end(s.error) }
-                precondition(s.waiter == nil, "HTTPClientResponse.Body iterated concurrently")
-                s.waiter = cont
-                return .wait
-            }
-            switch outcome {
+            let (popped, task) = state.withLock { s in (s.body.pop(orWait: cont), s.task) }
+            switch popped {
             case .chunk(let chunk, let resume):
-                resume?.resumeReading()
+                if resume { task?.resumeReading() }
                 cont.resume(returning: chunk)
             case .end(let error):
-                if let error { cont.resume(throwing: error) } else { cont.resume(returning: nil) }
-            case .wait:
+                cont.resume(ending: error)
+            case .waiting:
                 break
             }
         }
