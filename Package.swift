@@ -36,6 +36,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("uv"), .linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
         .target(name: "RaftIO", dependencies: ["CRaftIO"], swiftSettings: strict),
+        // C for the command-line tool's process plumbing (prctl is variadic: Swift cannot call it).
+        .target(name: "CRaftTool", path: "CSources/CRaftTool", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])]),
         .target(name: "RaftPB", swiftSettings: strict),
         .target(
             name: "PeerHTTP",
@@ -76,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "rafthttp",
             dependencies: [
-                "RaftIO", "RaftHTTP", "BenchKit", "RaftHTTPPeer",
+                "RaftIO", "RaftHTTP", "BenchKit", "RaftHTTPPeer", "CRaftTool",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

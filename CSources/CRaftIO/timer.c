@@ -1,11 +1,7 @@
 /* Timers: thin wrappers over uv_timer_t whose close is reported to the owner exactly once. */
 #include "internal.h"
 
-#include <signal.h>
 #include <stdlib.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 static void on_timer(uv_timer_t *h) {
     rio_timer_t *t = h->data;
@@ -50,11 +46,3 @@ void rio_timer_close(rio_timer_t *t) {
 
 const char *rio_err_name(int code) { return uv_err_name(code); }
 const char *rio_strerror(int code) { return uv_strerror(code); }
-
-int rio_exit_with_parent(void) {
-#ifdef __linux__
-    return prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 ? 0 : UV_EINVAL;
-#else
-    return UV_ENOTSUP;
-#endif
-}

@@ -132,12 +132,3 @@ public final class EventLoopGroup: Sendable {
 
     deinit { shutdown() }
 }
-
-/// Process plumbing for tools that run workers as child processes.
-public enum ProcessLifetime {
-    /// Makes the calling process die (SIGKILL) when its parent exits, on Linux; elsewhere does
-    /// nothing. For workers that must not outlive the program that started them.
-    public static func exitWithParent() {
-        _ = rio_exit_with_parent()
-    }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRaftTool
 import BenchKit
 import Foundation
 import RaftIO
@@ -37,7 +38,7 @@ struct BenchFollowerCommand: AsyncParsableCommand {
     func run() async throws {
         // A follower is a child of `rafthttp bench --processes`: it must not outlive its parent
         // (a killed benchmark would otherwise leave followers running).
-        ProcessLifetime.exitWithParent()
+        _ = rafthttp_exit_with_parent()
         var options = BenchFollower.Options(id: try BenchCommand.memberID(id, "--id"),
                                             leaderID: try BenchCommand.memberID(leaderID, "--leader-id"),
                                             leaderURL: leaderURL)

@@ -209,10 +209,6 @@ uint64_t rio_loop_now(const rio_loop_t *loop);
 /* ---------------------------------------------------------------------------------------------- */
 /* Errors */
 
-/* Linux: the calling process gets SIGKILL when its parent exits (a child worker must not outlive
- * the program that started it). Returns 0, or a negative code where unsupported. */
-int rio_exit_with_parent(void);
-
 /* The symbolic name of an error code ("ECONNREFUSED", "ETIMEDOUT", ...). */
 const char *rio_err_name(int code);
 /* The text of an error code ("connection refused"). */
