@@ -150,7 +150,7 @@ final class Pipeline: @unchecked Sendable {
             failed(message, url: url, reason: "\(error)")
         case 412:
             let error = RaftHTTPError.preconditionFailed(peer: peerID, url: url.description, body: text,
-                                                         local: context.configuration,
+                                                         local: LocalIdentity(context.configuration),
                                                          remoteClusterID: nil, remoteVersion: nil)
             failed(message, url: url, reason: "\(error)")
         default:

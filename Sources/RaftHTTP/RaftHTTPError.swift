@@ -127,7 +127,7 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Classifies a 412 answer by its body, as etcd's reader and pipeline do (the body with its
     /// newline trimmed is compared with etcd's texts). `remoteClusterID` and `remoteVersion` are the
     /// answer's `X-Etcd-Cluster-ID` and `X-Server-Version`, for the log.
-    static func preconditionFailed(peer: UInt64, url: String?, body: String, local: Transport.Configuration,
+    static func preconditionFailed(peer: UInt64, url: String?, body: String, local: LocalIdentity,
                                    remoteClusterID: String?, remoteVersion: String?) -> RaftHTTPError {
         let text = body.hasSuffix("\n") ? String(body.dropLast()) : body
         switch text {
@@ -183,5 +183,24 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
     /// `url` is not a usable peer URL; `reason` says why in etcd's words.
     static func invalidPeerURL(_ url: String, _ reason: String) -> RaftHTTPError {
         RaftHTTPError(.invalidPeerURL, url: url, "invalid peer URL \"\(url)\": \(reason)")
+    }
+}
+
+/// What we told a peer about ourselves (cluster ID and versions, from the configuration), for
+/// errors that compare it with what the peer answered.
+struct LocalIdentity: Sendable, Hashable {
+    var clusterID: UInt64
+    var serverVersion: String
+    var minClusterVersion: String
+
+    init(clusterID: UInt64, serverVersion: String, minClusterVersion: String) {
+        self.clusterID = clusterID
+        self.serverVersion = serverVersion
+        self.minClusterVersion = minClusterVersion
+    }
+
+    init(_ configuration: Transport.Configuration) {
+        self.init(clusterID: configuration.clusterID, serverVersion: configuration.serverVersion,
+                  minClusterVersion: configuration.minClusterVersion)
     }
 }

@@ -1,24 +1,34 @@
 // The receiving side of one stream type from one peer (etcd's `streamReader`, spec 1.3-1.5).
+// The decisions live in `StreamReader+StateMachine.swift` (idle -> awaitingHead -> reading or
+// refused -> backingOff -> awaitingHead ..., stopped); this file is the I/O shell that carries
+// them out. Each bullet below is a test of the same name in StreamReaderStateMachineTests.
 //
 // Happy path: dial GET <peer URL>/raft/stream/<type>/<our id> with etcd's headers -> 200 -> the
-// peer is active -> body bytes are decoded on the loop thread as they arrive -> each read's
-// messages go to raft as one batch, in stream order, with no task hop.
+// peer is active, "established TCP streaming connection with remote peer" -> body bytes are decoded
+// on the loop thread as they arrive -> each read's messages (link heartbeats dropped) go to raft as
+// one batch, in stream order, with no task hop.
 //
-// Failure modes:
-// - 410 -> "the member has been permanently removed from the cluster" goes to the critical
-//   error stream; we keep redialing at the retry frequency until the user stops the transport.
-// - 404 (the peer does not know us), 412 (cluster ID mismatch, incompatible version, `to` field
-//   mismatch) or any other status -> deactivate, move to the peer's next URL, redial.
-// - connect, TLS handshake or dial timeout fails -> "failed to dial remote peer" with the error,
+// Failure modes (every redial waits `dialRetryFrequency`; no backoff, as etcd):
+// - 410: member removed goes to the critical error stream; redial at the retry frequency (until
+//   the user stops the transport).
+// - 404, 412 or another status: the refusal is logged (rate-limited), the peer is deactivated, the
+//   picker moves to the peer's next URL, redial.
+// - dial fails: "failed to dial remote peer" with the error (connect, TLS handshake, dial timeout),
 //   at most once a second per peer and type (etcd is silent here, but a peer that never came up
-//   would then say nothing at all about, say, an untrusted certificate), deactivate, redial.
-// - a peer too old for this stream type -> no deactivation, redial.
-// - EOF -> redial without deactivating (etcd treats EOF as a normal end).
-// - no byte for `connectionReadTimeout` (link heartbeats arrive every third of it), or no answer
-//   to the dial for as long -> the link is dead (a blackhole: nothing closes, nothing arrives):
-//   deactivate, tell raft the peer is unreachable, close our writers to the peer (they write
-//   into the same dead link; messages then take the pipeline and are counted), redial.
-// - a frame that does not decode or exceeds the size limit -> deactivate, redial.
+//   would then say nothing at all about, say, an untrusted certificate), deactivate, next URL, redial.
+// - peer too old for this stream type: no deactivation, redial.
+// - EOF: redial without deactivating (etcd treats EOF as a normal end).
+// - connection fails while reading: "lost TCP streaming connection", deactivate, redial.
+// - no byte for the read timeout while reading (link heartbeats arrive every third of it): the link
+//   is dead (a blackhole: nothing closes, nothing arrives): deactivate, tell raft the peer is
+//   unreachable, close our writers to the peer (they write into the same dead link; messages then
+//   take the pipeline and are counted), redial.
+// - no answer to the dial for the read timeout: the same, and the picker moves to the next URL.
+// - a frame that does not decode or exceeds the size limit: deactivate, redial; the messages
+//   decoded before it in the same read still go to raft.
+// - a late read-timeout check (the loop was held up) judges nothing; the next one does, after a
+//   turn of reading.
+// - stop: the connection and the timers close; nothing follows, not even for the cancelled request.
 import HTTPTypes
 import Logging
 import PeerHTTP
@@ -28,70 +38,54 @@ import Synchronization
 import RaftPB
 #endif
 
+/// The I/O shell of one stream reader: it feeds events into ``StateMachine`` and carries out the
+/// actions (timers, the HTTP request, the peer's status, picker and writers). Decoding stays here.
 final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
-    // @unchecked Sendable: everything mutable is touched on `loop` only (start and stop hop there).
+    // @unchecked Sendable: everything mutable is touched on `loop` only (start and stop hop there);
+    // `paused` and `reading` are atomics.
 
     // MARK: immutable, any thread
     let type: StreamType
     private let peer: Peer
     private let loop: EventLoop
+    private let maxMessageSize: Int
 
     // MARK: loop thread only
     private enum Decoder {
         case message(MessageStreamDecoder)
         case msgApp(MsgAppV2Decoder)
     }
+    private var machine: StateMachine
+    /// The request in flight; callbacks from any other task are ignored.
     private var task: HTTPClientTask?
-    private var url: PeerURL?
-    private var status = 0
-    private var errorBody: [UInt8] = []
     private var decoder: Decoder?
     private var batch: [Message] = []
-    private var lastReadAt: UInt64 = 0
-    /// When the read timeout was last checked, or its timer started (loop milliseconds).
-    private var lastCheckAt: UInt64 = 0
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
-    private var stopped = false
+
+    // MARK: any thread
     /// Set from any thread; takes effect for the next batch.
     private let paused = Atomic<Bool>(false)
     /// Written on `loop`, read from any thread (statistics): the peer answered 200 and we read.
     private let reading = Atomic<Bool>(false)
-    private var failedReading: String?
-    private var remoteClusterID: String?
-    private var remoteVersion: String?
-
-    /// Logged (rate-limited) when a dial fails before any HTTP answer.
-    static let dialFailed = "failed to dial remote peer"
 
     init(type: StreamType, peer: Peer, loop: EventLoop) {
         self.type = type
         self.peer = peer
         self.loop = loop
+        let configuration = peer.context.configuration
+        maxMessageSize = configuration.maxMessageSize
+        machine = StateMachine(configuration: .init(type: type, peerID: peer.id, transport: configuration))
     }
 
     /// Starts dialing. Any thread.
     func start() {
-        loop.executeSoon { [self] in
-            guard !stopped, task == nil else { return }
-            lastCheckAt = loop.now
-            readTimer = loop.scheduleTimer(after: checkEvery, repeating: checkEvery) { [self] in checkReadTimeout() }
-            dial()
-        }
+        loop.executeSoon { [self] in run(machine.start(now: loop.now, url: peer.picker.pick())) }
     }
 
     /// Stops for good: closes the connection and the timers. Any thread.
     func stop() {
-        loop.executeSoon { [self] in
-            stopped = true
-            reading.store(false, ordering: .relaxed)
-            task?.cancel()
-            task = nil
-            readTimer?.cancel()
-            redialTimer?.cancel()
-            readTimer = nil
-            redialTimer = nil
-        }
+        loop.executeSoon { [self] in run(machine.stop()) }
     }
 
     /// Whether the peer answered our stream request (200) and we are reading the stream. Any thread.
@@ -102,97 +96,90 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         paused.store(value, ordering: .relaxed)
     }
 
-    // MARK: - dialing (loop thread)
+    // MARK: - carrying out actions (loop thread)
 
-    private func dial() {
-        guard !stopped else { return }
+    private func run(_ actions: [StateMachine.Action]) {
+        assert(loop.inEventLoop)
+        let stoppedBefore = machine.isStopped
+        for action in actions {
+            // A peer call below (raft hearing "unreachable") may stop us on this thread: stop has
+            // closed everything, and nothing of the earlier decision is carried out after it.
+            if !stoppedBefore && machine.isStopped { return }
+            switch action {
+            case .startReadTimeoutChecks(let every):
+                readTimer = loop.scheduleTimer(after: every, repeating: every) { [self] in
+                    run(machine.readTimeoutCheck(now: loop.now))
+                }
+            case .dial(let url):
+                dial(url)
+            case .startReading:
+                switch type {
+                case .message: decoder = .message(MessageStreamDecoder(limit: maxMessageSize))
+                case .msgAppV2:
+                    decoder = .msgApp(MsgAppV2Decoder(local: peer.context.configuration.localID, remote: peer.id, limit: maxMessageSize))
+                }
+                reading.store(true, ordering: .relaxed)
+            case .activatePeer:
+                peer.status.activate()
+            case .deactivatePeer(let failure, let reason):
+                peer.deactivate(failure, reason: reason)
+            case .reportCriticalError(let error):
+                peer.context.reportCritical(error)
+            case .linkTimedOut(let reason):
+                peer.linkTimedOut(reason, type: type)
+            case .markURLUnreachable(let url):
+                peer.picker.unreachable(url)
+            case .log(let line):
+                if let key = line.rateLimitKey {
+                    peer.context.rateLimitedWarning(key: key, line.message, metadata: line.metadata)
+                } else {
+                    peer.context.logger.log(level: line.level, "\(line.message)", metadata: line.metadata)
+                }
+            case .closeConnection:
+                // Forget the task first: cancelling calls `didFail` on this thread, now ignored.
+                let closing = task
+                task = nil
+                decoder = nil
+                reading.store(false, ordering: .relaxed)
+                closing?.cancel()
+            case .scheduleRedial(let delay):
+                if let redialTimer {
+                    redialTimer.start(after: delay)
+                } else {
+                    redialTimer = loop.scheduleTimer(after: delay) { [self] in
+                        run(machine.redialTimerFired(now: loop.now, url: peer.picker.pick()))
+                    }
+                }
+            case .cancelTimers:
+                readTimer?.cancel()
+                redialTimer?.cancel()
+                readTimer = nil
+                redialTimer = nil
+            }
+        }
+    }
+
+    private func dial(_ url: PeerURL) {
         let context = peer.context
-        let url = peer.picker.pick()
-        self.url = url
-        status = 0
-        errorBody = []
-        failedReading = nil
-        lastReadAt = loop.now // the answer's head is awaited under the same read timeout
         var fields = context.requestHeaders
-        fields[HTTPField.Name(Wire.Header.raftTo)!] = MemberID(peer.id).description
+        if let raftTo = HTTPField.Name(Wire.Header.raftTo) { fields[raftTo] = MemberID(peer.id).description }
         let request = HTTPClientRequest(method: .get, url: url.description + type.path(dialerID: context.configuration.localID),
                                         headerFields: fields)
         peer.recordStreamDial()
+        // UNTESTED: a request that fails inside `execute` (an https URL without a client TLS
+        // context) calls `didFail` before `task` is set; it is ignored, and the read timeout ends it.
         task = context.streamClient.execute(request, on: loop, handler: self)
-    }
-
-    private func scheduleRedial() {
-        task = nil
-        decoder = nil
-        reading.store(false, ordering: .relaxed)
-        guard !stopped else { return }
-        let delay = peer.context.configuration.dialRetryFrequency.milliseconds
-        if let redialTimer {
-            redialTimer.start(after: delay)
-        } else {
-            redialTimer = loop.scheduleTimer(after: delay) { [self] in dial() }
-        }
-    }
-
-    /// How often the read timeout is checked (loop milliseconds): five times per timeout.
-    private var checkEvery: UInt64 { max(1, peer.context.configuration.connectionReadTimeout.milliseconds / 5) }
-
-    private func checkReadTimeout() {
-        let limit = peer.context.configuration.connectionReadTimeout.milliseconds
-        let now = loop.now
-        // A late check means the loop itself was held up (a raft slow to process a batch on this
-        // loop, a paused process): bytes may be waiting that it could not read, and timers run
-        // before I/O in a loop turn. Judge the link at the next check, after a turn of reading.
-        let late = now &- lastCheckAt > 2 * checkEvery
-        lastCheckAt = now
-        guard let task, status != -1, !late else { return }
-        if now &- lastReadAt > limit {
-            let waitingForHead = decoder == nil
-            failedReading = waitingForHead ? "read timeout: no answer to the stream request for \(limit) ms"
-                                           : "read timeout: no bytes for \(limit) ms"
-            if waitingForHead, let url { peer.picker.unreachable(url) }
-            peer.linkTimedOut(failedReading ?? "", type: type)
-            task.cancel()
-        }
     }
 
     // MARK: - HTTPClientResponseHandler (loop thread)
 
     func didReceiveHead(_ task: HTTPClientTask, _ head: HTTPResponseHead) {
         guard task === self.task else { return }
-        status = head.status
-        remoteClusterID = head.headers[Wire.Header.clusterID]
-        remoteVersion = head.headers[Wire.Header.serverVersion]
-        guard status == 200 else { return }
-        if let version = EtcdVersion(header: remoteVersion),
-           !VersionCompatibility.supportsStream(type, remoteServer: version) {
-            peer.context.logger.warning("peer does not support this stream type",
-                                        metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))",
-                                                   "remote-version": "\(remoteVersion ?? "")"])
-            status = -1 // not a failure of the peer: no deactivation
-            task.cancel()
-            return
-        }
-        let limit = peer.context.configuration.maxMessageSize
-        switch type {
-        case .message: decoder = .message(MessageStreamDecoder(limit: limit))
-        case .msgAppV2:
-            decoder = .msgApp(MsgAppV2Decoder(local: peer.context.configuration.localID, remote: peer.id, limit: limit))
-        }
-        lastReadAt = loop.now
-        reading.store(true, ordering: .relaxed)
-        peer.status.activate()
-        peer.context.logger.info("established TCP streaming connection with remote peer",
-                                 metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))"])
+        run(machine.headReceived(head, now: loop.now))
     }
 
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
-        guard task === self.task else { return }
-        guard decoder != nil else {
-            if errorBody.count < 512 { errorBody.append(contentsOf: bytes.prefix(512 - errorBody.count)) }
-            return
-        }
-        lastReadAt = loop.now
+        guard task === self.task, machine.bodyReceived(bytes, now: loop.now) == .decode else { return }
         peer.recordReceived(bytes: bytes.count)
         batch.removeAll(keepingCapacity: true)
         do {
@@ -209,9 +196,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
                 return
             }
         } catch {
-            failedReading = "\(error)"
-            task.cancel()
+            run(machine.decodeFailed(error))
         }
+        // The messages decoded before a bad frame still go to raft.
         deliverBatch()
     }
 
@@ -233,65 +220,12 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didFinish(_ task: HTTPClientTask, trailers: HTTPHeaders) {
         guard task === self.task else { return }
-        if decoder != nil {
-            // EOF: the peer ended the stream (a newer connection replaced it, or it is stopping).
-            peer.context.logger.info("lost TCP streaming connection with remote peer",
-                                     metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))", "error": "EOF"])
-        } else {
-            refused()
-        }
-        scheduleRedial()
+        run(machine.finished())
     }
 
     func didFail(_ task: HTTPClientTask, _ error: HTTPClientError) {
         guard task === self.task else { return }
-        // Our own stop cancels the connection: nothing to report, nothing to redial.
-        guard !stopped else { return }
-        if decoder != nil {
-            let reason = failedReading ?? "\(error)"
-            peer.context.logger.warning("lost TCP streaming connection with remote peer",
-                                        metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))", "error": "\(reason)"])
-            peer.deactivate(.streamRead(type), reason: reason)
-        } else if let reason = failedReading, status == 0 {
-            peer.deactivate(.streamDial(type), reason: reason)
-        } else if status == -1 || stopped {
-            // unsupported stream type, or we are stopping: not the peer's failure
-        } else if status != 0 {
-            refused()
-        } else {
-            // A peer that never became active logs no "became inactive": say why the dial failed
-            // (refused, TLS handshake, timeout), once a second at most per peer and stream type.
-            peer.context.rateLimitedWarning(key: "stream-dial-\(peer.id)-\(type)", Self.dialFailed,
-                                            metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))",
-                                                       "error": "\(error)"])
-            if let url { peer.picker.unreachable(url) }
-            peer.deactivate(.streamDial(type), reason: "\(error)")
-        }
-        scheduleRedial()
-    }
-
-    /// A non-200 answer (spec 1.5).
-    private func refused() {
-        let context = peer.context
-        let body = String(decoding: errorBody, as: UTF8.self).trimmingCharacters(in: "\n")
-        let error: RaftHTTPError
-        switch status {
-        case 410:
-            error = .memberRemoved(peer: peer.id, url: url?.description, status: status)
-            context.reportCritical(error)
-        case 404:
-            error = .peerNotFound(peer: peer.id, url: url?.description, local: context.configuration.localID)
-        case 412:
-            error = .preconditionFailed(peer: peer.id, url: url?.description, body: body, local: context.configuration,
-                                        remoteClusterID: remoteClusterID, remoteVersion: remoteVersion)
-        default:
-            error = .unexpectedStatus(peer: peer.id, url: url?.description ?? "", status: status,
-                                      what: "dialing \(type)", body: body)
-        }
-        context.rateLimitedWarning(key: "stream-refused-\(peer.id)-\(type)", "\(error)",
-                                   metadata: ["stream-reader-type": "\(type)", "remote-peer-id": "\(MemberID(peer.id))"])
-        if let url { peer.picker.unreachable(url) }
-        peer.deactivate(.streamDial(type), reason: "\(error)")
+        run(machine.failed(error))
     }
 }
 

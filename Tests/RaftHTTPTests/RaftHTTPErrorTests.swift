@@ -69,7 +69,7 @@ struct RaftHTTPErrorTests {
     func preconditionFailed() {
         func classify(_ body: String) -> RaftHTTPError {
             RaftHTTPError.preconditionFailed(peer: 2, url: "http://a:1", body: body,
-                                             local: Transport.Configuration(localID: 1, clusterID: 3, localURLs: [], serverVersion: "3.4.99"),
+                                             local: LocalIdentity(clusterID: 3, serverVersion: "3.4.99", minClusterVersion: "3.0.0"),
                                              remoteClusterID: "e28f31bbd863d8c8", remoteVersion: "3.4.23")
         }
         #expect(classify("cluster ID mismatch\n").code == .clusterIDMismatch)
