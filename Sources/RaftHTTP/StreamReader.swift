@@ -62,6 +62,10 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var batch: [Message] = []
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
+    /// Set while `HTTPClient.execute` runs: a request that fails at once (an https URL without a
+    /// client TLS context) reports it before `execute` returns its task.
+    private var dialing = false
+    private var failedWhileDialing: HTTPClientError?
 
     // MARK: any thread
     /// Set from any thread; takes effect for the next batch.
@@ -166,9 +170,20 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         let request = HTTPClientRequest(method: .get, url: url.description + type.path(dialerID: context.configuration.localID),
                                         headerFields: fields)
         peer.recordStreamDial()
-        // UNTESTED: a request that fails inside `execute` (an https URL without a client TLS
-        // context) calls `didFail` before `task` is set; it is ignored, and the read timeout ends it.
-        task = context.streamClient.execute(request, on: loop, handler: self)
+        dialing = true
+        let started = context.streamClient.execute(request, on: loop, handler: self)
+        dialing = false
+        guard let error = failedWhileDialing else {
+            task = started
+            return
+        }
+        // Failed before it started: handled on the next turn, not from inside this action.
+        failedWhileDialing = nil
+        task = nil
+        loop.executeSoon { [self] in
+            guard task == nil else { return }
+            run(machine.failed(error))
+        }
     }
 
     // MARK: - HTTPClientResponseHandler (loop thread)
@@ -224,6 +239,10 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     }
 
     func didFail(_ task: HTTPClientTask, _ error: HTTPClientError) {
+        if dialing {
+            failedWhileDialing = error
+            return
+        }
         guard task === self.task else { return }
         run(machine.failed(error))
     }

@@ -34,4 +34,22 @@ struct StreamDialFailureTests {
             #expect(!logs.messages.contains("peer became inactive (message send to peer failed)"))
         }
     }
+
+    @Test("an https peer URL without a client TLS context: the dial fails at once, is logged with the reason, and is retried")
+    func httpsWithoutTLS() async throws {
+        try await withEventLoop { group in
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let transport = Transport(configuration: .init(localID: 1, clusterID: 0x1000, localURLs: [], logger: logger),
+                                      raft: RecordingRaft(), group: group)
+            defer { transport.stop() }
+            try transport.addPeer(2, urls: ["https://127.0.0.1:\(freePort())"])
+            // Two stream types, each refused before its request starts, then redialed: the
+            // failure reaches the reader although it came before the request's task existed.
+            try await eventually(.seconds(30), "4 failed dials") { (transport.statistics(peer: 2)?.failures ?? 0) >= 4 }
+            #expect((transport.statistics(peer: 2)?.streamDials ?? 0) >= 4)
+            let lines = logs.lines.filter { $0.message == "failed to dial remote peer" }
+            #expect(!lines.isEmpty)
+            #expect(lines.allSatisfy { ($0.metadata["error"].map { "\($0)" } ?? "").contains("https needs a TLS context") }, "\(lines.map(\.metadata))")
+        }
+    }
 }
