@@ -166,7 +166,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private func dial(_ url: PeerURL) {
         let context = peer.context
         var fields = context.requestHeaders
-        if let raftTo = HTTPField.Name(Wire.Header.raftTo) { fields[raftTo] = MemberID(peer.id).description }
+        fields[wire: Wire.Header.raftTo] = MemberID(peer.id).description
         let request = HTTPClientRequest(method: .get, url: url.description + type.path(dialerID: context.configuration.localID),
                                         headerFields: fields)
         peer.recordStreamDial()

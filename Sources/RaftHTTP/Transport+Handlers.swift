@@ -43,7 +43,7 @@ extension Transport {
     static func answer(_ response: HTTPResponseWriter, _ error: Wire.ErrorResponse, headers: HTTPFields = [:]) {
         var fields = headers
         fields[.contentType] = error.contentType
-        fields[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        fields[wire: Wire.Header.contentTypeOptions] = "nosniff"
         response.respond(HTTPResponse(status: .init(code: error.status), headerFields: fields), body: Array(error.body.utf8))
     }
 
@@ -81,8 +81,8 @@ extension Transport {
 
     private func serveStream(_ request: HTTPServerRequest, _ response: HTTPResponseWriter) {
         var fields = HTTPFields()
-        fields[HTTPField.Name(Wire.Header.serverVersion)!] = context.configuration.serverVersion
-        fields[HTTPField.Name(Wire.Header.clusterID)!] = MemberID(context.configuration.clusterID).description
+        fields[wire: Wire.Header.serverVersion] = context.configuration.serverVersion
+        fields[wire: Wire.Header.clusterID] = MemberID(context.configuration.clusterID).description
         if let refusal = checkCluster(request) { return Self.answer(response, refusal, headers: fields) }
         guard let (type, fromText) = StreamType.parse(path: String(request.path)) else {
             return Self.answer(response, .invalidPath, headers: fields)
@@ -116,7 +116,7 @@ extension Transport {
 
     private func servePipeline(_ request: HTTPServerRequest, _ response: HTTPResponseWriter) {
         var fields = HTTPFields()
-        fields[HTTPField.Name(Wire.Header.clusterID)!] = MemberID(context.configuration.clusterID).description
+        fields[wire: Wire.Header.clusterID] = MemberID(context.configuration.clusterID).description
         if let refusal = checkCluster(request) { return Self.answer(response, refusal, headers: fields) }
         addRemoteFromRequest(request)
         let context = self.context

@@ -47,14 +47,11 @@ final class TransportContext: Sendable {
         pipelineClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
                                                          keepAlive: true))
         var fields = HTTPFields()
-        func set(_ name: String, _ value: String) {
-            if let n = HTTPField.Name(name) { fields[n] = value }
-        }
-        set(Wire.Header.serverFrom, MemberID(configuration.localID).description)
-        set(Wire.Header.serverVersion, configuration.serverVersion)
-        set(Wire.Header.minClusterVersion, configuration.minClusterVersion)
-        set(Wire.Header.clusterID, MemberID(configuration.clusterID).description)
-        if !configuration.localURLs.isEmpty { set(Wire.Header.peerURLs, configuration.localURLs.joined(separator: ",")) }
+        fields[wire: Wire.Header.serverFrom] = MemberID(configuration.localID).description
+        fields[wire: Wire.Header.serverVersion] = configuration.serverVersion
+        fields[wire: Wire.Header.minClusterVersion] = configuration.minClusterVersion
+        fields[wire: Wire.Header.clusterID] = MemberID(configuration.clusterID).description
+        if !configuration.localURLs.isEmpty { fields[wire: Wire.Header.peerURLs] = configuration.localURLs.joined(separator: ",") }
         requestHeaders = fields
     }
 

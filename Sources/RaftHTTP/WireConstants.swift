@@ -45,6 +45,8 @@ enum Wire {
         static let allow = "Allow"
         /// The body type of pipeline and snapshot posts and of error answers.
         static let contentType = "Content-Type"
+        /// On etcd's error answers (Go's `http.Error` sets it).
+        static let contentTypeOptions = "X-Content-Type-Options"
     }
 
     /// Content types etcd sends and expects.

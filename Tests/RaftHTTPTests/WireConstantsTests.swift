@@ -1,4 +1,5 @@
 @testable import RaftHTTP
+import HTTPTypes
 import Testing
 
 @Suite("wire constants match etcd 3.4")
@@ -25,6 +26,12 @@ struct WireConstantsTests {
         #expect(Wire.Header.peerURLs == "X-Peerurls")
         #expect(Wire.Header.clusterID.lowercased() == "X-Etcd-Cluster-ID".lowercased())
         #expect(Wire.Header.peerURLs.lowercased() == "X-PeerURLs".lowercased())
+        // Every one is a valid field name: HTTPFields[wire:] relies on it.
+        for name in [Wire.Header.serverFrom, Wire.Header.serverVersion, Wire.Header.minClusterVersion, Wire.Header.clusterID,
+                     Wire.Header.raftTo, Wire.Header.peerURLs, Wire.Header.allow, Wire.Header.contentType,
+                     Wire.Header.contentTypeOptions] {
+            #expect(HTTPField.Name(name) != nil, "\(name)")
+        }
     }
 
     @Test("versions sent are 3.4.23 and min cluster 3.0.0")
