@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "BenchKit",
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "RaftHTTPPeer", "BenchKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
@@ -115,6 +115,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RaftHTTPPeerTests",
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),

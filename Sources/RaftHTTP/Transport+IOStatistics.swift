@@ -1,22 +1,23 @@
 // How well the stream writers batch: what the benchmark harness reports as "frames per write
 // syscall" and "bytes per write". Reads the counters of the connections attached right now; a
-// stream that reconnected starts again from zero.
+// stream that reconnected starts again from zero. Package API: only the bench reads it.
 import RaftIO
 
 /// Socket-level counters summed over the stream connections this transport writes to.
-public struct StreamIOStatistics: Sendable, Hashable {
+package struct StreamIOStatistics: Sendable, Hashable {
     /// Stream connections attached now (at most two per peer).
-    public var connections: Int = 0
+    package var connections: Int = 0
     /// Bytes handed to the kernel (ciphertext under TLS).
-    public var bytesWritten: UInt64 = 0
+    package var bytesWritten: UInt64 = 0
     /// Socket write calls (`writev`/`write`, or TLS record flushes) made.
-    public var socketWrites: UInt64 = 0
-    /// Write calls into the connections' coalescing buffers (a chunk of the stream body is up to
-    /// three: size line, data, CRLF). `appWrites / socketWrites` is the coalescing factor.
-    public var appWrites: UInt64 = 0
+    package var socketWrites: UInt64 = 0
+    /// Write calls into the connections' coalescing buffers (one per chunk of the stream body:
+    /// size line, data and CRLF go in one gathered write). `appWrites / socketWrites` is the
+    /// coalescing factor.
+    package var appWrites: UInt64 = 0
 
     /// Counters with the given values (zero by default), for sums and differences.
-    public init(connections: Int = 0, bytesWritten: UInt64 = 0, socketWrites: UInt64 = 0, appWrites: UInt64 = 0) {
+    package init(connections: Int = 0, bytesWritten: UInt64 = 0, socketWrites: UInt64 = 0, appWrites: UInt64 = 0) {
         self.connections = connections
         self.bytesWritten = bytesWritten
         self.socketWrites = socketWrites
@@ -27,7 +28,7 @@ public struct StreamIOStatistics: Sendable, Hashable {
 extension Transport {
     /// The write counters of every attached stream connection, summed. Any thread; it takes each
     /// writer's lock briefly, so call it once a second or at the end of a run, not per message.
-    public var streamIOStatistics: StreamIOStatistics {
+    package var streamIOStatistics: StreamIOStatistics {
         var total = StreamIOStatistics()
         for peer in context.peers.withLock({ Array($0.values) }) {
             for writer in [peer.msgAppWriter, peer.messageWriter] {

@@ -1,5 +1,6 @@
 import Foundation
 import RaftHTTP
+import RaftHTTPPeer
 import RaftIO
 import RaftPB
 

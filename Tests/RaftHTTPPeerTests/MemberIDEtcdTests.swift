@@ -1,4 +1,5 @@
-@testable import RaftHTTP
+@testable import RaftHTTPPeer
+import RaftHTTP
 import RaftPB
 import Testing
 
