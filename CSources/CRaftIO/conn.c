@@ -14,7 +14,7 @@
  *
  * Failure modes: refused or unreachable address -> next address, then on_open(error); dial
  * timeout -> on_open(UV_ETIMEDOUT); handshake failure -> on_open(error) with OpenSSL's reason;
- * read or write error -> on_close(error); loop stop -> on_close(UV_ECANCELED, "event loop
+ * read or write error -> on_close(error); loop stop -> on_close(RIO_E_LOOP_STOPPED, "event loop
  * stopped"). Every path ends in exactly one on_close.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
@@ -158,7 +158,7 @@ void rio__conn_fail(rio_conn_t *c, int status, const char *msg) {
 void rio__conn_close_all(rio__link_t *list, const char *why) {
     while (list->next != list) {
         rio_conn_t *c = (rio_conn_t *)((char *)list->next - offsetof(rio_conn_t, link));
-        close_now(c, UV_ECANCELED, why); /* unlinks c */
+        close_now(c, RIO_E_LOOP_STOPPED, why); /* unlinks c */
     }
 }
 
@@ -193,7 +193,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     c->loop->activity++;
     uv_mutex_unlock(&c->mu);
     if (c->ssl) {
-        if (rio__tls_feed(c, buf->base, (size_t)n) != 0) rio__conn_fail(c, UV_EPROTO, c->close_msg);
+        int r = rio__tls_feed(c, buf->base, (size_t)n);
+        if (r != 0) rio__conn_fail(c, r, c->close_msg);
         return;
     }
     if (c->state == RIO_OPEN) c->cbs->on_read(c, c->data, buf->base, (size_t)n);
@@ -323,7 +324,7 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
                 }
             }
             uv_mutex_unlock(&c->mu);
-            return UV_ENOMEM;
+            return RIO_E_NO_MEMORY;
         }
         appended += len - skip;
         skip = 0;
@@ -411,8 +412,9 @@ void rio__conn_flush(rio_conn_t *c) {
             size_t left = c->scratch.len - c->scratch_off;
             if (left > 0 && c->cipher.len < TLS_SLICE) {
                 size_t n = left < TLS_SLICE ? left : TLS_SLICE;
-                if (rio__tls_encrypt(c, c->scratch.base + c->scratch_off, n) != 0) {
-                    rio__conn_fail(c, UV_EPROTO, c->close_msg);
+                int r = rio__tls_encrypt(c, c->scratch.base + c->scratch_off, n);
+                if (r != 0) {
+                    rio__conn_fail(c, r, c->close_msg);
                     return;
                 }
                 c->scratch_off += n;
@@ -513,8 +515,8 @@ void rio__conn_process(rio_conn_t *c) {
     if (close && (!graceful || c->state != RIO_OPEN)) {
         close_now(c, 0, "");
     } else {
-        if (drain && c->ssl && c->state == RIO_OPEN && rio__tls_pump(c) != 0)
-            rio__conn_fail(c, UV_EPROTO, c->close_msg);
+        int r = drain && c->ssl && c->state == RIO_OPEN ? rio__tls_pump(c) : 0;
+        if (r != 0) rio__conn_fail(c, r, c->close_msg);
         rio__conn_flush(c);
     }
     rio_conn_release(c);
@@ -543,7 +545,8 @@ static void begin_session(rio_conn_t *c) {
     if (c->ssl) {
         c->state = RIO_HANDSHAKING;
         start_reading(c);
-        if (rio__tls_pump(c) != 0) rio__conn_fail(c, UV_EPROTO, c->close_msg);
+        int r = rio__tls_pump(c);
+        if (r != 0) rio__conn_fail(c, r, c->close_msg);
     } else {
         rio__conn_opened(c);
     }
@@ -641,7 +644,7 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     c->port = port;
     if (atomic_load(&loop->stopping)) {
         /* Dialed from a callback while the loop stops: fail it now rather than keep the loop alive. */
-        close_now(c, UV_ECANCELED, "event loop stopped");
+        close_now(c, RIO_E_LOOP_STOPPED, "event loop stopped");
         return c;
     }
     if (timeout_ms > 0) {
@@ -653,7 +656,7 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     if (tls != NULL) {
         char err[RIO_ERRLEN];
         if (rio__tls_attach(c, tls, 0, server_name ? server_name : host, err, sizeof(err)) != 0) {
-            close_now(c, UV_EINVAL, err);
+            close_now(c, RIO_E_TLS_CONFIG, err);
             return c;
         }
     }
@@ -702,7 +705,7 @@ void rio__conn_start_accepted(rio_conn_t *c, rio_tls_ctx_t *tls) {
     if (tls != NULL) {
         char err[RIO_ERRLEN];
         if (rio__tls_attach(c, tls, 1, NULL, err, sizeof(err)) != 0) {
-            close_now(c, UV_EINVAL, err);
+            close_now(c, RIO_E_TLS_CONFIG, err);
             return;
         }
     }

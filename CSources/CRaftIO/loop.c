@@ -161,7 +161,7 @@ int rio_loop_submit(rio_loop_t *l, void (*fn)(void *), void *arg) {
     if (atomic_load(&l->stopping)) {
         uv_mutex_unlock(&l->mu);
         free(job);
-        return UV_ECANCELED;
+        return RIO_E_LOOP_STOPPED;
     }
     int was_empty = l->jobs_head == NULL && l->pending == NULL;
     if (l->jobs_tail) l->jobs_tail->next = job;

@@ -44,5 +44,24 @@ void rio_timer_close(rio_timer_t *t) {
     uv_close((uv_handle_t *)&t->uv, on_timer_closed);
 }
 
-const char *rio_err_name(int code) { return uv_err_name(code); }
-const char *rio_strerror(int code) { return uv_strerror(code); }
+const char *rio_err_name(int code) {
+    switch (code) {
+    case RIO_E_LOOP_STOPPED: return "RIO_E_LOOP_STOPPED";
+    case RIO_E_TLS_HANDSHAKE: return "RIO_E_TLS_HANDSHAKE";
+    case RIO_E_TLS: return "RIO_E_TLS";
+    case RIO_E_TLS_CONFIG: return "RIO_E_TLS_CONFIG";
+    case RIO_E_NO_MEMORY: return "RIO_E_NO_MEMORY";
+    default: return uv_err_name(code);
+    }
+}
+
+const char *rio_strerror(int code) {
+    switch (code) {
+    case RIO_E_LOOP_STOPPED: return "event loop stopped";
+    case RIO_E_TLS_HANDSHAKE: return "TLS handshake failed";
+    case RIO_E_TLS: return "TLS record failed";
+    case RIO_E_TLS_CONFIG: return "TLS set-up failed";
+    case RIO_E_NO_MEMORY: return "out of memory";
+    default: return uv_strerror(code);
+    }
+}

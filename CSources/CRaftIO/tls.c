@@ -252,7 +252,7 @@ int rio__tls_pump(rio_conn_t *c) {
                 return 0;
             }
             handshake_error(c);
-            return UV_EPROTO;
+            return RIO_E_TLS_HANDSHAKE;
         }
         c->handshake_done = 1;
         rio__conn_flush(c);
@@ -273,7 +273,7 @@ int rio__tls_pump(rio_conn_t *c) {
         }
         if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0) break; /* no more input yet */
         rio__tls_error_text("TLS", c->close_msg, sizeof(c->close_msg));
-        return UV_EPROTO;
+        return RIO_E_TLS;
     }
     if (c->cipher.len > 0) rio__conn_flush(c); /* e.g. a key update owed to the peer */
     return 0;
@@ -294,7 +294,7 @@ int rio__tls_encrypt(rio_conn_t *c, const char *bytes, size_t n) {
         ERR_clear_error();
         if (SSL_write_ex(c->ssl, bytes, chunk, &written) != 1) {
             rio__tls_error_text("TLS write", c->close_msg, sizeof(c->close_msg));
-            return UV_EPROTO;
+            return RIO_E_TLS;
         }
         bytes += written;
         n -= written;

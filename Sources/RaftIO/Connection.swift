@@ -215,7 +215,7 @@ public final class Connection: @unchecked Sendable {
     /// The bytes now queued, from a C write's result; its error otherwise.
     private static func queued(_ n: Int) throws(RaftIOError) -> Int {
         guard n >= 0 else {
-            throw n == -12 /* ENOMEM */ ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
+            throw n == Int(RIO_E_NO_MEMORY) ? RaftIOError(kind: .io, code: Int32(n), message: "write: out of memory")
                                         : RaftIOError.closed("connection is closed: cannot write")
         }
         return n

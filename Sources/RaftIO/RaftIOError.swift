@@ -63,19 +63,24 @@ public struct RaftIOError: Error, Sendable, Hashable, CustomStringConvertible {
         self.message = message
     }
 
-    /// Classifies a code and message that came from the C core.
+    /// Classifies a code that came from the C core (libuv's codes and the core's own
+    /// `RIO_E_*`); the message is kept as the reason, never read.
     package init(code: Int32, message: String) {
-        let name = String(cString: rio_err_name(code))
         let kind: Kind
-        switch name {
-        case "ECONNREFUSED": kind = .connectionRefused
-        case "ETIMEDOUT": kind = .timedOut
-        case "ECONNRESET": kind = .connectionReset
-        case "EPIPE", "ENOTCONN", "EOF": kind = .closed
-        case "EPROTO": kind = message.hasPrefix("TLS handshake") ? .tlsHandshake : .tls
-        case "ECANCELED": kind = message.contains("event loop stopped") ? .eventLoopStopped : .closed
-        case "EINVAL" where message.hasPrefix("TLS"): kind = .configuration
-        default: kind = name.hasPrefix("EAI_") ? .addressResolution : .io
+        switch code {
+        case RIO_E_LOOP_STOPPED: kind = .eventLoopStopped
+        case RIO_E_TLS_HANDSHAKE: kind = .tlsHandshake
+        case RIO_E_TLS: kind = .tls
+        case RIO_E_TLS_CONFIG: kind = .configuration
+        default:
+            switch String(cString: rio_err_name(code)) {
+            case "ECONNREFUSED": kind = .connectionRefused
+            case "ETIMEDOUT": kind = .timedOut
+            case "ECONNRESET": kind = .connectionReset
+            case "EPIPE", "ENOTCONN", "EOF", "ECANCELED": kind = .closed
+            case let name where name.hasPrefix("EAI_"): kind = .addressResolution
+            default: kind = .io
+            }
         }
         self.init(kind: kind, code: code, message: message)
     }

@@ -55,7 +55,7 @@ void rio_loop_stop(rio_loop_t *loop);
 void rio_loop_free(rio_loop_t *loop);
 
 /* Any thread: runs `fn(arg)` on the loop thread, in submission order. One wake-up per burst.
- * Returns 0, or UV_ECANCELED once the loop is stopping (then `fn` will never run: the caller keeps
+ * Returns 0, or RIO_E_LOOP_STOPPED once the loop is stopping (then `fn` will never run: the caller keeps
  * ownership of `arg`). */
 int rio_loop_submit(rio_loop_t *loop, void (*fn)(void *arg), void *arg);
 
@@ -116,8 +116,9 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
 
 /* Any thread: queues `len` bytes for writing (copied; `bytes` may be reused on return). Bytes
  * from many calls are coalesced and written with one socket write per loop turn; under TLS, into
- * records of up to 16 KiB. Returns the total bytes now queued (>= 0), or UV_EPIPE once the
- * connection is closing or closed. There is no limit here: callers bound memory with the count. */
+ * records of up to 16 KiB. Returns the total bytes now queued (>= 0), UV_EPIPE once the
+ * connection is closing or closed, or RIO_E_NO_MEMORY (the connection is then closed: part of the
+ * bytes may have gone out). There is no limit here: callers bound memory with the count. */
 ssize_t rio_conn_write(rio_conn_t *conn, const void *bytes, size_t len);
 
 /* One piece of a gathered write. */
@@ -209,7 +210,15 @@ uint64_t rio_loop_now(const rio_loop_t *loop);
 /* ---------------------------------------------------------------------------------------------- */
 /* Errors */
 
-/* The symbolic name of an error code ("ECONNREFUSED", "ETIMEDOUT", ...). */
+/* The core's own error codes, beside libuv's (negative errno values, UV_EOF, UV_EAI_*), so that
+ * callers classify an error by its code, never by its text. */
+#define RIO_E_LOOP_STOPPED (-5001)  /* the loop stopped: its handles closed, no new work taken */
+#define RIO_E_TLS_HANDSHAKE (-5002) /* the TLS handshake failed (certificate, protocol version...) */
+#define RIO_E_TLS (-5003)           /* a TLS record could not be read or written after the handshake */
+#define RIO_E_TLS_CONFIG (-5004)    /* TLS could not be set up on a connection (context, server name) */
+#define RIO_E_NO_MEMORY (-5005)     /* a write could not be queued: out of memory */
+
+/* The symbolic name of an error code ("ECONNREFUSED", "ETIMEDOUT", "RIO_E_LOOP_STOPPED", ...). */
 const char *rio_err_name(int code);
 /* The text of an error code ("connection refused"). */
 const char *rio_strerror(int code);
