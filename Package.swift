@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "RaftIO", targets: ["RaftIO"]),
         .library(name: "RaftPB", targets: ["RaftPB"]),
+        .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
         .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
         .library(name: "BenchKit", targets: ["BenchKit"]),
@@ -37,9 +38,12 @@ let package = Package(
         ),
         .target(name: "RaftIO", dependencies: ["CRaftIO"], swiftSettings: strict),
         .target(name: "RaftPB", swiftSettings: strict),
+        // The HTTP/1.1 wire format: parser, serializer, heads and fields. No dependencies, so the
+        // fuzzer and the benchmarks take it without RaftIO or swift-http-types.
+        .target(name: "HTTPWire", swiftSettings: strict),
         .target(
             name: "PeerHTTP",
-            dependencies: ["RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: ["HTTPWire", "RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         .target(
@@ -88,7 +92,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "BenchKit",
+                "RaftIO", "RaftPB", "HTTPWire", "PeerHTTP", "RaftHTTP", "BenchKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
@@ -100,6 +104,7 @@ let package = Package(
             dependencies: ["RaftPB", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
+        .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PeerHTTPTests",
             dependencies: ["PeerHTTP", "TestSupport", .product(name: "HTTPTypes", package: "swift-http-types")],

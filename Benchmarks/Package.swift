@@ -14,7 +14,7 @@ import PackageDescription
 let suites: [(name: String, products: [String])] = [
     ("RaftPBBenchmarks", ["RaftPB"]),
     ("RaftHTTPCodecBenchmarks", ["RaftHTTP", "RaftPB"]),
-    ("PeerHTTPBenchmarks", ["PeerHTTP"]),
+    ("PeerHTTPBenchmarks", ["HTTPWire"]),
     ("RaftIOBenchmarks", ["BenchKit"]),
     ("TransportBenchmarks", ["BenchKit"]),
 ]

@@ -21,7 +21,7 @@ while read -r m; do
     if [[ "$m" == *.swift ]]; then srcs+=("$root/$m"); continue; fi
     while IFS= read -r f; do srcs+=("$f"); done < <(find "$root/Sources/$m" -name '*.swift' | sort)
 done < "$dir/modules"
-swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzTarget \
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzTarget -package-name FuzzTarget \
     "${srcs[@]}" "$dir"/*.swift -o "$out/$name" 2> >(grep -v 'Cannot export local symbol' >&2)
 echo "fuzz $name: ${seconds}s"
 "$out/$name" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \

@@ -1,4 +1,4 @@
-// libFuzzer target for the HTTP/1.1 parser core (compiled from the files in `modules`, no PeerHTTP
+// libFuzzer target for the HTTP/1.1 parser core (compiled from the files in `modules`, no HTTPWire
 // import). Input layout:
 // | offset | bytes | meaning                                                              |
 // |--------|-------|----------------------------------------------------------------------|
