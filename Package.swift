@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "RaftPB", targets: ["RaftPB"]),
         .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
+        .library(name: "RaftStreamCodec", targets: ["RaftStreamCodec"]),
         .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
         .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
@@ -46,10 +47,13 @@ let package = Package(
             dependencies: ["HTTPWire", "RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
+        // The stream codecs: message stream, msgapp v2 stream, snapshot body head. Pure value code
+        // on RaftPB, for the transport, the fuzzers and the benchmarks.
+        .target(name: "RaftStreamCodec", dependencies: ["RaftPB"], swiftSettings: strict),
         .target(
             name: "RaftHTTP",
             dependencies: [
-                "RaftPB", "PeerHTTP", "RaftIO",
+                "RaftPB", "RaftStreamCodec", "PeerHTTP", "RaftIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -111,9 +115,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RaftStreamCodecTests",
+            dependencies: [
+                "RaftStreamCodec", "RaftPB", "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RaftHTTPTests",
             dependencies: [
-                "RaftHTTP", "TestSupport",
+                "RaftHTTP", "RaftStreamCodec", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

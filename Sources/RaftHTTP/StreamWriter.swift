@@ -16,6 +16,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import RaftStreamCodec
 import Synchronization
 #if canImport(RaftPB)
 import RaftPB

@@ -22,6 +22,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import RaftStreamCodec
 #if canImport(RaftPB)
 import RaftPB
 #endif

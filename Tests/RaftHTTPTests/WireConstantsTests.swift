@@ -1,4 +1,5 @@
 @testable import RaftHTTP
+import RaftStreamCodec
 import Testing
 
 @Suite("wire constants match etcd 3.4")
