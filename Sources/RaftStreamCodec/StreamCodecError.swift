@@ -1,5 +1,5 @@
-// Errors of the stream codecs (message stream, msgapp v2 stream, snapshot head). Kept free of
-// everything but RaftPB so the fuzzers can compile the codecs on their own.
+// Errors of the stream codecs (message stream, msgapp v2 stream, snapshot head). RaftStreamCodec
+// depends on RaftPB alone, so the fuzzers and the benchmarks link the codecs without the transport.
 #if canImport(RaftPB)
 import RaftPB
 #endif
