@@ -5,9 +5,7 @@
 //
 // member ID = first 8 bytes, big-endian, of SHA-1(sorted peer URLs concatenated ‖ token [‖ time])
 // cluster ID = first 8 bytes, big-endian, of SHA-1(member IDs sorted ascending, 8 bytes BE each)
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 extension MemberID {
     /// The ID etcd gives a member with `peerURLs` in a cluster bootstrapped with `clusterToken`

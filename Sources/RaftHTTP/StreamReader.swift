@@ -23,11 +23,9 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import RaftPB
 import RaftStreamCodec
 import Synchronization
-#if canImport(RaftPB)
-import RaftPB
-#endif
 
 final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched on `loop` only (start and stop hop there).

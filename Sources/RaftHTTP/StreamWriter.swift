@@ -16,11 +16,9 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
+import RaftPB
 import RaftStreamCodec
 import Synchronization
-#if canImport(RaftPB)
-import RaftPB
-#endif
 
 /// The outcome of handing messages to a stream writer.
 enum StreamSendOutcome {

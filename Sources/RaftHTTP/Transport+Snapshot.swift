@@ -22,10 +22,8 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-import RaftStreamCodec
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
 
 extension Transport {
     /// Mounts POST /raft/snapshot, with no body limit (the database size is unbounded, spec 1.13)
