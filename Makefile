@@ -4,7 +4,8 @@
 #   make io-bench   the I/O core alone: bulk, 64-byte frames and ping-pong, plain and TLS
 #   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
 #
-#   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300); the fuzzers are the
+#                   package in Fuzz/, built by Fuzz/run.sh into .build-fuzz with -sanitize=fuzzer,address
 #   make sanitize   the test suite under ThreadSanitizer, then AddressSanitizer
 #   make soak       the fault soak for SOAK_SECONDS (default 120)
 #   make baselines  the machine's own floor: iperf3 bulk throughput and a blocking C ping-pong

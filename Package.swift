@@ -13,7 +13,9 @@ let package = Package(
     products: [
         .library(name: "RaftIO", targets: ["RaftIO"]),
         .library(name: "RaftPB", targets: ["RaftPB"]),
+        .library(name: "HTTPWire", targets: ["HTTPWire"]),
         .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
+        .library(name: "RaftStreamCodec", targets: ["RaftStreamCodec"]),
         .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
         .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
@@ -39,15 +41,21 @@ let package = Package(
         // C for the command-line tool's process plumbing (prctl is variadic: Swift cannot call it).
         .target(name: "CRaftTool", path: "CSources/CRaftTool", cSettings: [.unsafeFlags(["-Wall", "-Wextra"])]),
         .target(name: "RaftPB", swiftSettings: strict),
+        // The HTTP/1.1 wire format: parser, serializer, heads and fields. No dependencies, so the
+        // fuzzer and the benchmarks take it without RaftIO or swift-http-types.
+        .target(name: "HTTPWire", swiftSettings: strict),
         .target(
             name: "PeerHTTP",
-            dependencies: ["RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: ["HTTPWire", "RaftIO", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
+        // The stream codecs: message stream, msgapp v2 stream, snapshot body head. Pure value code
+        // on RaftPB, for the transport, the fuzzers and the benchmarks.
+        .target(name: "RaftStreamCodec", dependencies: ["RaftPB"], swiftSettings: strict),
         .target(
             name: "RaftHTTP",
             dependencies: [
-                "RaftPB", "PeerHTTP", "RaftIO",
+                "RaftPB", "RaftStreamCodec", "PeerHTTP", "RaftIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -90,7 +98,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "RaftHTTPPeer", "BenchKit",
+                "RaftIO", "RaftPB", "HTTPWire", "PeerHTTP", "RaftHTTP", "RaftHTTPPeer", "BenchKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
@@ -102,15 +110,24 @@ let package = Package(
             dependencies: ["RaftPB", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
+        .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PeerHTTPTests",
             dependencies: ["PeerHTTP", "TestSupport", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: strict
         ),
         .testTarget(
+            name: "RaftStreamCodecTests",
+            dependencies: [
+                "RaftStreamCodec", "RaftPB", "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "RaftHTTPTests",
             dependencies: [
-                "RaftHTTP", "TestSupport",
+                "RaftHTTP", "RaftStreamCodec", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

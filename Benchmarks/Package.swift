@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
-// The package-benchmark suites of swift-rafthttp, one executable per library module.
+// The package-benchmark suites of swift-rafthttp, one executable per library module (the stream
+// codec and HTTP suites keep their first names, so stored baselines still compare).
 //
 // A separate package so that building the library (CI does it on every run) never builds
 // package-benchmark. Run from this folder:
@@ -13,8 +14,8 @@ import PackageDescription
 /// Suite name → the library products it measures. Sources live in `Benchmarks/<name>/`.
 let suites: [(name: String, products: [String])] = [
     ("RaftPBBenchmarks", ["RaftPB"]),
-    ("RaftHTTPCodecBenchmarks", ["RaftHTTP", "RaftPB"]),
-    ("PeerHTTPBenchmarks", ["PeerHTTP"]),
+    ("RaftHTTPCodecBenchmarks", ["RaftStreamCodec", "RaftPB"]),
+    ("PeerHTTPBenchmarks", ["HTTPWire"]),
     ("RaftIOBenchmarks", ["BenchKit"]),
     ("TransportBenchmarks", ["BenchKit"]),
 ]

@@ -1,5 +1,4 @@
-// libFuzzer target for the HTTP/1.1 parser core (compiled from the files in `modules`, no PeerHTTP
-// import). Input layout:
+// libFuzzer target for the HTTP/1.1 parser and serializer of the HTTPWire module. Input layout:
 // | offset | bytes | meaning                                                              |
 // |--------|-------|----------------------------------------------------------------------|
 // | 0      | 1     | bit 0: request (0) or response (1) mode; bit 1: response to HEAD;    |
@@ -8,6 +7,7 @@
 // Checks, beyond "no crash": the same input fed whole and fed in seeded pieces gives the same
 // events and error; a body event is never empty and never outlives its input; every parsed head
 // serializes and parses back to itself.
+import HTTPWire
 
 private enum Seen: Equatable {
     case request(HTTPRequestHead)

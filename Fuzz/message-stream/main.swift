@@ -1,5 +1,8 @@
 // libFuzzer target: the message stream decoder, fed the input in chunks whose sizes come from the
 // input's first byte. Decoded messages must survive re-framing.
+import RaftPB
+import RaftStreamCodec
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }

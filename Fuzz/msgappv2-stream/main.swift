@@ -1,5 +1,8 @@
 // libFuzzer target: the msgapp v2 decoder (local 2, remote 1), fed the input in chunks whose sizes
 // come from the input's first byte.
+import RaftPB
+import RaftStreamCodec
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }

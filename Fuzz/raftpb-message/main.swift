@@ -1,5 +1,7 @@
 // libFuzzer target: every raftpb decoder on the same bytes. A decode must return a value or throw
 // RaftPBError; a value must re-encode to bytes that decode to the same value.
+import RaftPB
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size == 0 ? [] : [UInt8](UnsafeBufferPointer(start: data, count: size))

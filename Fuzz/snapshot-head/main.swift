@@ -1,5 +1,7 @@
 // libFuzzer target: the snapshot head decoder, fed the input in chunks whose sizes come from the
 // input's first byte. Everything after the head must be reported as database bytes.
+import RaftStreamCodec
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }

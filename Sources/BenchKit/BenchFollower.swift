@@ -10,9 +10,7 @@ import Foundation
 import Histogram
 import RaftHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// A benchmark follower that acknowledges what it receives to its leader.
 public enum BenchFollower {

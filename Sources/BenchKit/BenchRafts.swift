@@ -10,10 +10,8 @@ import Foundation
 import Histogram
 import RaftHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import Synchronization
 
 /// CLOCK_MONOTONIC in nanoseconds.
 @inline(__always)

@@ -12,10 +12,8 @@ import Foundation
 import Histogram
 import RaftHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import Synchronization
 
 /// The transport benchmark behind `rafthttp bench`. See ``Options`` for what it can run and
 /// ``Result`` for what it reports.

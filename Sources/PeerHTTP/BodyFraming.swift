@@ -11,6 +11,7 @@
 // A chunk costs three `Connection.write` calls (size line from the stack, the caller's bytes,
 // CRLF) and no allocation: RaftIO copies each into its per-connection buffer and coalesces them
 // into one socket write per loop turn.
+import HTTPWire
 import RaftIO
 
 /// The framing state of one outbound body. A value kept under its writer's lock.

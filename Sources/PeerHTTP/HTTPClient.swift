@@ -2,6 +2,7 @@
 // host:port, a loop-thread API with a handler (no task hop: what the transport uses) and an async
 // API whose response body is an AsyncSequence read as a stream.
 import HTTPTypes
+import HTTPWire
 import RaftIO
 
 /// An HTTP/1.1 client for `http://` and `https://` URLs.

@@ -1,5 +1,6 @@
 // One client connection: parses responses for one request at a time; parked in the pool between
 // requests, where an idle timer closes it and any byte or EOF from the server retires it.
+import HTTPWire
 import RaftIO
 
 final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {

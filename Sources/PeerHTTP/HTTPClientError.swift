@@ -1,4 +1,5 @@
 // Why a client request failed, with the URL and the underlying RaftIO or parser error.
+import HTTPWire
 import RaftIO
 
 /// A failed ``HTTPClient`` request: what went wrong (``code``), for which URL, and the underlying

@@ -1,5 +1,6 @@
 // What a client sends: method, URL, fields and a body from a buffer or a producer.
 import HTTPTypes
+import HTTPWire
 import RaftIO
 
 /// A request for ``HTTPClient``.

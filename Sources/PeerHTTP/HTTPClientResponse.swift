@@ -3,6 +3,7 @@
 // paused until the reader catches up (so a slow reader of an hours-long stream costs the kernel's
 // window, not our memory).
 import HTTPTypes
+import HTTPWire
 import RaftIO
 
 /// A response from ``HTTPClient/execute(_:)``.

@@ -11,6 +11,7 @@
 // mid-response → closedInResponse; cancel() → cancelled, close at once.
 // UNTESTED: no response-head or read timeout on the client yet (only the dial timeout); a
 // silent server holds a request until it is cancelled.
+import HTTPWire
 import RaftIO
 
 /// Receives the response to a request made with

@@ -5,6 +5,7 @@
 // coalescing buffer under this writer's small lock (which keeps a head and its chunks in order);
 // the state change at the end hops to the loop, where the connection moves to the next request.
 import HTTPTypes
+import HTTPWire
 import RaftIO
 
 /// Writes the response to one request of an ``HTTPServer``. Safe from any thread.

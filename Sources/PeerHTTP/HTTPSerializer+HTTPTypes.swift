@@ -1,6 +1,7 @@
 // The serializer for swift-http-types heads: writes straight from `HTTPFields`, with no
 // intermediate `HTTPHeaders`, since this is the server's per-response path.
 import HTTPTypes
+import HTTPWire
 
 extension HTTPSerializer {
     /// Appends `request` as an HTTP/1.1 head: request line (target from `path`, or `authority`

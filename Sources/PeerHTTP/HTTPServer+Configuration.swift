@@ -1,4 +1,5 @@
 // The server's limits and timeouts, with why each default is what it is.
+import HTTPWire
 
 extension HTTPServer {
     /// Limits and timeouts of an ``HTTPServer``. A value type; every property has a documented

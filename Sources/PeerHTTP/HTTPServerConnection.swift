@@ -18,6 +18,7 @@
 // - EOF at a request boundary → close once the response in flight (if any) has ended;
 //   EOF inside a request → the body consumer gets `.closed`, close.
 import HTTPTypes
+import HTTPWire
 import RaftIO
 
 final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {

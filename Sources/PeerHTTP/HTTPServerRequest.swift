@@ -4,6 +4,7 @@
 // paused), the connection stops parsing and pauses its socket, so an unread body costs the
 // kernel's window, not our memory.
 import HTTPTypes
+import HTTPWire
 
 /// A request received by an ``HTTPServer``: its head, and its body read on the loop thread.
 ///

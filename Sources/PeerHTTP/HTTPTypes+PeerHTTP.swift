@@ -1,11 +1,12 @@
 // Conversions between the parser's wire heads and swift-http-types, the vocabulary handlers see.
-// Kept out of the parser core so the fuzzer and the parser need nothing but the stdlib.
+// Kept here, out of HTTPWire, so the wire format needs nothing but the stdlib.
 //
 // HTTP/1.1 carries the authority in `Host`; `HTTPRequest` carries it as a pseudo-header. As in
 // swift-nio-extras' NIOHTTPTypesHTTP1: parsing moves the first `Host` into `authority` and drops it
 // from the fields; serializing writes `authority` as `Host` first. The scheme is unknown on an
 // HTTP/1.1 connection and stays nil.
 import HTTPTypes
+import HTTPWire
 
 extension HTTPHeaders {
     /// The fields of an `HTTPFields`, in order.

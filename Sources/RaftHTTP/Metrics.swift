@@ -7,11 +7,9 @@
 // Histograms are swift-metrics `Timer`s; a Prometheus backend exports them in seconds with the
 // buckets it is configured with (etcd's: 0.1 s·2^k × 10 for snapshots, 0.1 ms·2^k × 16 for RTT).
 import CoreMetrics
-import RaftIO
 import Metrics
-#if canImport(RaftPB)
+import RaftIO
 import RaftPB
-#endif
 
 /// etcd's metric names.
 enum MetricName {

@@ -8,10 +8,8 @@
 import Logging
 import PeerHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import Synchronization
 
 final class Peer: Sendable {
     // MARK: immutable, any thread

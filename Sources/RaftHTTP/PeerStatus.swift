@@ -8,9 +8,7 @@
 // debug level only ("peer deactivated again"), so a dead peer's redials do not flood the log.
 import Logging
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// Which channel failed and what it was doing; the words etcd puts into the inactive reason.
 struct FailureType: Hashable, Sendable {

@@ -13,9 +13,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 final class Pipeline: @unchecked Sendable {
     // @unchecked Sendable: `peer` is written in Peer.init, before the pipeline is shared, and

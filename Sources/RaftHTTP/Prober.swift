@@ -13,9 +13,7 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 final class Prober: @unchecked Sendable {
     // @unchecked Sendable: mutable state is touched on `loop` only (start and stop hop there).

@@ -1,8 +1,6 @@
 // The raft side of the transport: what the raft server implements so that the transport can hand
 // it messages and tell it about peers (etcd's `rafthttp.Raft` interface, spec 1.1).
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// How a snapshot transfer to a follower ended, as told to ``Raft/reportSnapshot(_:status:)``.
 public enum SnapshotStatus: Sendable, Hashable {

@@ -1,8 +1,6 @@
 // Errors of the transport, for people and for code. A person reads `description`, which names the
 // peer, the URL and both sides of a mismatch; code compares `code` with the static members.
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// An error of the peer transport: a refusal by a peer, a failed transfer, a misuse of the API.
 ///

@@ -22,9 +22,8 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
 
 // UNTESTED: a sink whose write or finish throws (500 "failed to save KV snapshot (...)").
 // UNTESTED: the connection closing while a batch write is in flight (abort deferred to `wrote`).

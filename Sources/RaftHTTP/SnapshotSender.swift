@@ -18,9 +18,8 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
 
 // UNTESTED: the 5 s response read timeout after the head (needs a dumb peer that stalls its body).
 final class SnapshotSender: @unchecked Sendable {

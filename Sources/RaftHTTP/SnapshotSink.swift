@@ -12,9 +12,7 @@ import Glibc
 import Darwin
 #endif
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// Stores received snapshot databases; set it as ``Transport/Configuration/snapshotSink``.
 public protocol SnapshotSink: Sendable {

@@ -17,9 +17,8 @@
 import Logging
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
 
 extension StreamReader {
     /// The reader's states and transitions. Every mutating method is one event and returns what

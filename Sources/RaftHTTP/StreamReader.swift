@@ -33,10 +33,9 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
+import Synchronization
 
 /// The I/O shell of one stream reader: it feeds events into ``StateMachine`` and carries out the
 /// actions (timers, the HTTP request, the peer's status, picker and writers). Decoding stays here.

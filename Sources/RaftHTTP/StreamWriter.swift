@@ -16,10 +16,9 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import RaftStreamCodec
+import Synchronization
 
 /// The outcome of handing messages to a stream writer.
 enum StreamSendOutcome {

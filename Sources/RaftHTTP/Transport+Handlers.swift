@@ -11,9 +11,7 @@
 import HTTPTypes
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 extension Transport {
     /// Serves the raft routes (`/raft`, `/raft/stream/`, `/raft/probing` and `/raft/snapshot`; see

@@ -3,9 +3,7 @@
 import HTTPTypes
 import PeerHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 extension Transport {
     /// Mounts POST /raft/snapshot, with no body limit (the database size is unbounded, spec 1.13)

@@ -7,10 +7,8 @@ import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import Synchronization
 
 /// The peer transport of a raft member, wire-compatible with etcd 3.4.
 ///

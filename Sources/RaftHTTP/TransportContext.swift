@@ -1,14 +1,12 @@
 // What every part of one transport shares: configuration, the raft side, HTTP clients, metrics,
 // logging, the peer registry and the critical-error stream. Immutable references or locked state.
-import HTTPTypes
 import CoreMetrics
+import HTTPTypes
 import Logging
 import PeerHTTP
 import RaftIO
-import Synchronization
-#if canImport(RaftPB)
 import RaftPB
-#endif
+import Synchronization
 
 final class TransportContext: Sendable {
     // MARK: immutable, any thread

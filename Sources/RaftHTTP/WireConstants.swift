@@ -4,6 +4,8 @@
 // `go.etcd.io/etcd/etcdserver/api/rafthttp/` unless stated) and the spec section that checks it
 // (`shared/spec/rafthttp-3.4.md`).
 
+import RaftStreamCodec
+
 /// Namespace for the wire protocol's fixed values.
 @usableFromInline
 enum Wire {

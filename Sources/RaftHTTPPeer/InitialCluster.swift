@@ -3,9 +3,7 @@
 // (`etcdserver/api/membership/cluster.go: NewClusterFromURLsMap`, spec 5). A Swift member given the
 // same flags as its etcd peers computes the same IDs without asking anyone.
 import RaftHTTP
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// The members of a statically configured etcd cluster, as `--initial-cluster` lists them.
 ///

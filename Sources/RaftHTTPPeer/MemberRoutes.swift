@@ -13,9 +13,7 @@ import HTTPTypes
 import PeerHTTP
 import Prometheus
 import RaftHTTP
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 enum MemberRoutes {
     static let versionPath = "/version"

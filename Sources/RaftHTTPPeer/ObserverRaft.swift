@@ -15,9 +15,7 @@
 import Logging
 import RaftHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// A log-less raft that observes an etcd cluster: it counts what arrives by type and answers
 /// heartbeats, appends and votes so that the leader keeps probing it. See the file's header.

@@ -1,9 +1,7 @@
 import Logging
 import RaftHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 extension PeerMember {
     /// A Swift member's settings, with etcd 3.4's flag names and meanings, so that the same

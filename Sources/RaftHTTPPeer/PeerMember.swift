@@ -12,9 +12,7 @@ import PeerHTTP
 import Prometheus
 import RaftHTTP
 import RaftIO
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// One running Swift member: its transport, its observer raft and its peer port.
 ///

@@ -1,9 +1,7 @@
 import ArgumentParser
 import BenchKit
 import Foundation
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// `rafthttp bench`: the transport benchmark (a leader, its followers, a workload; see BENCHMARKS.md).
 struct BenchCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import HTTPTypes
 import PeerHTTP
+import TestSupport
 import Testing
 
 @Suite("swift-http-types conversions")

@@ -5,8 +5,9 @@ import PeerHTTP
 import RaftHTTP
 import RaftIO
 import RaftPB
-import Testing
+import RaftStreamCodec
 import TestSupport
+import Testing
 
 @Suite("Snapshots")
 struct SnapshotTests {

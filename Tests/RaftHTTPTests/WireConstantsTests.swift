@@ -1,5 +1,6 @@
 @testable import RaftHTTP
 import HTTPTypes
+import RaftStreamCodec
 import Testing
 
 @Suite("wire constants match etcd 3.4")

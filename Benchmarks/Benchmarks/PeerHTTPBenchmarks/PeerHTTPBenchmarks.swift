@@ -1,9 +1,10 @@
-// PeerHTTP benchmarks: the parser on what a raft peer receives (a stream GET's head, a chunked
-// stream body) and the serializer on what it sends back (a stream response head). Each parse runs
-// on one kept-alive parser, as a connection does: the figures include the per-message allocations
-// (the field array and every string longer than 15 bytes), not parser construction.
+// HTTP/1.1 wire benchmarks (the HTTPWire module, under PeerHTTP's server and client): the parser on
+// what a raft peer receives (a stream GET's head, a chunked stream body) and the serializer on what
+// it sends back (a stream response head). Each parse runs on one kept-alive parser, as a connection
+// does: the figures include the per-message allocations (the field array and every string longer
+// than 15 bytes), not parser construction.
 import Benchmark
-import PeerHTTP
+import HTTPWire
 
 /// The GET that opens an etcd msgapp v2 stream: request line, 6 fields, empty line (233 bytes).
 let streamRequest = Array((

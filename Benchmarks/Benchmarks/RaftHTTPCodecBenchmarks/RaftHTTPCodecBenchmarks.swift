@@ -1,9 +1,9 @@
-// RaftHTTP stream codec benchmarks: the message stream frame and a msgapp v2 stream of 10,000
-// consecutive appends, each message a MsgApp with one 64-byte entry (steady-state replication).
-// A copy of the same bytes is the baseline.
+// Stream codec benchmarks (the RaftStreamCodec module): the message stream frame and a msgapp v2
+// stream of 10,000 consecutive appends, each message a MsgApp with one 64-byte entry (steady-state
+// replication). A copy of the same bytes is the baseline.
 import Benchmark
-import RaftHTTP
 import RaftPB
+import RaftStreamCodec
 
 let leader: UInt64 = 0x8e9e_05c5_2164_694d
 let follower: UInt64 = 0x91bc_3c39_8fb3_c146

@@ -15,9 +15,7 @@
 // etcd 3.4 sends no database size: the body's end is the database's end. The only size check is
 // on the sender, which refuses to send fewer bytes than the snapshot's total size ("short read").
 // A receiver can check nothing but that the head decoded and that the database is not empty.
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// Builds snapshot request bodies.
 public enum SnapshotBody {

@@ -1,5 +1,5 @@
 // The HTTP/1.x version of a message, as written in its start line ("HTTP/1.1").
-// Part of the stdlib-only parser core: compiled straight into Fuzz/http-parser.
+// Part of HTTPWire, which imports nothing.
 
 /// The protocol version of an HTTP/1.x message.
 ///

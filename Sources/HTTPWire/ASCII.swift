@@ -1,12 +1,12 @@
 // Byte classes of RFC 9110/9112 used by the parser and serializer. Switches, not lookup tables: a
 // global table costs a lazy-initialisation check on every access, a switch compiles to range tests.
-// Part of the stdlib-only parser core.
+// Part of HTTPWire, which imports nothing; `cr` and `lf` are `package` for PeerHTTP's chunk framing.
 
-enum ASCII {
+package enum ASCII {
     // Computed, not `static let`, so no access ever goes through a lazy global initialiser.
     static var tab: UInt8 { 0x09 }
-    static var lf: UInt8 { 0x0A }
-    static var cr: UInt8 { 0x0D }
+    package static var lf: UInt8 { 0x0A }
+    package static var cr: UInt8 { 0x0D }
     static var space: UInt8 { 0x20 }
     static var colon: UInt8 { 0x3A }
     static var semicolon: UInt8 { 0x3B }

@@ -1,5 +1,5 @@
 // Every strictness check, with the error a user (or the server's log line) sees, verbatim.
-import PeerHTTP
+import HTTPWire
 import Testing
 
 struct Rejection: CustomTestStringConvertible, Sendable {

@@ -1,4 +1,5 @@
-import PeerHTTP
+import HTTPWire
+import TestSupport
 import Testing
 
 @Suite("parsing responses")

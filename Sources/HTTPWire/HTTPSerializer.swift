@@ -1,4 +1,4 @@
-// Writes HTTP/1.1 heads and chunk framing into a byte buffer. Part of the stdlib-only core.
+// Writes HTTP/1.1 heads and chunk framing into a byte buffer. Part of HTTPWire.
 //
 // | piece         | bytes                                        |
 // |---------------|----------------------------------------------|
@@ -131,9 +131,10 @@ public enum HTTPSerializer {
         }
     }
 
-    // MARK: pieces shared with the HTTPTypes overloads
+    // MARK: shared with PeerHTTP (its HTTPTypes overloads, the response writer): `package`
 
-    static func appendRequestLine(method: String, target: String, version: HTTPVersion, to buffer: inout [UInt8]) {
+    /// Appends `method SP target SP HTTP/1.d CRLF`, replacing bytes that would break the line.
+    package static func appendRequestLine(method: String, target: String, version: HTTPVersion, to buffer: inout [UInt8]) {
         appendToken(method, to: &buffer)
         buffer.append(ASCII.space)
         // A target with a space or control byte would split the request line; escape nothing,
@@ -144,7 +145,8 @@ public enum HTTPSerializer {
         appendCRLF(to: &buffer)
     }
 
-    static func appendStatusLine(status: Int, reason: String, version: HTTPVersion, to buffer: inout [UInt8]) {
+    /// Appends `HTTP/1.d SP 3DIGIT SP reason CRLF`; an empty reason becomes the standard phrase.
+    package static func appendStatusLine(status: Int, reason: String, version: HTTPVersion, to buffer: inout [UInt8]) {
         appendVersion(version, to: &buffer)
         buffer.append(ASCII.space)
         let code = min(max(status, 100), 999)
@@ -159,7 +161,7 @@ public enum HTTPSerializer {
     }
 
     /// Appends `name: value\r\n`, unless the field is a framing field that `body` replaces.
-    static func appendField(name: String, value: String, skippingFramingFor body: BodyFraming, to buffer: inout [UInt8]) {
+    package static func appendField(name: String, value: String, skippingFramingFor body: BodyFraming, to buffer: inout [UInt8]) {
         if body != .headersOnly && isFramingField(name) { return }
         appendToken(name, to: &buffer)
         buffer.append(ASCII.colon)
@@ -169,7 +171,7 @@ public enum HTTPSerializer {
     }
 
     /// Appends the framing field for `body`, then the empty line that ends the head.
-    static func appendFraming(_ body: BodyFraming, to buffer: inout [UInt8]) {
+    package static func appendFraming(_ body: BodyFraming, to buffer: inout [UInt8]) {
         switch body {
         case .headersOnly:
             break

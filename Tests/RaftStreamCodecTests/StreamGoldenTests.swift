@@ -1,5 +1,5 @@
-import RaftHTTP
 import RaftPB
+import RaftStreamCodec
 import TestSupport
 import Testing
 

@@ -1,4 +1,4 @@
-import PeerHTTP
+import HTTPWire
 import Testing
 
 @Suite("the feed shorthand")

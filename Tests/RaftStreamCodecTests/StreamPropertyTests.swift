@@ -1,6 +1,6 @@
 import PropertyBased
-import RaftHTTP
 import RaftPB
+import RaftStreamCodec
 import TestSupport
 import Testing
 

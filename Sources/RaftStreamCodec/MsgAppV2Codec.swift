@@ -40,9 +40,7 @@
 // | 0      | 1     | `0x02`                                    |
 // | 1      | 8     | length N of the Message                   |
 // | 9      | N     | `Message` in raftpb protobuf encoding     |
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// The first byte of each msgapp v2 frame.
 enum MsgAppV2FrameType {

@@ -1,8 +1,6 @@
-// Errors of the stream codecs (message stream, msgapp v2 stream, snapshot head). Kept free of
-// everything but RaftPB so the fuzzers can compile the codecs on their own.
-#if canImport(RaftPB)
+// Errors of the stream codecs (message stream, msgapp v2 stream, snapshot head). RaftStreamCodec
+// depends on RaftPB alone, so the fuzzers and the benchmarks link the codecs without the transport.
 import RaftPB
-#endif
 
 /// Why a stream decoder stopped. Once a decoder has thrown, it throws the same error on every later
 /// call: a stream that lost its framing cannot be resynchronised, only redialled.

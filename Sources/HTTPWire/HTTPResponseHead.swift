@@ -1,5 +1,6 @@
 // The head of an HTTP/1.x response as it is on the wire: status line and header fields.
-// Part of the stdlib-only parser core; `HTTPResponse` conversion lives in HTTPTypes+PeerHTTP.swift.
+// Part of HTTPWire, which imports nothing; `HTTPResponse` conversion lives in PeerHTTP
+// (HTTPTypes+PeerHTTP.swift).
 
 /// A status line (`version SP status SP reason`) and its header fields.
 public struct HTTPResponseHead: Hashable, Sendable {

@@ -1,5 +1,5 @@
 // The head of a message: start line, field lines, and the framing decision at the empty line.
-// Part of the stdlib-only parser core.
+// Part of HTTPWire, which imports nothing.
 //
 // Strictness, and why (RFC 9112 unless noted):
 // - Request line is exactly `method SP target SP HTTP/1.d`: one space each, no bare LF (§3). A

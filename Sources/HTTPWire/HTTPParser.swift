@@ -1,5 +1,6 @@
-// Incremental HTTP/1.1 parser for requests and responses. Part of the stdlib-only parser core:
-// compiled straight into Fuzz/http-parser, so nothing here may import anything.
+// Incremental HTTP/1.1 parser for requests and responses. Part of HTTPWire, the HTTP/1.1 wire format
+// with no dependencies (the fuzzer and the benchmarks link it alone), so nothing here may import
+// anything.
 //
 // Happy path (request mode): bytes arrive from a read callback in any split → `parse` consumes
 // them and hands back one event at a time: `.request(head)` as soon as the empty line after the
@@ -421,7 +422,8 @@ public struct HTTPParser: Sendable {
 }
 
 extension HTTPHeaders {
-    init(fields: [Field]) { self.fields = fields }
+    /// Fields as they are, for the parser and PeerHTTP's `HTTPFields` conversion.
+    package init(fields: [Field]) { self.fields = fields }
 }
 
 /// A String from bytes, without going through `Sequence` iteration; invalid UTF-8 is repaired.

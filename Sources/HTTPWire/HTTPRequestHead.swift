@@ -1,5 +1,6 @@
 // The head of an HTTP/1.x request as it is on the wire: request line and header fields.
-// Part of the stdlib-only parser core; `HTTPRequest` conversion lives in HTTPTypes+PeerHTTP.swift.
+// Part of HTTPWire, which imports nothing; `HTTPRequest` conversion lives in PeerHTTP
+// (HTTPTypes+PeerHTTP.swift).
 
 /// A request line (`method SP target SP version`) and its header fields.
 ///

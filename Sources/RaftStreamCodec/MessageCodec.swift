@@ -13,9 +13,7 @@
 // | 8      | N     | `Message` in raftpb protobuf encoding            |
 //
 // N = 0 is a valid frame: it decodes to the all-zero Message, as etcd's decoder does.
-#if canImport(RaftPB)
 import RaftPB
-#endif
 
 /// Writes message stream frames. Stateless: one encoder can serve any number of streams, from any
 /// thread.

@@ -1,5 +1,5 @@
 // Why the parser refused a message. The server answers with `status` (400 for most) and closes the
-// connection; the client surfaces the error as is. Part of the stdlib-only parser core.
+// connection; the client surfaces the error as is. Part of HTTPWire, which imports nothing.
 
 /// A message the parser refused, with the check that failed.
 ///
@@ -90,7 +90,7 @@ public struct HTTPParserError: Error, Hashable, Sendable, CustomStringConvertibl
     public static let truncatedMessage = HTTPParserError(.truncatedMessage)
 
     /// The same error with a detail (the offending value, the limit) for the description.
-    func with(_ detail: String) -> HTTPParserError { HTTPParserError(code, detail) }
+    package func with(_ detail: String) -> HTTPParserError { HTTPParserError(code, detail) }
 
     /// The status a server answers with before closing: 413 for ``bodyTooLarge``, 431 for
     /// ``headersTooLarge`` and ``tooManyHeaders``, 414 for ``startLineTooLong``, 501 for

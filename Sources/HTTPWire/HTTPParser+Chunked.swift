@@ -1,4 +1,4 @@
-// Transfer-Encoding: chunked (RFC 9112 §7.1). Part of the stdlib-only parser core.
+// Transfer-Encoding: chunked (RFC 9112 §7.1). Part of HTTPWire.
 //
 // | part        | bytes                                   | meaning                              |
 // |-------------|-----------------------------------------|--------------------------------------|

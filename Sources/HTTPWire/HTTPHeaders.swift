@@ -1,5 +1,6 @@
 // The header (or trailer) fields of a message, in wire order, repeated names kept.
-// Part of the stdlib-only parser core; `HTTPFields` conversion lives in HTTPTypes+PeerHTTP.swift.
+// Part of HTTPWire, which imports nothing; `HTTPFields` conversion lives in PeerHTTP
+// (HTTPTypes+PeerHTTP.swift).
 
 /// Header or trailer fields in the order they were received or will be sent.
 ///
@@ -20,7 +21,8 @@ public struct HTTPHeaders: Hashable, Sendable, RandomAccessCollection, Expressib
         }
     }
 
-    var fields: [Field]
+    /// The fields in wire order. `package`: PeerHTTP's `HTTPFields` conversion appends to it.
+    package var fields: [Field]
 
     /// Creates an empty field list.
     public init() { fields = [] }

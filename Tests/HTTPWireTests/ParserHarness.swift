@@ -1,7 +1,7 @@
 // Drives HTTPParser over one input in every split a socket could produce and checks that all of
 // them give the same events as the whole buffer: one piece, byte by byte, every two-piece split
 // (for inputs up to 600 bytes) and 24 seeded random splits.
-import PeerHTTP
+import HTTPWire
 import Testing
 
 /// An event with its bytes copied out, adjacent body events merged (their boundaries depend on
@@ -156,11 +156,4 @@ struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-}
-
-/// `name: value` pairs for building expected heads.
-func headers(_ pairs: (String, String)...) -> HTTPHeaders {
-    var result = HTTPHeaders()
-    for (name, value) in pairs { result.append(name: name, value: value) }
-    return result
 }
