@@ -27,8 +27,8 @@ struct ReleaseTests {
             }
             // Once stopped and dropped, nothing may keep them: a reference cycle through a
             // stream's response writer once kept every stopped transport alive, with its buffers.
-            try await eventually(.seconds(5), "all freed") { refs.allSatisfy { $0.object == nil } }
-            try await eventually(.seconds(5), "connection objects freed (\(Connection.liveCount) live, \(connections) before)") {
+            try await eventually(.seconds(30), "all freed") { refs.allSatisfy { $0.object == nil } }
+            try await eventually(.seconds(30), "connection objects freed (\(Connection.liveCount) live, \(connections) before)") {
                 Connection.liveCount == connections
             }
         }

@@ -37,7 +37,7 @@ struct RestartTests {
                 try await cluster.waitUntilConnected(timeout: .seconds(10))
                 worst = max(worst, ContinuousClock.now - start)
                 let marker = UInt64(1_000_000 + round)
-                try await eventually(.seconds(5), "traffic reaches the restarted member (round \(round))") {
+                try await eventually(.seconds(30), "traffic reaches the restarted member (round \(round))") {
                     cluster[0].transport.send([message(.msgHeartbeat, from: 1, to: 3, term: marker)])
                     return cluster[2].raft.record.received.contains { $0.term == marker }
                 }
@@ -45,7 +45,7 @@ struct RestartTests {
             traffic.cancel()
             _ = await traffic.value
             print("[restarts] 20 restarts; slowest reconnection \(worst); fds \(fds) -> \(ProcessResources.openFileDescriptors())")
-            try await eventually(.seconds(5), "descriptors back to the warm-up count") {
+            try await eventually(.seconds(30), "descriptors back to the warm-up count") {
                 ProcessResources.openFileDescriptors() <= fds + 4
             }
             #expect(ProcessResources.threads(named: "rio-loop") == loops)
@@ -94,7 +94,7 @@ struct RestartTests {
                 // Messages sent while the peer was down took the pipeline, whose kept-alive
                 // connections stay pooled (bounded) until their idle timeout: close them, then count.
                 for m in cluster.members { m.transport.closeIdleConnections() }
-                try await eventually(.seconds(5), "descriptors back to the warm-up count") {
+                try await eventually(.seconds(30), "descriptors back to the warm-up count") {
                     ProcessResources.openFileDescriptors() <= fds + 4
                 }
                 #expect(ProcessResources.threads(named: "rio-loop") == loops)
@@ -117,7 +117,7 @@ struct RestartTests {
         let child = try #require(cluster.child)
         #expect(child.isRunning, "the peer process exited on its own before round \(round):\n\(child.logTail())")
         await cluster.killChild()
-        try await eventually(.seconds(5), "the survivors lost the killed process's streams (round \(round))") {
+        try await eventually(.seconds(30), "the survivors lost the killed process's streams (round \(round))") {
             cluster.members.allSatisfy { m in
                 guard let s = m.transport.statistics(peer: cluster.childID) else { return false }
                 return !s.msgAppStreamAttached && !s.messageStreamAttached && !s.msgAppStreamReading && !s.messageStreamReading
