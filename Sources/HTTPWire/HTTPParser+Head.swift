@@ -156,8 +156,8 @@ extension HTTPParser {
         let headers = HTTPHeaders(fields: fields)
         fields = []
         let event: Event
-        let chunkedOr: (Framing) -> Framing = { [transferEncoding] in transferEncoding != nil ? .chunked : $0 }
-        let lengthFraming: Framing? = contentLength.map { $0 == 0 ? .noBody : .contentLength($0) }
+        let chunkedOr: (HTTPBodyFraming) -> HTTPBodyFraming = { [transferEncoding] in transferEncoding != nil ? .chunked : $0 }
+        let lengthFraming: HTTPBodyFraming? = contentLength.map { $0 == 0 ? .none : .contentLength($0) }
         isInterim = false
         switch startLine {
         case .request(let method, let target, let version):
@@ -165,7 +165,7 @@ extension HTTPParser {
                 throw HTTPParserError.unsupportedTransferEncoding.with("on an HTTP/1.0 message")
             }
             let head = HTTPRequestHead(method: method, target: target, version: version, headers: headers)
-            framing = chunkedOr(lengthFraming ?? .noBody)
+            framing = chunkedOr(lengthFraming ?? .none)
             isKeepAlive = head.isKeepAlive
             event = .request(head)
         case .response(let version, let status, let reason):
@@ -174,12 +174,12 @@ extension HTTPParser {
             }
             let head = HTTPResponseHead(status: status, reason: reason, version: version, headers: headers)
             if status < 200 || status == 204 || status == 304 || requestMethod == "HEAD" {
-                framing = .noBody
+                framing = .none
             } else {
-                framing = chunkedOr(lengthFraming ?? .untilEOF)
+                framing = chunkedOr(lengthFraming ?? .untilClose)
             }
             isInterim = status < 200 && status != 101
-            isKeepAlive = head.isKeepAlive && framing != .untilEOF && status != 101
+            isKeepAlive = head.isKeepAlive && framing != .untilClose && status != 101
             event = .response(head)
         case .empty:
             throw HTTPParserError.invalidRequestLine
@@ -188,10 +188,10 @@ extension HTTPParser {
         maxBodySize = limits.maxBodySize
         bodyBytesReceived = 0
         switch framing {
-        case .noBody: state = .messageEnd(HTTPHeaders())
+        case .none: state = .messageEnd(HTTPHeaders())
         case .contentLength(let length): state = .sizedBody(remaining: length)
         case .chunked: state = .chunkSizeLine
-        case .untilEOF: state = .untilEOF
+        case .untilClose: state = .untilClose
         }
         return event
     }

@@ -90,18 +90,6 @@ public struct HTTPParser: Sendable {
         case end(trailers: HTTPHeaders)
     }
 
-    /// How the body of the current message is delimited, known once its head is parsed.
-    public enum Framing: Hashable, Sendable {
-        /// No body: no length in a request; HEAD, 1xx, 204 or 304 for a response; length 0.
-        case noBody
-        /// Exactly this many bytes (more than zero).
-        case contentLength(Int)
-        /// `Transfer-Encoding: chunked`, ending with a zero-size chunk and trailers.
-        case chunked
-        /// A response without a length: the body ends when the connection does (``finish()``).
-        case untilEOF
-    }
-
     // MARK: configuration
 
     /// Whether this parser reads requests or responses.
@@ -121,7 +109,7 @@ public struct HTTPParser: Sendable {
     // MARK: current message, readable after its head
 
     /// How the current message's body is delimited; valid after its head event.
-    public internal(set) var framing: Framing = .noBody
+    public internal(set) var framing: HTTPBodyFraming = .none
     /// Whether the connection may carry another message after the current one: the head's
     /// keep-alive semantics, and never for a response read to EOF or a 101. Valid after its head
     /// event. After the `end` of a message that is not keep-alive the parser discards all input.
@@ -140,7 +128,7 @@ public struct HTTPParser: Sendable {
         case chunkDataCR
         case chunkDataLF
         case trailerLine
-        case untilEOF
+        case untilClose
         /// The message is complete; the next call returns `.end` with these trailers.
         case messageEnd(HTTPHeaders)
         case closed
@@ -220,7 +208,7 @@ public struct HTTPParser: Sendable {
         case .startLine where lineBuffer.isEmpty:
             state = .closed
             return nil
-        case .untilEOF:
+        case .untilClose:
             state = .closed
             return .end(trailers: HTTPHeaders())
         case .messageEnd(let trailers):
@@ -309,7 +297,7 @@ public struct HTTPParser: Sendable {
                 offset += 1
                 state = .chunkSizeLine
 
-            case .untilEOF:
+            case .untilClose:
                 guard offset < input.count else { return (offset, nil) }
                 // Up to the limit, then fail: the same bytes come out whatever the read sizes.
                 let allowed = maxBodySize - bodyBytesReceived

@@ -18,22 +18,8 @@
 ///
 /// All functions only append to `buffer`; they never fail and may be called from any thread.
 public enum HTTPSerializer {
-    /// How the body after a head is delimited: decides the framing field the serializer writes.
-    public enum BodyFraming: Hashable, Sendable {
-        /// Writes no framing field: the head's own fields (or their absence) decide. Right for a
-        /// request without a body and for responses that never have one (HEAD, 1xx, 204, 304).
-        case headersOnly
-        /// Writes `Content-Length: n`, replacing any Content-Length or Transfer-Encoding field of
-        /// the head. Use `0` for a response with an empty body.
-        case contentLength(Int)
-        /// Writes `Transfer-Encoding: chunked`, replacing any Content-Length or Transfer-Encoding
-        /// field of the head; the body is then written with ``appendChunk(_:to:)`` and
-        /// ``appendLastChunk(trailers:to:)``.
-        case chunked
-    }
-
     /// Appends a request line, the head's fields, the framing field and the empty line.
-    public static func appendRequestHead(_ head: HTTPRequestHead, body: BodyFraming, to buffer: inout [UInt8]) {
+    public static func appendRequestHead(_ head: HTTPRequestHead, body: HTTPBodyFraming, to buffer: inout [UInt8]) {
         appendRequestLine(method: head.method, target: head.target, version: head.version, to: &buffer)
         for field in head.headers {
             appendField(name: field.name, value: field.value, skippingFramingFor: body, to: &buffer)
@@ -43,7 +29,7 @@ public enum HTTPSerializer {
 
     /// Appends a status line (the standard reason phrase when the head's is empty), the head's
     /// fields, the framing field and the empty line.
-    public static func appendResponseHead(_ head: HTTPResponseHead, body: BodyFraming, to buffer: inout [UInt8]) {
+    public static func appendResponseHead(_ head: HTTPResponseHead, body: HTTPBodyFraming, to buffer: inout [UInt8]) {
         appendStatusLine(status: head.status, reason: head.reason, version: head.version, to: &buffer)
         for field in head.headers {
             appendField(name: field.name, value: field.value, skippingFramingFor: body, to: &buffer)
@@ -84,7 +70,7 @@ public enum HTTPSerializer {
         buffer.append(UInt8(ascii: "0"))
         appendCRLF(to: &buffer)
         for field in trailers {
-            appendField(name: field.name, value: field.value, skippingFramingFor: .headersOnly, to: &buffer)
+            appendField(name: field.name, value: field.value, skippingFramingFor: .none, to: &buffer)
         }
         appendCRLF(to: &buffer)
     }
@@ -161,8 +147,8 @@ public enum HTTPSerializer {
     }
 
     /// Appends `name: value\r\n`, unless the field is a framing field that `body` replaces.
-    package static func appendField(name: String, value: String, skippingFramingFor body: BodyFraming, to buffer: inout [UInt8]) {
-        if body != .headersOnly && isFramingField(name) { return }
+    package static func appendField(name: String, value: String, skippingFramingFor body: HTTPBodyFraming, to buffer: inout [UInt8]) {
+        if body != .none && isFramingField(name) { return }
         appendToken(name, to: &buffer)
         buffer.append(ASCII.colon)
         buffer.append(ASCII.space)
@@ -171,9 +157,9 @@ public enum HTTPSerializer {
     }
 
     /// Appends the framing field for `body`, then the empty line that ends the head.
-    package static func appendFraming(_ body: BodyFraming, to buffer: inout [UInt8]) {
+    package static func appendFraming(_ body: HTTPBodyFraming, to buffer: inout [UInt8]) {
         switch body {
-        case .headersOnly:
+        case .none, .untilClose:
             break
         case .contentLength(let length):
             buffer.append(contentsOf: "Content-Length: ".utf8)

@@ -8,22 +8,16 @@
 // | untilClose     | the bytes (HTTP/1.0 peer, no length)| nothing: the connection closes         |
 // | none           | nothing (HEAD, 204, 304)            | nothing                                |
 //
-// A chunk costs three `Connection.write` calls (size line from the stack, the caller's bytes,
-// CRLF) and no allocation: RaftIO copies each into its per-connection buffer and coalesces them
-// into one socket write per loop turn.
+// A chunk is one gathered `Connection.write` (size line from the stack, the caller's bytes, CRLF)
+// and no allocation: RaftIO copies it into its per-connection buffer and coalesces writes into one
+// socket write per loop turn.
 import HTTPWire
 import RaftIO
 
 /// The framing state of one outbound body. A value kept under its writer's lock.
 struct BodyFramer {
-    enum Mode: Equatable {
-        case none
-        case contentLength(remaining: Int)
-        case chunked
-        case untilClose
-    }
-
-    var mode: Mode
+    /// The body's framing; for `contentLength`, the bytes still to come.
+    var mode: HTTPBodyFraming
 
     /// Writes `bytes` with this body's framing. Returns false (writing at most up to the length)
     /// when the bytes go past a declared length or the connection is closed.
@@ -36,7 +30,7 @@ struct BodyFramer {
             case .contentLength(let remaining):
                 let n = min(remaining, bytes.count)
                 if n > 0 { try connection.write(UnsafeRawBufferPointer(rebasing: bytes[..<n])) }
-                mode = .contentLength(remaining: remaining - n)
+                mode = .contentLength(remaining - n)
                 return n == bytes.count
             case .chunked:
                 try writeChunk(bytes, to: connection)

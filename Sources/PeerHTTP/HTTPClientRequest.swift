@@ -51,7 +51,7 @@ public struct HTTPClientRequest: Sendable {
         switch body {
         case .none:
             buffer.reserveCapacity(128)
-            let framing: HTTPSerializer.BodyFraming = method == .post || method == .put ? .contentLength(0) : .headersOnly
+            let framing: HTTPBodyFraming = method == .post || method == .put ? .contentLength(0) : .none
             HTTPSerializer.appendRequestHead(head, body: framing, to: &buffer)
         case .bytes(let bytes):
             buffer.reserveCapacity(128 + bytes.count)
@@ -73,7 +73,7 @@ public final class HTTPBodyWriter: Sendable {
 
     init(connection: Connection, length: Int?) {
         self.connection = connection
-        self.framer = Locked(BodyFramer(mode: length.map { .contentLength(remaining: $0) } ?? .chunked))
+        self.framer = Locked(BodyFramer(mode: length.map { .contentLength($0) } ?? .chunked))
     }
 
     /// Writes body bytes. Returns false when the connection is closed or the bytes go past the

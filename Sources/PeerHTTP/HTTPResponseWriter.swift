@@ -18,17 +18,6 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     // @unchecked Sendable: the mutable state is in `state`, behind its lock; the other stored
     // properties are immutable.
 
-    /// How the body after a head is delimited.
-    public enum BodyFraming: Sendable, Hashable {
-        /// No body (`Content-Length: 0`, or no framing field at all for 1xx, 204 and 304).
-        case none
-        /// Exactly this many bytes follow.
-        case contentLength(Int)
-        /// A stream of chunks of any length, for as long as the handler writes (to an HTTP/1.0
-        /// client: raw bytes, and the connection closes at the end).
-        case chunked
-    }
-
     private struct State {
         var headWritten = false
         var ended = false
@@ -61,10 +50,13 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     /// Writes the status line and fields, then the framing field for `body`. The server adds
     /// `Connection: close` when it will close the connection after this response (and
     /// `Connection: keep-alive` for an HTTP/1.0 client it keeps). Framing fields in `response`
-    /// are replaced. Returns false (and writes nothing) if a head was already written or the
-    /// connection is closed.
+    /// are replaced. `body`: `.none` writes `Content-Length: 0` (no field for 1xx, 204 and 304);
+    /// `.contentLength(n)` exactly n bytes; `.chunked` chunks for as long as the handler writes
+    /// (to an HTTP/1.0 client: raw bytes, and the connection closes at the end); `.untilClose`
+    /// raw bytes and the connection closes at the end. Returns false (and writes nothing) if a
+    /// head was already written or the connection is closed.
     @discardableResult
-    public func writeHead(_ response: HTTPResponse, body: BodyFraming) -> Bool {
+    public func writeHead(_ response: HTTPResponse, body: HTTPBodyFraming) -> Bool {
         state.withLock { s in
             guard !s.headWritten, !s.closed else { return false }
             var buffer: [UInt8] = []
@@ -200,25 +192,25 @@ public final class HTTPResponseWriter: @unchecked Sendable {
 
     // MARK: head
 
-    private func appendHead(_ response: HTTPResponse, body: BodyFraming, state s: inout State,
+    private func appendHead(_ response: HTTPResponse, body: HTTPBodyFraming, state s: inout State,
                             to buffer: inout [UInt8]) {
         s.headWritten = true
         let code = response.status.code
         let bodyless = (100..<200).contains(code) || code == 204 || code == 304
-        var serializerFraming: HTTPSerializer.BodyFraming
+        var serializerFraming: HTTPBodyFraming
         switch body {
         case .none:
-            serializerFraming = bodyless ? .headersOnly : .contentLength(0)
+            serializerFraming = bodyless ? .none : .contentLength(0)
             s.framer = BodyFramer(mode: .none)
         case .contentLength(let n):
-            serializerFraming = bodyless ? .headersOnly : .contentLength(n)
-            s.framer = BodyFramer(mode: bodyless ? .none : .contentLength(remaining: n))
-        case .chunked:
+            serializerFraming = bodyless ? .none : .contentLength(n)
+            s.framer = BodyFramer(mode: bodyless ? .none : .contentLength(n))
+        case .chunked, .untilClose:
             if bodyless {
-                serializerFraming = .headersOnly
+                serializerFraming = .none
                 s.framer = BodyFramer(mode: .none)
-            } else if requestVersion == .http1_0 {
-                serializerFraming = .headersOnly
+            } else if requestVersion == .http1_0 || body == .untilClose {
+                serializerFraming = .none
                 s.framer = BodyFramer(mode: .untilClose)
                 s.keepAlive = false
             } else {

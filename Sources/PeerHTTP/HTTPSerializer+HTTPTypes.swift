@@ -8,7 +8,7 @@ extension HTTPSerializer {
     /// for CONNECT), `Host` from `authority` unless the fields have one, the fields, the framing
     /// field and the empty line.
     public static func appendRequestHead(
-        _ request: HTTPRequest, version: HTTPVersion = .http1_1, body: BodyFraming, to buffer: inout [UInt8]
+        _ request: HTTPRequest, version: HTTPVersion = .http1_1, body: HTTPBodyFraming, to buffer: inout [UInt8]
     ) {
         let target = request.method == .connect ? (request.authority ?? "/") : (request.path ?? "/")
         appendRequestLine(method: request.method.rawValue, target: target, version: version, to: &buffer)
@@ -24,7 +24,7 @@ extension HTTPSerializer {
     /// Appends `response` as an HTTP/1.1 head: status line (the standard reason phrase when the
     /// status has none), the fields, the framing field and the empty line.
     public static func appendResponseHead(
-        _ response: HTTPResponse, version: HTTPVersion = .http1_1, body: BodyFraming, to buffer: inout [UInt8]
+        _ response: HTTPResponse, version: HTTPVersion = .http1_1, body: HTTPBodyFraming, to buffer: inout [UInt8]
     ) {
         appendStatusLine(status: response.status.code, reason: response.status.reasonPhrase, version: version, to: &buffer)
         for field in response.headerFields {

@@ -62,10 +62,10 @@ public final class HTTPServerRequest {
     /// Stops the connection's request read timer; set by the connection.
     var stopReadTimer: (() -> Void)?
 
-    init(head: HTTPRequestHead, framing: HTTPParser.Framing, bodyLimit: Int) {
+    init(head: HTTPRequestHead, framing: HTTPBodyFraming, bodyLimit: Int) {
         self.head = head
         switch framing {
-        case .noBody, .untilEOF:
+        case .none, .untilClose:
             hasBody = false
             contentLength = nil
         case .contentLength(let n):

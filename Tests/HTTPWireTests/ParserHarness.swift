@@ -31,7 +31,7 @@ struct Outcome: Equatable, CustomStringConvertible {
     /// The error's text, compared too: a split must not change what a user reads.
     var errorText: String?
     /// `framing` and `isKeepAlive` after each head, in order.
-    var framings: [HTTPParser.Framing] = []
+    var framings: [HTTPBodyFraming] = []
     var keepAlives: [Bool] = []
 
     var description: String { "\(events) error: \(errorText ?? "none")" }

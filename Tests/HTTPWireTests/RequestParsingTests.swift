@@ -12,7 +12,7 @@ struct RequestParsingTests {
             .request(HTTPRequestHead(method: "GET", target: "/version", headers: headers(("Host", "10.0.0.1:2380"), ("User-Agent", "etcd/3.5")))),
             .end(trailers: HTTPHeaders()),
         ])
-        #expect(outcome.framings == [.noBody])
+        #expect(outcome.framings == [.none])
         #expect(outcome.keepAlives == [true])
     }
 
@@ -28,7 +28,7 @@ struct RequestParsingTests {
     func contentLengthZero() {
         let outcome = parseAllSplits("POST /raft HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
         #expect(outcome.events.dropFirst() == [.end(trailers: HTTPHeaders())])
-        #expect(outcome.framings == [.noBody])
+        #expect(outcome.framings == [.none])
     }
 
     @Test("identical repeated Content-Lengths are accepted, as Go does")

@@ -31,10 +31,10 @@ struct ResponseParsingTests {
     }
 
     @Test("a response without a length is read until EOF and ends keep-alive")
-    func untilEOF() {
+    func untilClose() {
         let outcome = parseAllSplits("HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\n\r\nstreamed until close", setup(eof: true))
         #expect(outcome.events.dropFirst() == [.body("streamed until close"), .end(trailers: HTTPHeaders()), .eof])
-        #expect(outcome.framings == [.untilEOF])
+        #expect(outcome.framings == [.untilClose])
         #expect(outcome.keepAlives == [false])
     }
 
@@ -43,7 +43,7 @@ struct ResponseParsingTests {
         let outcome = parseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", setup(method: "HEAD"))
         #expect(outcome.error == nil)
         #expect(outcome.responses.count == 2)
-        #expect(outcome.framings == [.noBody, .noBody])
+        #expect(outcome.framings == [.none, .none])
     }
 
     @Test("204 and 304 responses have no body")
@@ -76,7 +76,7 @@ struct ResponseParsingTests {
     }
 
     @Test("a response read until EOF respects the body limit byte for byte")
-    func untilEOFLimit() {
+    func untilCloseLimit() {
         var limited = setup(eof: true)
         limited.maxBodySize = 4
         let outcome = parseAllSplits("HTTP/1.1 200 OK\r\n\r\n123456", limited)
