@@ -99,7 +99,7 @@ final class Peer: Sendable {
         pipeline.stop()
         for sender in snapshotSenders.withLock({ Array($0.values) }) { sender.cancel() }
         loop.executeSoon { [self] in heartbeat.withLock { t in defer { t = nil }; return t }?.cancel() }
-        if status.deactivate(FailureType(source: "transport", action: "stop"), reason: "peer removed") {}
+        status.deactivate(FailureType(source: "transport", action: "stop"), reason: "peer removed")
     }
 
     // MARK: - sending (any thread)
@@ -186,7 +186,7 @@ final class Peer: Sendable {
     /// that closes nothing (a blackhole). Raft hears the peer is unreachable, and our writers to
     /// it, which write into the same dead link, are closed so that messages take the pipeline and
     /// are counted there rather than vanish into a socket nobody reads.
-    func linkTimedOut(_ reason: String, type: StreamType) {
+    func linkTimedOut() {
         context.raft.reportUnreachable(id)
         msgAppWriter.reset()
         messageWriter.reset()

@@ -71,7 +71,7 @@ final class SnapshotReceiver: @unchecked Sendable {
 
     /// Starts reading the body. Loop thread.
     func start() {
-        assert(loop.inEventLoop)
+        loop.assertInLoop()
         request.disableReadTimeout()
         timer = loop.scheduleTimer(after: timeoutMilliseconds) { [weak self] in self?.stalled() }
         request.consume(onBody: { [self] chunk in body(chunk) }, onEnd: { [self] result in end(result) })

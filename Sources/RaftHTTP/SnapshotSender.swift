@@ -68,7 +68,7 @@ final class SnapshotSender: @unchecked Sendable {
     // MARK: - loop thread
 
     private func post() {
-        assert(peer.loop.inEventLoop)
+        peer.loop.assertInLoop()
         let url = peer.picker.pick()
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.octetStream

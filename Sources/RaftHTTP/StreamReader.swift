@@ -102,7 +102,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     // MARK: - carrying out actions (loop thread)
 
     private func run(_ actions: [StateMachine.Action]) {
-        assert(loop.inEventLoop)
+        loop.assertInLoop()
         let stoppedBefore = machine.isStopped
         for action in actions {
             // A peer call below (raft hearing "unreachable") may stop us on this thread: stop has
@@ -128,8 +128,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
                 peer.deactivate(failure, reason: reason)
             case .reportCriticalError(let error):
                 peer.context.reportCritical(error)
-            case .linkTimedOut(let reason):
-                peer.linkTimedOut(reason, type: type)
+            case .linkTimedOut:
+                peer.linkTimedOut() // the reason went to the log and the deactivation
             case .markURLUnreachable(let url):
                 peer.picker.unreachable(url)
             case .log(let line):

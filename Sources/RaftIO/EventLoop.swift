@@ -73,7 +73,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Milliseconds on the loop's clock (cached per loop turn). Loop thread only.
     public var now: UInt64 { rio_loop_now(raw) }
 
-    func assertInLoop(_ file: StaticString = #fileID, _ line: UInt = #line) {
+    /// Asserts (in debug builds) that the caller runs on this loop's thread: the first line of
+    /// every loop-only method, here and in the modules above.
+    package func assertInLoop(_ file: StaticString = #fileID, _ line: UInt = #line) {
         assert(inEventLoop, "called off the event loop thread", file: file, line: line)
     }
 
