@@ -12,6 +12,11 @@
  * together when it completes. So N small writes cost one copy each, one wake-up and one syscall
  * per burst, never one per write.
  *
+ * Lock order: a connection's mutex, then its loop's (rio__loop_schedule runs under the first).
+ * Nothing here calls back into Swift with either held. The Swift layers above take theirs first:
+ * StreamWriter's state lock -> HTTPResponseWriter's state lock -> this connection's mutex -> the
+ * loop's mutex; never the other way round.
+ *
  * Failure modes: refused or unreachable address -> next address, then on_open(error); dial
  * timeout -> on_open(UV_ETIMEDOUT); handshake failure -> on_open(error) with OpenSSL's reason;
  * read or write error -> on_close(error); loop stop -> on_close(RIO_E_LOOP_STOPPED, "event loop

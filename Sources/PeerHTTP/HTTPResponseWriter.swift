@@ -4,6 +4,9 @@
 // Every method is safe from any thread. Bytes go straight into the RaftIO connection's
 // coalescing buffer under this writer's small lock (which keeps a head and its chunks in order);
 // the state change at the end hops to the loop, where the connection moves to the next request.
+//
+// Lock order: a stream writer's lock (RaftHTTP) -> this writer's lock -> the C connection's mutex
+// -> its loop's mutex. Callbacks (`onClose`) run with none of them held.
 import HTTPTypes
 import HTTPWire
 import RaftIO

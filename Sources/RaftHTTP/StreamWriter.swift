@@ -12,6 +12,10 @@
 // unreachable (the old connection may hold frames that were never read); the socket is slower than the
 // sender -> more than `streamQueueLimitBytes` queued -> `send` reports full, and the peer drops
 // the message, counts it and reports the peer unreachable (etcd's documented drop).
+//
+// Lock order: this writer's lock (held while a batch is encoded and written, so that frames of
+// concurrent senders never interleave) -> the HTTPResponseWriter's lock -> the C connection's
+// mutex -> its loop's mutex. `onFailure` and `onReplaced` run with none of them held.
 import HTTPTypes
 import Logging
 import PeerHTTP
