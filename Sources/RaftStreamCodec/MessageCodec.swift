@@ -59,7 +59,7 @@ public struct MessageStreamEncoder: Sendable {
 /// copied once, into one array that the decoded message's byte fields then view, so the cost is one
 /// allocation per frame plus the entries array; no allocation is sized from a declared length before
 /// the bytes arrive. Not thread-safe: one owner (the loop thread that reads the stream).
-public struct MessageStreamDecoder: Sendable {
+public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// etcd's per-frame limit on the message stream (`readBytesLimit`): 512 MiB.
     public static let defaultLimit = 512 * 1024 * 1024
 
@@ -94,19 +94,6 @@ public struct MessageStreamDecoder: Sendable {
             failure = error
             throw error
         }
-    }
-
-    /// Convenience for bytes in an array; see ``feed(_:_:)``.
-    public mutating func feed(_ bytes: [UInt8], _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        let result: Result<Void, StreamCodecError> = bytes.withUnsafeBytes { raw in
-            do throws(StreamCodecError) {
-                try feed(raw, onMessage)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
-        }
-        try result.get()
     }
 
     /// Call at end of stream: throws ``StreamCodecError/Code/truncatedFrame`` if it ended inside a

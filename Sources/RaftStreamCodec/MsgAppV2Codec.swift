@@ -144,7 +144,7 @@ public struct MsgAppV2Encoder: Sendable {
 /// entries' `data` then view. Every length and the entry count are checked against `limit`, and
 /// nothing is allocated from a declared size before the bytes arrive. Not thread-safe: one owner
 /// (the loop thread that reads the stream). A new connection needs a new decoder.
-public struct MsgAppV2Decoder: Sendable {
+public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// The receiving member (the rebuilt messages' `to`).
     public let local: UInt64
     /// The sending member (the rebuilt messages' `from`).
@@ -211,19 +211,6 @@ public struct MsgAppV2Decoder: Sendable {
             failure = error
             throw error
         }
-    }
-
-    /// Convenience for bytes in an array; see ``feed(_:_:)``.
-    public mutating func feed(_ bytes: [UInt8], _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        let result: Result<Void, StreamCodecError> = bytes.withUnsafeBytes { raw in
-            do throws(StreamCodecError) {
-                try feed(raw, onMessage)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
-        }
-        try result.get()
     }
 
     /// Call at end of stream: throws ``StreamCodecError/Code/truncatedFrame`` if it ended inside a
