@@ -61,11 +61,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Throw-away certificates made with the openssl command: the bench's --tls and the tests.
+        .target(name: "EphemeralPKI", dependencies: ["RaftIO"], swiftSettings: strict),
         // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
         .target(
             name: "BenchKit",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP", "EphemeralPKI",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,7 +100,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "RaftIO", "RaftPB", "HTTPWire", "PeerHTTP", "RaftHTTP", "RaftHTTPPeer", "BenchKit",
+                "RaftIO", "RaftPB", "HTTPWire", "PeerHTTP", "RaftHTTP", "RaftHTTPPeer", "EphemeralPKI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",

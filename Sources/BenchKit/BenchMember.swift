@@ -3,6 +3,7 @@
 import Logging
 import PeerHTTP
 import RaftHTTP
+import EphemeralPKI
 import RaftIO
 
 final class BenchMember: Sendable {

@@ -1,3 +1,4 @@
+import EphemeralPKI
 import RaftIO
 
 /// Loopback workloads for the I/O core: bulk one-way throughput, small frames written one call

@@ -8,6 +8,7 @@ import Foundation
 import Histogram
 import PeerHTTP
 import RaftHTTP
+import EphemeralPKI
 import RaftIO
 
 extension TransportBench {

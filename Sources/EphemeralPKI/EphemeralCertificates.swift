@@ -1,0 +1,122 @@
+// Throw-away certificates for TLS over loopback, made with the `openssl` command: the benchmark's
+// `--tls` (a CA, a server and a client certificate) and, through the issuing methods, the test
+// suite's deliberately bad ones (an untrusted CA, an expired or wrongly named certificate), which
+// live in the tests' support code, not here. Nothing with a secret or an expiry date is ever
+// checked in. Not a library product: only the tool, the benchmarks and the tests use it.
+import Foundation
+import RaftIO
+
+/// A throw-away certificate authority and certificates signed by it, in a temporary folder.
+///
+/// Files made by ``init()``: `ca` (the trusted CA), `server` and `client` (SANs localhost,
+/// 127.0.0.1, ::1; usable both as server and client certificates, as etcd members use theirs).
+/// Each has `NAME.pem` and `NAME.key`. More can be issued with ``makeAuthority(_:subject:)``,
+/// ``issue(_:signedBy:subjectAltNames:)`` and ``issueExpired(_:signedBy:)``.
+public final class EphemeralCertificates: Sendable {
+    /// The folder holding the PEM files.
+    public let directory: String
+
+    /// Makes the CA and the server and client certificates. Throws when `openssl` is missing or
+    /// fails, with its output.
+    public init() throws {
+        directory = NSTemporaryDirectory() + "rafthttp-certs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try makeAuthority("ca", subject: "rafthttp test CA")
+        try issue("server", signedBy: "ca")
+        try issue("client", signedBy: "ca")
+    }
+
+    /// The SANs of the member certificates: every name a loopback peer is dialed by.
+    public static let loopbackNames = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"]
+
+    /// Makes a self-signed certificate authority `name` (files `name.pem`, `name.key`).
+    public func makeAuthority(_ name: String, subject: String) throws {
+        try openssl(["req", "-x509"] + Self.newKey(name) + ["-out", "\(name).pem", "-days", "3650", "-subj", "/CN=\(subject)"])
+    }
+
+    /// Issues certificate `name`, signed by the authority `ca`, valid ten years for
+    /// `subjectAltNames` and for both server and client authentication.
+    public func issue(_ name: String, signedBy ca: String, subjectAltNames: [String] = loopbackNames) throws {
+        let ext = try extensions(name, subjectAltNames)
+        try openssl(["req"] + Self.newKey(name) + ["-out", "\(name).csr", "-subj", "/CN=\(name)"])
+        try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
+                     "-CAcreateserial", "-out", "\(name).pem", "-days", "3650", "-extfile", ext])
+    }
+
+    /// Issues certificate `name`, signed by `ca`, valid only on 1 January 2020 (explicit dates
+    /// need `openssl ca`).
+    public func issueExpired(_ name: String, signedBy ca: String) throws {
+        let ext = try extensions(name, Self.loopbackNames)
+        try "".write(toFile: path("index-\(name).txt"), atomically: true, encoding: .utf8)
+        try "01\n".write(toFile: path("serial-\(name)"), atomically: true, encoding: .utf8)
+        try """
+        [ ca ]
+        default_ca = d
+        [ d ]
+        database = index-\(name).txt
+        new_certs_dir = .
+        serial = serial-\(name)
+        default_md = sha256
+        policy = p
+        [ p ]
+        commonName = supplied
+        """.write(toFile: path("\(name)-ca.cnf"), atomically: true, encoding: .utf8)
+        try openssl(["req"] + Self.newKey(name) + ["-out", "\(name).csr", "-subj", "/CN=\(name)"])
+        try openssl(["ca", "-batch", "-config", "\(name)-ca.cnf", "-cert", "\(ca).pem", "-keyfile", "\(ca).key",
+                     "-in", "\(name).csr", "-out", "\(name).pem", "-startdate", "20200101000000Z",
+                     "-enddate", "20200102000000Z", "-extfile", ext])
+    }
+
+    /// The path of a file in ``directory`` (for example `ca.pem`, `server.key`).
+    public func path(_ name: String) -> String { directory + "/" + name }
+
+    /// A server configuration presenting `cert` (a base name such as `server`), trusting `ca`.
+    public func server(_ cert: String = "server", clientAuth: TLSConfiguration.ClientAuthentication = .none) -> TLSConfiguration {
+        .server(certificateChain: .file(path("\(cert).pem")), privateKey: .file(path("\(cert).key")),
+                trustRoots: .file(path("ca.pem")), clientAuth: clientAuth)
+    }
+
+    /// A client configuration trusting `ca`, presenting `cert` when one is given.
+    public func client(_ cert: String? = "client", trusting ca: String = "ca") -> TLSConfiguration {
+        .client(trustRoots: .file(path("\(ca).pem")), certificateChain: cert.map { .file(path("\($0).pem")) },
+                privateKey: cert.map { .file(path("\($0).key")) })
+    }
+
+    /// Removes the folder.
+    public func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
+    // MARK: - openssl
+
+    private static func newKey(_ name: String) -> [String] {
+        ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "\(name).key"]
+    }
+
+    /// Writes the extension file for `name`; returns its file name.
+    private func extensions(_ name: String, _ subjectAltNames: [String]) throws -> String {
+        let file = "\(name).ext"
+        try "subjectAltName=\(subjectAltNames.joined(separator: ","))\nextendedKeyUsage=serverAuth,clientAuth\n"
+            .write(toFile: path(file), atomically: true, encoding: .utf8)
+        return file
+    }
+
+    private func openssl(_ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["openssl"] + args
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw CertificateError(message: "openssl \(args.joined(separator: " ")) failed: \(text)")
+        }
+    }
+
+    struct CertificateError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
