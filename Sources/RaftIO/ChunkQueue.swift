@@ -4,9 +4,7 @@
 /// bodies, each of which keeps one behind its lock and carries out what the methods return.
 ///
 /// A value type with no lock of its own: its owner serialises every call.
-package struct ChunkQueue<Failure: Error>: @unchecked Sendable {
-    // @unchecked Sendable: the continuation is Sendable and `Failure` is only stored; the owner's
-    // lock orders every access.
+package struct ChunkQueue<Failure: Error>: Sendable {
     package typealias Waiter = CheckedContinuation<[UInt8]?, any Error>
 
     /// What ``pop(orWait:)`` found.
