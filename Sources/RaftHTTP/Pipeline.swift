@@ -108,19 +108,19 @@ final class Pipeline: @unchecked Sendable {
         fields[.contentType] = Wire.ContentType.protobuf
         let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
                                         headerFields: fields, body: .bytes(message.encode()))
-        var status = 0
+        var answer: HTTPResponseHead?
         var body: [UInt8] = []
         var ended = false
         let key = Box()
         let task = context.pipelineClient.execute(request, on: loop, onHead: { head in
-            status = head.status
+            answer = head
         }, onBody: { bytes in
             if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }
         }, onEnd: { [self] result in
             ended = true
             tasks[ObjectIdentifier(key)] = nil
             switch result {
-            case .success: finished(message, url: url, status: status, body: body)
+            case .success: finished(message, url: url, head: answer, body: body)
             case .failure(let error): failed(message, url: url, reason: "\(error)")
             }
             let wake = state.withLock { s -> Bool in
@@ -134,8 +134,10 @@ final class Pipeline: @unchecked Sendable {
 
     private final class Box {}
 
-    private func finished(_ message: Message, url: PeerURL, status: Int, body: [UInt8]) {
+    /// The answer ended; `head` is nil when none came (counted as status 0).
+    private func finished(_ message: Message, url: PeerURL, head: HTTPResponseHead?, body: [UInt8]) {
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: "\n")
+        let status = head?.status ?? 0
         switch status {
         case 204:
             peer?.status.activate()
@@ -149,7 +151,8 @@ final class Pipeline: @unchecked Sendable {
         case 412:
             let error = RaftHTTPError.preconditionFailed(peer: peerID, url: url.description, body: text,
                                                          local: LocalIdentity(context.configuration),
-                                                         remoteClusterID: nil, remoteVersion: nil)
+                                                         remoteClusterID: head?.headers[Wire.Header.clusterID],
+                                                         remoteVersion: head?.headers[Wire.Header.serverVersion])
             failed(message, url: url, reason: "\(error)")
         default:
             failed(message, url: url, reason: "\(RaftHTTPError.unexpectedStatus(peer: peerID, url: url.description, status: status, what: "posting to", body: text))")

@@ -1,19 +1,33 @@
 // The snapshot sender: one POST /raft/snapshot per MsgSnap (etcd's `snapshotSender`, spec 1.8).
+// The decisions live in `SnapshotSender+StateMachine.swift` (idle -> posting -> awaitingBody ->
+// done, or cancelling on the way); this file is the I/O shell that carries them out. Each bullet
+// below is a test of the same name in SnapshotSenderStateMachineTests.
 //
-// Happy path: `Transport.sendSnapshot` → one sender per snapshot (etcd: one goroutine each, no
-// cap) → POST on the peer's loop with a chunked body produced in a task of its own: the MsgSnap
+// Happy path: `Transport.sendSnapshot` -> one sender per snapshot (etcd: one goroutine each, no
+// cap) -> POST on the peer's loop with a chunked body produced in a task of its own: the MsgSnap
 // frame, then `size` database bytes read in 256 KiB pieces, each write waiting for the socket
 // queue to drop below 4 MiB (memory per transfer is bounded by that, whatever the database
-// size) → 204 once the peer fsynced the database and its raft processed the message → the peer
-// is active, raft hears `.finish`, the source is closed with no error.
+// size) -> 204 once the peer fsynced the database and its raft processed the message -> the peer
+// is active, the source is closed with no error, raft hears `.finish`.
 //
-// Failure modes: the peer is unknown → `.failure` at once, the source is closed with "member not
-// found"; the source ends before `size` → short read, the body is cut off (no final chunk) so
-// the receiver aborts; the source or the connection fails; 403 → this member was removed
-// (critical error); any other status, or a response body not read within 5 s of its head
-// (`snapResponseReadTimeout`) → the peer is deactivated, the next URL is tried next time, raft
-// hears unreachable and `.failure`. There is no deadline on the upload itself: a slow link
-// still delivers a large database. No retry: raft sends a new snapshot later.
+// Failure modes (from the short read on, each one: the peer is deactivated, the source is closed
+// with the reason, and only then raft hears unreachable and `.failure`; the URL posted to is
+// passed over next time):
+// - the peer is unknown (or the transport stopped): `.failure` at once, the source is closed with
+//   "member not found" (or "transport stopped"). This is `Transport.sendSnapshot`'s, before any
+//   sender exists; SnapshotTests has its test.
+// - the source ends before `size`: short read; the body is cut off (no final chunk) so the
+//   receiver aborts.
+// - the source or the connection fails: the transfer fails with that error.
+// - 403: this member was removed: the critical-error stream hears it, and the transfer fails.
+// - any other status: the transfer fails with the status and the start of the answer's body.
+// - the answer's body does not end within 5 s of its head (`snapResponseReadTimeout`): the
+//   request is cancelled and the transfer fails with "response timed out".
+// - there is no deadline on the upload itself: a slow link still delivers a large database.
+// - no retry: one post per transfer; raft sends a new snapshot later.
+// - cancel (the peer is removed, the transport stops) before the post starts: raft hears
+//   `.failure` and nothing is posted; during the transfer: the request is cancelled and fails;
+//   a second cancel does nothing. Raft hears exactly one status per transfer.
 import HTTPTypes
 import Logging
 import PeerHTTP
@@ -21,11 +35,14 @@ import RaftIO
 import RaftPB
 import RaftStreamCodec
 
-// UNTESTED: the 5 s response read timeout after the head (needs a dumb peer that stalls its body).
+/// The I/O shell of one snapshot transfer: it feeds events into ``StateMachine`` and carries out
+/// the actions (the request, the response timer, the peer's status and picker, the source, raft).
+/// The body producer stays here.
 final class SnapshotSender: @unchecked Sendable {
     // @unchecked Sendable: the `loop thread only` properties are touched on `peer.loop` only
-    // (the post and its callbacks run there); the body producer task reads only immutable
-    // properties and the lock-guarded `bodyError`.
+    // (the post, its callbacks, the timer and `cancel` run there; `start` touches them off the
+    // loop only when the loop refuses work, so nothing else can run); the body producer task
+    // reads only immutable properties and the lock-guarded `bodyError`.
 
     /// Database bytes read per source call and written per chunk.
     static let chunkSize = 256 << 10
@@ -44,118 +61,109 @@ final class SnapshotSender: @unchecked Sendable {
     private let bodyError = Locked<(any Error)?>(nil)
 
     // MARK: loop thread only
+    private var machine: StateMachine
+    /// The request while it is open.
     private var task: HTTPClientTask?
     private var responseTimer: LoopTimer?
-    private var done = false
 
     init(peer: Peer, context: TransportContext, message: Message, source: any SnapshotSource) {
         self.peer = peer
         self.context = context
         self.message = message
         self.source = source
+        machine = StateMachine(configuration: .init(peerID: peer.id, snapshotIndex: message.snapshot.metadata.index,
+                                                    size: source.size, headBytes: SnapshotBody.head(for: message).count))
     }
 
     /// Starts the post on the peer's loop. Any thread.
     func start() {
         peer.metrics.snapshotSendInflights.increment()
         peer.snapshotSenders.withLock { $0[ObjectIdentifier(self)] = self }
-        if !peer.loop.execute({ [self] in post() }) {
-            // The loop is stopping: nothing else touches this sender.
-            fail(url: nil, error: RaftHTTPError.transportStopped())
+        if !peer.loop.execute({ [self] in run(machine.start(url: peer.picker.pick())) }) {
+            // The loop is stopping: nothing else touches this sender. Fails as a cancel before the post.
+            carryOut(machine.cancel())
         }
     }
 
-    // MARK: - loop thread
+    /// Cancels the transfer (the peer is being removed or the transport stopped): raft hears
+    /// `.failure`, once, and a post not yet started never starts. Any thread.
+    func cancel() {
+        peer.loop.executeSoon { [self] in run(machine.cancel()) }
+    }
 
-    private func post() {
+    // MARK: - carrying out actions (loop thread)
+
+    private func run(_ actions: [StateMachine.Action]) {
         peer.loop.assertInLoop()
-        let url = peer.picker.pick()
+        carryOut(actions)
+    }
+
+    private func carryOut(_ actions: [StateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .post(let url):
+                post(url)
+            case .startResponseTimer(let delay):
+                responseTimer = peer.loop.scheduleTimer(after: delay) { [self] in
+                    // Closed here: a fired timer would otherwise keep this sender alive.
+                    responseTimer?.cancel()
+                    responseTimer = nil
+                    run(machine.responseTimerFired())
+                }
+            case .cancelResponseTimer:
+                responseTimer?.cancel()
+                responseTimer = nil
+            case .cancelRequest:
+                // Its end comes back through `onEnd`, possibly before this returns.
+                task?.cancel()
+            case .endTransfer:
+                task = nil
+                peer.snapshotSenders.withLock { $0[ObjectIdentifier(self)] = nil }
+                peer.metrics.snapshotSendInflights.decrement()
+            case .markURLUnreachable(let url):
+                peer.picker.unreachable(url)
+            case .activatePeer:
+                peer.status.activate()
+            case .deactivatePeer(let reason):
+                peer.deactivate(.snapshotPost, reason: reason)
+            case .reportCriticalError(let error):
+                context.reportCritical(error)
+            case .countSuccess(let bytes):
+                peer.metrics.sentBytes.increment(by: bytes)
+                peer.metrics.snapshotSendSuccess.increment()
+                peer.metrics.snapshotSendDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            case .countFailure:
+                peer.metrics.sentFailures.increment()
+                peer.metrics.snapshotSendFailures.increment()
+            case .closeSource(let failure):
+                source.close(error: failure?.error)
+            case .reportUnreachable:
+                context.raft.reportUnreachable(peer.id)
+            case .reportSnapshot(let status):
+                context.raft.reportSnapshot(peer.id, status: status)
+            case .log(let line):
+                context.logger.log(level: line.level, "\(line.message)", metadata: line.metadata)
+            }
+        }
+    }
+
+    private func post(_ url: PeerURL) {
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.octetStream
         let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.snapshot, headerFields: fields,
                                         body: .stream(length: nil) { [self] writer in try await produce(writer) })
-        context.logger.info("sending database snapshot", metadata: [
-            "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
-            "bytes": "\(source.size)"])
-        var status = 0
-        var body: [UInt8] = []
         let task = context.pipelineClient.execute(request, on: peer.loop, onHead: { [self] head in
-            status = head.status
-            let timeout = Wire.Timeout.snapshotResponse.milliseconds
-            responseTimer = peer.loop.scheduleTimer(after: timeout) { [weak self] in self?.task?.cancel() }
-        }, onBody: { bytes in
-            if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }
+            run(machine.headReceived(status: head.status))
+        }, onBody: { [self] bytes in
+            machine.bodyReceived(bytes)
         }, onEnd: { [self] result in
             switch result {
-            case .success: finished(url: url, status: status, body: body)
-            case .failure(let error): fail(url: url, error: bodyError.withLock { $0 } ?? error)
+            case .success: run(machine.finished())
+            case .failure(let error): run(machine.failed(bodyError.withLock { $0 } ?? error))
             }
         })
-        if !done { self.task = task }
-    }
-
-    private func finished(url: PeerURL, status: Int, body: [UInt8]) {
-        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: "\n")
-        switch status {
-        case 204:
-            guard end() else { return }
-            peer.status.activate()
-            peer.metrics.sentBytes.increment(by: Int64(clamping: UInt64(SnapshotBody.head(for: message).count) + source.size))
-            peer.metrics.snapshotSendSuccess.increment()
-            peer.metrics.snapshotSendDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-            source.close(error: nil)
-            context.raft.reportSnapshot(peer.id, status: .finish)
-            context.logger.info("sent database snapshot", metadata: [
-                "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
-                "bytes": "\(source.size)"])
-        case 403:
-            let error = RaftHTTPError.memberRemoved(peer: peer.id, url: url.description, status: status)
-            context.reportCritical(error)
-            fail(url: url, error: error)
-        default:
-            fail(url: url, error: RaftHTTPError.unexpectedStatus(peer: peer.id, url: url.description, status: status,
-                                                                 what: "sending snapshot to", body: text))
-        }
-    }
-
-    /// Marks the transfer over; false if it already was. Loop thread (or before the post exists).
-    private func end() -> Bool {
-        guard !done else { return false }
-        done = true
-        peer.snapshotSenders.withLock { $0[ObjectIdentifier(self)] = nil }
-        responseTimer?.cancel()
-        responseTimer = nil
-        task = nil
-        peer.metrics.snapshotSendInflights.decrement()
-        return true
-    }
-
-    private func fail(url: PeerURL?, error: any Error) {
-        guard end() else { return }
-        if let url { peer.picker.unreachable(url) }
-        peer.deactivate(.snapshotPost, reason: "\(error)")
-        peer.metrics.sentFailures.increment()
-        peer.metrics.snapshotSendFailures.increment()
-        // The source is closed before raft hears the outcome: whoever waits for the report finds
-        // the source already closed, with its reason.
-        source.close(error: error)
-        context.raft.reportUnreachable(peer.id)
-        context.raft.reportSnapshot(peer.id, status: .failure)
-        context.logger.warning("failed to send database snapshot", metadata: [
-            "remote-peer-id": "\(MemberID(peer.id))", "snapshot-index": "\(message.snapshot.metadata.index)",
-            "error": "\(error)"])
-    }
-
-    /// Cancels the transfer (the peer is being removed or the transport stopped): raft hears
-    /// `.failure`. Any thread.
-    func cancel() {
-        peer.loop.executeSoon { [self] in
-            if let task {
-                task.cancel()
-            } else {
-                fail(url: nil, error: RaftHTTPError.transportStopped())
-            }
-        }
+        // A request that failed at once (a bad URL) has already ended the transfer.
+        if machine.isRequestOpen { self.task = task }
     }
 
     // MARK: - body producer (its own task)

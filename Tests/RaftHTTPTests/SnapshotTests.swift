@@ -131,6 +131,30 @@ struct SnapshotTests {
         }
     }
 
+    @Test("a peer whose answer's body does not end within 5 s of its head fails the snapshot with response timed out")
+    func responseTimeout() async throws {
+        try await withEventLoop { group in
+            // Announces a body of 10 bytes and never sends it: only the response timeout ends this.
+            let dumb = try await DumbStreamPeer { path in
+                path == "/raft/snapshot" ? Array("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n".utf8) : nil
+            }
+            defer { dumb.stop() }
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: ChecksumSink())
+            try cluster.a.transport.addPeer(3, urls: [dumb.url])
+            let source = PatternSource(size: 1000)
+            var message = SnapshotTestCluster.msgSnap()
+            message.to = 3
+            cluster.a.transport.sendSnapshot(message, database: source)
+            // The timeout is 5 s; the deadline is only a hang guard.
+            try await eventually(.seconds(60), "raft hears the snapshot failed") { cluster.a.raft.snapshotStatuses == [.failure] }
+            #expect(source.closeError.withLock { $0.error } == "snapshot to peer 3 at \(dumb.url) failed: response timed out: "
+                + "the body of its 200 answer did not end within 5 s of the head")
+            #expect(cluster.a.raft.record.snapshots.count == 1)
+            #expect(dumb.requests.contains("/raft/snapshot"))
+            await cluster.shutdown()
+        }
+    }
+
     @Test("a snapshot to an unknown peer fails at once with member not found")
     func unknownPeer() async throws {
         try await withEventLoop { group in
