@@ -12,7 +12,7 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: Hashable, Sendable {
             case memberRemoved, clusterIDMismatch, incompatibleVersion, peerNotFound, toMismatch
-            case unsupportedStreamType, unexpectedStatus, snapshotShortRead, snapshotSizeMismatch
+            case unsupportedStreamType, unexpectedStatus, snapshotShortRead, snapshotSizeMismatch, snapshotResponseTimedOut
             case transportStopped, unknownPeer, invalidPeerURL
         }
 
@@ -37,6 +37,8 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let snapshotShortRead = Code(base: .snapshotShortRead)
         /// The snapshot database did not have the declared size.
         public static let snapshotSizeMismatch = Code(base: .snapshotSizeMismatch)
+        /// A snapshot's answer did not end within etcd's 5 s of its head (`snapResponseReadTimeout`).
+        public static let snapshotResponseTimedOut = Code(base: .snapshotResponseTimedOut)
         /// The transport was stopped.
         public static let transportStopped = Code(base: .transportStopped)
         /// No peer has this ID.
@@ -55,6 +57,7 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
             case .unexpectedStatus: "unexpected status"
             case .snapshotShortRead: "snapshot short read"
             case .snapshotSizeMismatch: "snapshot size mismatch"
+            case .snapshotResponseTimedOut: "snapshot response timed out"
             case .transportStopped: "transport stopped"
             case .unknownPeer: "unknown peer"
             case .invalidPeerURL: "invalid peer URL"
@@ -160,6 +163,13 @@ public struct RaftHTTPError: Error, Hashable, Sendable, CustomStringConvertible 
     static func snapshotShortRead(peer: UInt64, read: UInt64, expected: UInt64) -> RaftHTTPError {
         RaftHTTPError(.snapshotShortRead, peer: peer,
                       "snapshot to peer \(MemberID(peer)) failed: the database ended after \(read) of \(expected) bytes")
+    }
+
+    /// The answer (`status`) of `peer` at `url` to a snapshot did not end within `limit` of its head.
+    static func snapshotResponseTimedOut(peer: UInt64, url: String, status: Int, limit: String) -> RaftHTTPError {
+        RaftHTTPError(.snapshotResponseTimedOut, peer: peer, url: url, status: status,
+                      "snapshot to peer \(MemberID(peer)) at \(url) failed: response timed out: the body of its \(status) "
+                          + "answer did not end within \(limit) of the head")
     }
 
     /// A received database had `received` bytes where the MsgSnap declared `expected`.

@@ -225,10 +225,9 @@ extension SnapshotSender {
         // MARK: - helpers
 
         /// The answer's body did not end within `after` ms of its head.
-        static func responseTimedOut(peerID: UInt64, url: PeerURL, status: Int, after milliseconds: UInt64) -> RaftIOError {
+        static func responseTimedOut(peerID: UInt64, url: PeerURL, status: Int, after milliseconds: UInt64) -> RaftHTTPError {
             let limit = milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
-            return RaftIOError(kind: .timedOut, message: "snapshot to peer \(MemberID(peerID)) at \(url) failed: response "
-                + "timed out: the body of its \(status) answer did not end within \(limit) of the head")
+            return .snapshotResponseTimedOut(peer: peerID, url: url.description, status: status, limit: limit)
         }
 
         private func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {

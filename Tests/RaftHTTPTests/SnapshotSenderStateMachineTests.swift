@@ -138,7 +138,7 @@ struct SnapshotSenderStateMachineTests {
         let error = Machine.responseTimedOut(peerID: Self.peerID, url: url, status: 204, after: 5_000)
         #expect(h.advance(by: 1) == [.cancelRequest, .endTransfer] + Self.failure(error))
         #expect(h.now - h.headAt == 5_000, "exactly the configured delay after the head")
-        #expect(error.kind == .timedOut)
+        #expect(error.code == .snapshotResponseTimedOut && error.status == 204)
         #expect(error.description == "snapshot to peer 8e9e05c52164694d at http://10.0.0.2:2380 failed: response timed out: "
             + "the body of its 204 answer did not end within 5 s of the head")
         // The client then reports the cancelled request: nothing more happens.
