@@ -51,6 +51,10 @@ extension Transport {
         /// it). Progress-based, never a total deadline: a slow but moving multi-GiB transfer
         /// completes. Default 5 s, etcd's per-read deadline.
         public var snapshotReceiveTimeout: Duration
+        /// The most remotes learned from requests of unknown senders (`X-PeerURLs`) kept at once;
+        /// the least recently used is stopped to make room. etcd keeps one per ID ever seen, which
+        /// a flood of made-up IDs grows without bound. 0 learns none. Default 64.
+        public var maxLearnedRemotes: Int
         /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
         /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
@@ -71,6 +75,7 @@ extension Transport {
                     snapshotSink: (any SnapshotSink)? = nil,
                     snapshotHeadLimit: Int = Wire.Limit.messageFrame,
                     snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
+                    maxLearnedRemotes: Int = 64,
                     metricsFactory: (any MetricsFactory)? = nil) {
             self.localID = localID
             self.clusterID = clusterID
@@ -89,6 +94,7 @@ extension Transport {
             self.snapshotSink = snapshotSink
             self.snapshotHeadLimit = snapshotHeadLimit
             self.snapshotReceiveTimeout = snapshotReceiveTimeout
+            self.maxLearnedRemotes = maxLearnedRemotes
             self.metricsFactory = metricsFactory
         }
     }

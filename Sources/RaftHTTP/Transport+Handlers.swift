@@ -72,7 +72,7 @@ extension Transport {
         let headers = request.head.headers
         guard let fromText = headers[Wire.Header.serverFrom], let from = MemberID(hex: fromText),
               let urls = headers[Wire.Header.peerURLs] else { return }
-        try? addRemote(from.rawValue, urls: urls.split(separator: ",").map(String.init))
+        learnRemote(from.rawValue, urls: urls.split(separator: ",").map(String.init))
     }
 
     // MARK: - streams

@@ -40,11 +40,7 @@ public final class Transport: Sendable {
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         removeAllPeers()
-        let remotes = context.remotes.withLock { r in
-            defer { r = [:] }
-            return r
-        }
-        for pipeline in remotes.values { pipeline.stop() }
+        for pipeline in context.remotes.withLock({ $0.removeAll() }) { pipeline.stop() }
         closeIdleConnections()
         context.finishErrors()
         context.warnings.flush() // the counts of the last bursts, not lost silently
@@ -115,14 +111,44 @@ public final class Transport: Sendable {
         let parsed = try Self.parse(urls)
         if context.peers.withLock({ $0[id] != nil }) { return }
         let loop = context.group.next()
-        let added = context.remotes.withLock { remotes -> Bool in
-            guard remotes[id] == nil else { return false }
-            remotes[id] = Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed))
-            return true
+        let added = context.remotes.withLock { remotes in
+            remotes.add(id) { Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed)) }
         }
         if added {
             context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
         }
+    }
+
+    /// Adds a remote learned from a request of an unknown sender (`X-Server-From` with
+    /// `X-PeerURLs`), at most ``Configuration/maxLearnedRemotes`` of them: the least recently used
+    /// learned remote is stopped to make room.
+    func learnRemote(_ id: UInt64, urls: [String]) {
+        guard !isStopped, let parsed = try? Self.parse(urls), context.peers.withLock({ $0[id] == nil }) else { return }
+        let loop = context.group.next()
+        let limit = context.configuration.maxLearnedRemotes
+        let (added, evicted) = context.remotes.withLock { remotes in
+            remotes.learn(id, limit: limit) { Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed)) }
+        }
+        if let (evictedID, pipeline) = evicted {
+            pipeline.stop()
+            context.rateLimitedWarning(key: "remote-evicted", "stopped the least recently used remote peer to make room",
+                                       metadata: ["remote-peer-id": "\(MemberID(evictedID))", "limit": "\(limit)"])
+        }
+        if added {
+            context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
+        }
+    }
+
+    /// Whether `id` is a remote now (added with ``addRemote(_:urls:)`` or learned from a
+    /// request). Any thread.
+    public func hasRemote(_ id: UInt64) -> Bool {
+        context.remotes.withLock { $0.contains(id) }
+    }
+
+    /// Remotes now (learned from requests or added), and how many learned ones were stopped to
+    /// make room since the start. Any thread.
+    public var remoteStatistics: (count: Int, evicted: Int) {
+        context.remotes.withLock { ($0.count, $0.evicted) }
     }
 
     /// When the peer last became active; nil while it is inactive or unknown.
@@ -163,7 +189,7 @@ public final class Transport: Sendable {
             if to != 0 {
                 if let peer = peers[to] {
                     peer.send(messages[start..<end])
-                } else if let remote = context.remotes.withLock({ $0[to] }) {
+                } else if let remote = context.remotes.withLock({ $0.use(to) }) {
                     for m in messages[start..<end] where !remote.send(m) {
                         context.raft.reportUnreachable(to)
                     }

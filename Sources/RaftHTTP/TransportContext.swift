@@ -25,7 +25,7 @@ final class TransportContext: Sendable {
 
     // MARK: guarded by locks
     let peers = Locked<[UInt64: Peer]>([:])
-    let remotes = Locked<[UInt64: Pipeline]>([:])
+    let remotes = Locked(Remotes())
     /// Warnings that can repeat per message or per request: once a second per key, bounded.
     let warnings: RateLimitedLogger
 
