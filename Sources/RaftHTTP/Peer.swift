@@ -40,6 +40,7 @@ final class Peer: Sendable {
         let dropped = Atomic<Int>(0)
         let failures = Atomic<Int>(0)
         let streamDials = Atomic<Int>(0)
+        let linkHeartbeats = Atomic<Int>(0)
         let lastError = Locked<String?>(nil)
     }
 
@@ -201,6 +202,10 @@ final class Peer: Sendable {
         counters.receivedMessages.add(messages, ordering: .relaxed)
     }
 
+    func recordLinkHeartbeats(_ count: Int) {
+        counters.linkHeartbeats.add(count, ordering: .relaxed)
+    }
+
     func recordStreamDial() {
         counters.streamDials.add(1, ordering: .relaxed)
     }
@@ -228,6 +233,7 @@ final class Peer: Sendable {
                        failures: counters.failures.load(ordering: .relaxed),
                        lastError: counters.lastError.withLock { $0 },
                        streamDials: counters.streamDials.load(ordering: .relaxed),
+                       linkHeartbeatsReceived: counters.linkHeartbeats.load(ordering: .relaxed),
                        msgAppStreamAttached: msgAppWriter.isAttached,
                        messageStreamAttached: messageWriter.isAttached,
                        msgAppStreamReading: reading(.msgAppV2), messageStreamReading: reading(.message),
@@ -262,6 +268,9 @@ public struct PeerStatistics: Sendable, Hashable {
     /// reader and every redial (after a refusal, a failure or the end of a stream). A count that
     /// keeps rising while the peer stays inactive is a peer that cannot be reached.
     public var streamDials: Int
+    /// Link heartbeats read from this peer's streams (both types): the peer's writers send one
+    /// every third of its read timeout while a stream is idle, so this keeps rising on a live link.
+    public var linkHeartbeatsReceived: Int
     /// Whether our msgapp v2 stream writer has a connection.
     public var msgAppStreamAttached: Bool
     /// Whether our message stream writer has a connection.

@@ -196,22 +196,24 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         guard task === self.task, machine.bodyReceived(bytes, now: loop.now) == .decode else { return }
         peer.recordReceived(bytes: bytes.count)
         batch.removeAll(keepingCapacity: true)
+        var heartbeats = 0
         do {
             switch decoder {
             case .message(var d):
                 decoder = nil // keep the decoder's buffer uniquely referenced while it works
                 defer { decoder = .message(d) }
-                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(consume m) } }
+                try d.feed(bytes) { m in if m.isLinkHeartbeat { heartbeats += 1 } else { batch.append(consume m) } }
             case .msgApp(var d):
                 decoder = nil
                 defer { decoder = .msgApp(d) }
-                try d.feed(bytes) { m in if !m.isLinkHeartbeat { batch.append(consume m) } }
+                try d.feed(bytes) { m in if m.isLinkHeartbeat { heartbeats += 1 } else { batch.append(consume m) } }
             case .none:
                 return
             }
         } catch {
             run(machine.decodeFailed(error))
         }
+        if heartbeats > 0 { peer.recordLinkHeartbeats(heartbeats) }
         // The messages decoded before a bad frame still go to raft.
         deliverBatch()
     }

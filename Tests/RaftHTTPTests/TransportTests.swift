@@ -88,6 +88,40 @@ struct TransportTests {
         }
     }
 
+    @Test("idle streams carry a link heartbeat every third of the read timeout: none sooner, and no read timeout fires")
+    func linkHeartbeatCadence() async throws {
+        try await ResourceGate.shared {
+            // A 3 s read timeout: heartbeats every second on each of the two streams.
+            let readTimeout = Duration.seconds(3)
+            let one = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000) { $0.connectionReadTimeout = readTimeout }
+            let two = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000) { $0.connectionReadTimeout = readTimeout }
+            try await withCleanUp {
+                try one.transport.addPeer(2, urls: [two.url])
+                try two.transport.addPeer(1, urls: [one.url])
+                try await eventually(.seconds(30), "streams up") {
+                    two.transport.statistics(peer: 1).map { $0.msgAppStreamReading && $0.messageStreamReading } ?? false
+                }
+                let before = try #require(two.transport.statistics(peer: 1))
+                let started = ContinuousClock.now
+                // Eight more heartbeats over two streams: one of them carried at least four, which
+                // takes at least three intervals of a third of the read timeout. A count against a
+                // lower bound on time: a slower machine only takes longer. Hang guard 60 s.
+                try await eventually(.seconds(60), "8 link heartbeats") {
+                    (two.transport.statistics(peer: 1)?.linkHeartbeatsReceived ?? 0) >= before.linkHeartbeatsReceived + 8
+                }
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed >= readTimeout - .milliseconds(100), "8 heartbeats in \(elapsed): sooner than every third of the read timeout")
+                // Idle, and still alive: the heartbeats kept both readers from timing out.
+                let after = try #require(two.transport.statistics(peer: 1))
+                #expect(after.failures == before.failures && after.msgAppStreamReading && after.messageStreamReading)
+                #expect(after.receivedMessages == before.receivedMessages, "link heartbeats are not delivered to raft")
+            } cleanUp: {
+                await one.stop()
+                await two.stop()
+            }
+        }
+    }
+
     @Test("every message type reaches its peer, in order per stream, none lost while buffers have room")
     func allTypesInOrder() async throws {
         try await ResourceGate.shared {
