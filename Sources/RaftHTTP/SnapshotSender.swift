@@ -52,8 +52,9 @@ final class SnapshotSender: @unchecked Sendable {
     // MARK: immutable, any thread
     private let peer: Peer
     private let context: TransportContext
-    private let message: Message
     private let source: any SnapshotSource
+    /// The body's head (the length-prefixed MsgSnap), encoded once.
+    private let head: [UInt8]
     private let started = ContinuousClock.now
 
     // MARK: guarded by the lock
@@ -69,10 +70,10 @@ final class SnapshotSender: @unchecked Sendable {
     init(peer: Peer, context: TransportContext, message: Message, source: any SnapshotSource) {
         self.peer = peer
         self.context = context
-        self.message = message
         self.source = source
+        head = SnapshotBody.head(for: message)
         machine = StateMachine(configuration: .init(peerID: peer.id, snapshotIndex: message.snapshot.metadata.index,
-                                                    size: source.size, headBytes: SnapshotBody.head(for: message).count))
+                                                    size: source.size, headBytes: head.count))
     }
 
     /// Starts the post on the peer's loop. Any thread.
@@ -172,7 +173,7 @@ final class SnapshotSender: @unchecked Sendable {
     /// size: a source with more bytes is sent truncated to it (the declared size is the contract).
     private func produce(_ writer: HTTPBodyWriter) async throws {
         let closed = RaftIOError(kind: .closed, message: "connection closed while sending the snapshot")
-        guard writer.write(SnapshotBody.head(for: message)) else { throw closed }
+        guard writer.write(head) else { throw closed }
         let size = source.size
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }

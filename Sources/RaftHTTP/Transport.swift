@@ -110,10 +110,7 @@ public final class Transport: Sendable {
         guard !isStopped else { return }
         let parsed = try Self.parse(urls)
         if context.peers.withLock({ $0[id] != nil }) { return }
-        let loop = context.group.next()
-        let added = context.remotes.withLock { remotes in
-            remotes.add(id) { Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed)) }
-        }
+        let added = context.remotes.withLock { remotes in remotes.add(id) { remotePipeline(id, parsed) } }
         if added {
             context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
         }
@@ -124,11 +121,8 @@ public final class Transport: Sendable {
     /// learned remote is stopped to make room.
     func learnRemote(_ id: UInt64, urls: [String]) {
         guard !isStopped, let parsed = try? Self.parse(urls), context.peers.withLock({ $0[id] == nil }) else { return }
-        let loop = context.group.next()
         let limit = context.configuration.maxLearnedRemotes
-        let (added, evicted) = context.remotes.withLock { remotes in
-            remotes.learn(id, limit: limit) { Pipeline(peerID: id, context: context, loop: loop, picker: URLPicker(urls: parsed)) }
-        }
+        let (added, evicted) = context.remotes.withLock { remotes in remotes.learn(id, limit: limit) { remotePipeline(id, parsed) } }
         if let (evictedID, pipeline) = evicted {
             pipeline.stop()
             context.rateLimitedWarning(key: "remote-evicted", "stopped the least recently used remote peer to make room",
@@ -137,6 +131,11 @@ public final class Transport: Sendable {
         if added {
             context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
         }
+    }
+
+    /// A remote's pipeline, on the group's next loop: made only when a remote is really added.
+    private func remotePipeline(_ id: UInt64, _ urls: [PeerURL]) -> Pipeline {
+        Pipeline(peerID: id, context: context, loop: context.group.next(), picker: URLPicker(urls: urls))
     }
 
     /// Whether `id` is a remote now (added with ``addRemote(_:urls:)`` or learned from a

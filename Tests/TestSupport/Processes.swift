@@ -4,12 +4,7 @@ import RaftIO
 /// Runs a program to completion on a thread of its own, so waiting for it does not hold one of
 /// Swift concurrency's few cooperative threads. Otherwise as ``run(_:_:cwd:)``.
 public func runDetached(_ executable: String, _ arguments: [String], cwd: String? = nil) async throws -> ShellResult {
-    try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ShellResult, any Error>) in
-        let thread = Thread {
-            do { cont.resume(returning: try run(executable, arguments, cwd: cwd)) } catch { cont.resume(throwing: error) }
-        }
-        thread.start()
-    }
+    try await offCooperativePool { Result { try run(executable, arguments, cwd: cwd) } }.get()
 }
 
 /// A long-running child process (a server), killed by ``stop()`` or when dropped.
@@ -56,12 +51,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// ``stop()`` on a thread of its own, so that waiting for the child to exit does not hold one
     /// of Swift concurrency's few cooperative threads.
     public func stopDetached() async {
-        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-            Thread { [self] in
-                stop()
-                cont.resume()
-            }.start()
-        }
+        await offCooperativePool { [self] in stop() }
     }
 
     deinit { stop() }
