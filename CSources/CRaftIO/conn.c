@@ -43,7 +43,7 @@
 /* ---------------------------------------------------------------------------------------------- */
 /* buffers */
 
-int rio__buf_append(rio__buf_t *b, const void *bytes, size_t n) {
+int rio__buf_reserve(rio__buf_t *b, size_t n) {
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 16 * 1024;
         while (cap - b->len < n) cap *= 2;
@@ -52,6 +52,11 @@ int rio__buf_append(rio__buf_t *b, const void *bytes, size_t n) {
         b->base = p;
         b->cap = cap;
     }
+    return 0;
+}
+
+int rio__buf_append(rio__buf_t *b, const void *bytes, size_t n) {
+    if (rio__buf_reserve(b, n) != 0) return UV_ENOMEM;
     memcpy(b->base + b->len, bytes, n);
     b->len += n;
     return 0;
@@ -270,9 +275,20 @@ void rio__conn_opened(rio_conn_t *c) {
 /* Slices a gathered write may have to go straight to the socket (more are queued). */
 #define RIO_MAX_SLICES 8
 
+/* c->queued is changed under c->mu only, so a relaxed load and store make an add. */
+static inline size_t queued_load(rio_conn_t *c) {
+    return atomic_load_explicit(&c->queued, memory_order_relaxed);
+}
+
+static inline size_t queued_add(rio_conn_t *c, size_t n) {
+    size_t q = queued_load(c) + n;
+    atomic_store_explicit(&c->queued, q, memory_order_relaxed);
+    return q;
+}
+
 /* Under c->mu. Writes what the socket takes now of the slices; returns how many bytes that was. */
 static size_t write_direct(rio_conn_t *c, const rio_slice_t *slices, size_t count) {
-    if (c->direct_fd < 0 || c->queued != 0) return 0;
+    if (c->direct_fd < 0 || queued_load(c) != 0) return 0;
     if (atomic_load_explicit(&c->loop->spinning, memory_order_relaxed)) return 0;
     uint64_t now = uv_hrtime();
     uint64_t quiet = now - c->last_write_ns;
@@ -319,7 +335,7 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
         if (rio__buf_append(&c->out, (const char *)slices[i].base + skip, len - skip) != 0) {
             /* UNTESTED: out of memory. When part of this write already went out or was queued,
              * the byte stream is broken: close the connection rather than leave it half-written. */
-            c->queued += appended;
+            queued_add(c, appended);
             if (direct > 0 || appended > 0) {
                 c->want_close = 1;
                 c->close_graceful = 0;
@@ -336,14 +352,51 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
     }
     if (appended == 0) {
         uv_mutex_unlock(&c->mu);
-        return (ssize_t)c->queued;
+        return (ssize_t)queued_load(c);
     }
-    c->queued += appended;
-    size_t queued = c->queued;
+    size_t queued = queued_add(c, appended);
     if (!c->on_pending_list) {
         c->on_pending_list = 1;
         rio__loop_schedule(c->loop, c);
     }
+    uv_mutex_unlock(&c->mu);
+    return (ssize_t)queued;
+}
+
+void *rio_conn_write_reserve(rio_conn_t *c, size_t len, ssize_t *err) {
+    uv_mutex_lock(&c->mu);
+    if (c->write_closed || c->want_shutdown || c->want_close) {
+        uv_mutex_unlock(&c->mu);
+        *err = UV_EPIPE;
+        return NULL;
+    }
+    if (rio__buf_reserve(&c->out, len) != 0) {
+        uv_mutex_unlock(&c->mu);
+        *err = RIO_E_NO_MEMORY;
+        return NULL;
+    }
+    return c->out.base + c->out.len;
+}
+
+ssize_t rio_conn_write_commit(rio_conn_t *c, size_t used) {
+    c->stats.app_writes++;
+    char *start = c->out.base + c->out.len;
+    /* Nothing queued means `out` is empty: the reservation is all there is to write. */
+    size_t direct = 0;
+    if (used > 0) {
+        rio_slice_t slice = {start, used};
+        direct = write_direct(c, &slice, 1);
+    }
+    if (direct < used) {
+        if (direct > 0) memmove(start, start + direct, used - direct);
+        c->out.len += used - direct;
+        queued_add(c, used - direct);
+        if (!c->on_pending_list) {
+            c->on_pending_list = 1;
+            rio__loop_schedule(c->loop, c);
+        }
+    }
+    size_t queued = queued_load(c);
     uv_mutex_unlock(&c->mu);
     return (ssize_t)queued;
 }
@@ -354,10 +407,7 @@ ssize_t rio_conn_write(rio_conn_t *c, const void *bytes, size_t len) {
 }
 
 size_t rio_conn_queued(rio_conn_t *c) {
-    uv_mutex_lock(&c->mu);
-    size_t q = c->queued;
-    uv_mutex_unlock(&c->mu);
-    return q;
+    return queued_load(c);
 }
 
 static void maybe_finish(rio_conn_t *c);
@@ -375,9 +425,9 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     uv_mutex_lock(&c->mu);
-    c->queued -= c->inflight_plain;
+    size_t queued = queued_load(c) - c->inflight_plain;
+    atomic_store_explicit(&c->queued, queued, memory_order_relaxed);
     c->stats.bytes_written += written;
-    size_t queued = c->queued;
     uv_mutex_unlock(&c->mu);
     c->inflight_plain = 0;
     if (c->state == RIO_OPEN && c->cbs->on_drain) c->cbs->on_drain(c, c->data, queued);

@@ -24,6 +24,8 @@ typedef struct {
     size_t len, cap;
 } rio__buf_t;
 
+/* Makes room for `n` more bytes after `len`. */
+int rio__buf_reserve(rio__buf_t *b, size_t n);
 int rio__buf_append(rio__buf_t *b, const void *bytes, size_t n);
 void rio__buf_free(rio__buf_t *b);
 /* Drops a buffer that grew large after a burst, so an idle connection does not pin it. */
@@ -77,7 +79,9 @@ struct rio_conn_s {
     /* any thread, under mu */
     uv_mutex_t mu;
     rio__buf_t out;               /* plaintext accepted from writers, not yet taken by the loop */
-    size_t queued;                /* plaintext accepted and not yet written to the socket */
+    /* Plaintext accepted and not yet written to the socket. Changed under mu only; atomic so
+     * that rio_conn_queued reads it without the lock (a writer checks it before every batch). */
+    atomic_size_t queued;
     int on_pending_list;
     int want_shutdown, want_close, close_graceful, write_closed;
     rio_conn_t *pending_next;

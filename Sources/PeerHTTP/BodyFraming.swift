@@ -44,6 +44,58 @@ struct BodyFramer {
         }
     }
 
+    /// Writes `size` body bytes that `fill` encodes in place, straight into the connection's
+    /// outbound buffer (for a chunked body, between the chunk's size line and its CRLF). `fill`
+    /// must write all `size` bytes; it runs under the connection's write lock. Returns false as
+    /// ``write(_:to:)`` does; `fill` then did not run, or ran for a length-delimited body whose
+    /// remaining length it overran (nothing is written then).
+    mutating func write(size: Int, to connection: Connection, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+        guard size > 0 else { return true }
+        do {
+            switch mode {
+            case .none:
+                return true
+            case .contentLength(let remaining):
+                guard size <= remaining else { return false }
+                try connection.write(reserving: size) { buffer in
+                    fill(buffer)
+                    return size
+                }
+                mode = .contentLength(remaining - size)
+                return true
+            case .untilClose:
+                try connection.write(reserving: size) { buffer in
+                    fill(buffer)
+                    return size
+                }
+                return true
+            case .chunked:
+                let digits = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
+                try connection.write(reserving: digits + 2 + size + 2) { buffer in
+                    var i = 0
+                    var shift = (digits - 1) * 4
+                    while shift >= 0 {
+                        let digit = (size >> shift) & 0xF
+                        buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
+                        i += 1
+                        shift -= 4
+                    }
+                    buffer[i] = ASCII.cr
+                    buffer[i + 1] = ASCII.lf
+                    i += 2
+                    fill(UnsafeMutableRawBufferPointer(rebasing: buffer[i ..< i + size]))
+                    i += size
+                    buffer[i] = ASCII.cr
+                    buffer[i + 1] = ASCII.lf
+                    return i + 2
+                }
+                return true
+            }
+        } catch {
+            return false
+        }
+    }
+
     /// Ends the body. Returns whether the message is complete on the wire (so the connection may
     /// carry another message): false when bytes of a declared length are missing, or the body is
     /// delimited by closing the connection.

@@ -67,6 +67,12 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
         }
         receivedAny = true
         var rest = bytes
+        // Whether the task was handed body bytes in this read and has not yet heard the read end.
+        var bodyPending = false
+        func endRead() {
+            if bodyPending { task?.didEndRead() }
+            bodyPending = false
+        }
         while let task {
             let event: HTTPParser.Event?
             do {
@@ -74,10 +80,15 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                 rest = UnsafeRawBufferPointer(rebasing: rest[consumed...])
                 event = next
             } catch {
+                endRead()
                 task.didFailParsing(error)
                 return
             }
-            guard let event else { return }
+            guard let event else {
+                endRead()
+                return
+            }
+            if case .body = event {} else { endRead() }
             switch event {
             case .response(let head):
                 if (100..<200).contains(head.status) && head.status != 101 {
@@ -86,6 +97,7 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                     task.didReceiveHead(head)
                 }
             case .body(let chunk):
+                bodyPending = true
                 task.didReceiveBody(chunk)
             case .end(let trailers):
                 if interim {
@@ -97,6 +109,7 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                 break
             }
         }
+        endRead()
         if !rest.isEmpty { close(graceful: false) }
     }
 

@@ -25,10 +25,20 @@ public protocol HTTPClientResponseHandler: AnyObject {
     func didReceiveHead(_ task: HTTPClientTask, _ head: HTTPResponseHead)
     /// Body bytes arrived, framing removed. Call ``HTTPClientTask/pauseReading()`` to slow the server.
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer)
+    /// The body bytes of one socket read have all been handed to ``didReceiveBody(_:_:)``: a
+    /// handler that collects what a read decodes hands it on here, once per read instead of once
+    /// per chunk. Comes before ``didFinish(_:trailers:)`` or ``didFail(_:_:)`` when those end the
+    /// same read. The default does nothing.
+    func didEndRead(_ task: HTTPClientTask)
     /// The response ended; the connection is already back in the pool.
     func didFinish(_ task: HTTPClientTask, trailers: HTTPHeaders)
     /// The request failed; the connection is closed.
     func didFail(_ task: HTTPClientTask, _ error: HTTPClientError)
+}
+
+extension HTTPClientResponseHandler {
+    /// Does nothing: a handler that uses each body piece as it comes needs no end-of-read signal.
+    public func didEndRead(_ task: HTTPClientTask) {}
 }
 
 /// A request in flight: cancel it, or pause and resume reading its response.
@@ -158,6 +168,10 @@ public final class HTTPClientTask: @unchecked Sendable {
 
     func didReceiveBody(_ bytes: UnsafeRawBufferPointer) {
         handler?.didReceiveBody(self, bytes)
+    }
+
+    func didEndRead() {
+        handler?.didEndRead(self)
     }
 
     func didEnd(trailers: HTTPHeaders, reusable: Bool) {

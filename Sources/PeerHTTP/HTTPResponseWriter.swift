@@ -80,6 +80,19 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         }
     }
 
+    /// Writes `size` body bytes that `fill` encodes in place, straight into the connection's
+    /// outbound buffer: one chunk of a chunked body, with no copy from a scratch buffer. `fill` is
+    /// given exactly `size` bytes and must write them all; it runs with this writer's and the
+    /// connection's locks held, so it must not call either. Returns false (and `fill` does not
+    /// run) as ``write(_:)-(UnsafeRawBufferPointer)`` would.
+    @discardableResult
+    public func write(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+        state.withLock { s in
+            guard s.headWritten, !s.ended, !s.closed else { return false }
+            return s.framer.write(size: size, to: connection, fill)
+        }
+    }
+
     /// Writes body bytes; see ``write(_:)-(UnsafeRawBufferPointer)``.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {

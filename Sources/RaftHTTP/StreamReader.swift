@@ -5,8 +5,8 @@
 //
 // Happy path: dial GET <peer URL>/raft/stream/<type>/<our id> with etcd's headers -> 200 -> the
 // peer is active, "established TCP streaming connection with remote peer" -> body bytes are decoded
-// on the loop thread as they arrive -> each read's messages (link heartbeats dropped) go to raft as
-// one batch, in stream order, with no task hop.
+// on the loop thread as they arrive -> each socket read's messages (link heartbeats dropped) go to
+// raft as one batch at the end of the read, in stream order, with no task hop.
 //
 // Failure modes (every redial waits `dialRetryFrequency`; no backoff, as etcd):
 // - 410: member removed goes to the critical error stream; redial at the retry frequency (until
@@ -50,15 +50,17 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private let maxMessageSize: Int
 
     // MARK: loop thread only
-    private enum Decoder {
-        case message(MessageStreamDecoder)
-        case msgApp(MsgAppV2Decoder)
-    }
     private var machine: StateMachine
     /// The request in flight; callbacks from any other task are ignored.
     private var task: HTTPClientTask?
-    private var decoder: Decoder?
+    /// The decoder of the stream being read (one of the two, by ``type``): two optionals rather
+    /// than an enum, so each read mutates the decoder in place instead of copying it out and back.
+    private var messageDecoder: MessageStreamDecoder?
+    private var msgAppDecoder: MsgAppV2Decoder?
+    /// What the current socket read decoded so far; raft gets it at the end of the read.
     private var batch: [Message] = []
+    /// Link heartbeats the current read carried.
+    private var heartbeatsInRead = 0
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     /// Set while `HTTPClient.execute` runs: a request that fails at once (an https URL without a
@@ -117,9 +119,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
                 dial(url)
             case .startReading:
                 switch type {
-                case .message: decoder = .message(MessageStreamDecoder(limit: maxMessageSize))
+                case .message: messageDecoder = MessageStreamDecoder(limit: maxMessageSize)
                 case .msgAppV2:
-                    decoder = .msgApp(MsgAppV2Decoder(local: peer.context.configuration.localID, remote: peer.id, limit: maxMessageSize))
+                    msgAppDecoder = MsgAppV2Decoder(local: peer.context.configuration.localID, remote: peer.id, limit: maxMessageSize)
                 }
                 reading.store(true, ordering: .relaxed)
             case .activatePeer:
@@ -142,7 +144,9 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
                 // Forget the task first: cancelling calls `didFail` on this thread, now ignored.
                 let closing = task
                 task = nil
-                decoder = nil
+                deliverBatch() // what the connection's last read decoded still goes to raft
+                messageDecoder = nil
+                msgAppDecoder = nil
                 reading.store(false, ordering: .relaxed)
                 closing?.cancel()
             case .scheduleRedial(let delay):
@@ -195,32 +199,44 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
         guard task === self.task, machine.bodyReceived(bytes, now: loop.now) == .decode else { return }
         peer.recordReceived(bytes: bytes.count)
-        batch.removeAll(keepingCapacity: true)
-        var heartbeats = 0
         do {
-            switch decoder {
-            case .message(var d):
-                decoder = nil // keep the decoder's buffer uniquely referenced while it works
-                defer { decoder = .message(d) }
-                try d.feed(bytes) { m in if m.isLinkHeartbeat { heartbeats += 1 } else { batch.append(consume m) } }
-            case .msgApp(var d):
-                decoder = nil
-                defer { decoder = .msgApp(d) }
-                try d.feed(bytes) { m in if m.isLinkHeartbeat { heartbeats += 1 } else { batch.append(consume m) } }
-            case .none:
-                return
+            if msgAppDecoder != nil {
+                try msgAppDecoder?.feed(bytes) { m in collect(m) }
+            } else {
+                try messageDecoder?.feed(bytes) { m in collect(m) }
             }
         } catch {
+            // The messages decoded before a bad frame still go to raft, before the stream closes.
+            deliverBatch()
             run(machine.decodeFailed(error))
         }
-        if heartbeats > 0 { peer.recordLinkHeartbeats(heartbeats) }
-        // The messages decoded before a bad frame still go to raft.
+    }
+
+    /// Keeps a decoded message for the read's batch; counts a link heartbeat instead.
+    @inline(__always)
+    private func collect(_ m: consuming Message) {
+        if m.isLinkHeartbeat {
+            heartbeatsInRead += 1
+        } else {
+            batch.append(m)
+        }
+    }
+
+    func didEndRead(_ task: HTTPClientTask) {
+        guard task === self.task else { return }
         deliverBatch()
     }
 
+    /// Hands what the read decoded to raft as one batch, in stream order.
     private func deliverBatch() {
+        if heartbeatsInRead > 0 {
+            peer.recordLinkHeartbeats(heartbeatsInRead)
+            heartbeatsInRead = 0
+        }
         guard !batch.isEmpty else { return }
-        defer { if batch.capacity > 4096 { batch = [] } }
+        defer {
+            batch.removeAll(keepingCapacity: batch.capacity <= 4096)
+        }
         guard !paused.load(ordering: .relaxed) else {
             peer.recordDiscardedWhilePaused(messages: batch.count)
             return
@@ -236,6 +252,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didFinish(_ task: HTTPClientTask, trailers: HTTPHeaders) {
         guard task === self.task else { return }
+        deliverBatch()
         run(machine.finished())
     }
 
@@ -245,6 +262,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             return
         }
         guard task === self.task else { return }
+        deliverBatch()
         run(machine.failed(error))
     }
 }

@@ -1,8 +1,8 @@
 // The sending side of one stream type to one peer (etcd's `streamWriter`, spec 1.3).
 //
 // Happy path: the peer dials GET /raft/stream/<type>/<its id> -> our handler answers 200 and
-// attaches the response here -> `send` encodes frames on the caller's thread straight into the
-// response (one HTTP chunk per batch, copied into the connection's coalescing buffer) -> the
+// attaches the response here -> `send` sizes a batch's frames, reserves one HTTP chunk for them
+// in the connection's coalescing buffer and encodes them there, on the caller's thread -> the
 // I/O core writes whatever accumulated once per loop turn. A link heartbeat goes out every
 // third of the read timeout so the peer's reader knows the stream is alive.
 //
@@ -47,7 +47,6 @@ final class StreamWriter: Sendable {
     private struct State {
         var response: HTTPResponseWriter?
         var encoder = MsgAppV2Encoder()
-        var scratch: [UInt8] = []
         var closed = false
     }
     private let state = Locked(State())
@@ -120,27 +119,36 @@ final class StreamWriter: Sendable {
         onFailure(error)
     }
 
-    /// Encodes `messages` in order into one chunk of the attached connection. Safe from any thread;
-    /// never blocks.
+    /// Encodes `messages` in order into one chunk of the attached connection, in place in its
+    /// outbound buffer (sized first, then encoded: no scratch copy). Safe from any thread; never
+    /// blocks.
     func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
         state.withLock { s in
             guard let response = s.response else { return .notAttached }
             if response.queuedBytes > queueLimit { return .full }
-            s.scratch.removeAll(keepingCapacity: true)
             // Through the buffer: a `for m in messages` loop copies (retains) every message.
-            messages.withUnsafeBufferPointer { list in
+            return messages.withUnsafeBufferPointer { list in
+                let size: Int
                 switch type {
-                case .message:
-                    let encoder = MessageStreamEncoder()
-                    for i in list.indices { encoder.append(list[i], to: &s.scratch) }
-                case .msgAppV2:
-                    for i in list.indices { s.encoder.append(list[i], to: &s.scratch) }
+                case .message: size = MessageStreamEncoder().frameSize(of: list)
+                case .msgAppV2: size = s.encoder.frameSize(of: list)
                 }
+                let written = response.write(size: size) { buffer in
+                    var offset = 0
+                    switch type {
+                    case .message:
+                        let encoder = MessageStreamEncoder()
+                        for i in list.indices {
+                            offset += encoder.encode(list[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+                        }
+                    case .msgAppV2:
+                        for i in list.indices {
+                            offset += s.encoder.encode(list[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+                        }
+                    }
+                }
+                return written ? .sent(bytes: size) : .notAttached
             }
-            if !response.write(s.scratch) { return .notAttached }
-            let bytes = s.scratch.count
-            if bytes > 1 << 20 { s.scratch = [] } // do not pin a huge batch's buffer
-            return .sent(bytes: bytes)
         }
     }
 

@@ -212,6 +212,26 @@ public final class Connection: @unchecked Sendable {
         return try Self.queued(n)
     }
 
+    /// Encodes in place: reserves `capacity` bytes at the end of the outbound buffer, has `fill`
+    /// write into them and return how many it used, and queues those as
+    /// ``write(_:)-(UnsafeRawBufferPointer)`` would queue a copy of them. Saves the copy from a
+    /// scratch buffer when the exact size is known before encoding (a chunk of frames).
+    ///
+    /// `fill` runs with the connection's write lock held: it must not call this connection, nor
+    /// block, and should be short. It may return less than `capacity`, not more. Any thread.
+    /// - Returns: the bytes now queued.
+    /// - Throws: ``RaftIOError/Kind/closed`` once the connection is closing or closed (`fill` did
+    ///   not run), or an out-of-memory error.
+    @discardableResult
+    public func write(reserving capacity: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int) throws(RaftIOError) -> Int {
+        guard let raw else { throw RaftIOError.closed("connection is not open: cannot write") }
+        var failure = 0
+        guard let base = rio_conn_write_reserve(raw, capacity, &failure) else { return try Self.queued(failure) }
+        let used = fill(UnsafeMutableRawBufferPointer(start: base, count: capacity))
+        precondition(used >= 0 && used <= capacity, "wrote \(used) bytes into a reservation of \(capacity)")
+        return try Self.queued(rio_conn_write_commit(raw, used))
+    }
+
     /// The bytes now queued, from a C write's result; its error otherwise.
     private static func queued(_ n: Int) throws(RaftIOError) -> Int {
         guard n >= 0 else {

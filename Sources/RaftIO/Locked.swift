@@ -12,8 +12,10 @@ import Darwin
 /// Critical sections must stay tiny: no I/O, no callbacks, no allocation where avoidable.
 package final class Locked<Value>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only touched between lock and unlock of `mutex`.
-    private var value: Value
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // Inlinable (and so these two usable from inlinable code): a lock taken from another module
+    // through an opaque generic call costs a metadata lookup and a boxed closure on every use.
+    @usableFromInline var value: Value
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     package init(_ value: Value) {
         self.value = value
@@ -27,7 +29,7 @@ package final class Locked<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

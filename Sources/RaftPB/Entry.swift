@@ -36,6 +36,7 @@ extension Entry: WireMessage {
     /// The zero value: what an absent field decodes to.
     public init() { self.init(term: 0, index: 0) }
 
+    @inlinable
     var wireSize: Int {
         var size = 1 + varintSize(enumWireValue(type.rawValue))
         size += 1 + varintSize(term)
@@ -44,6 +45,7 @@ extension Entry: WireMessage {
         return size
     }
 
+    @inlinable @inline(__always)
     func write(to writer: inout WireWriter) {
         writer.field(0x08, enumWireValue(type.rawValue))
         writer.field(0x10, term)
@@ -66,8 +68,22 @@ extension Entry: WireMessage {
 }
 
 extension Entry: ProtobufMessage {
+    // Inlinable: the stream codecs size and encode entries one by one from buffers of messages,
+    // and an opaque call would copy (retain and release) each entry it is handed.
+    @inlinable
     public var encodedSize: Int { wireSize }
-    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
+
+    @inlinable @inline(__always)
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let size = wireSize
+        precondition(buffer.count >= size, "buffer of \(buffer.count) bytes is smaller than encodedSize \(size)")
+        if let base = buffer.baseAddress, size > 0 {
+            var writer = WireWriter(base: base, position: 0)
+            write(to: &writer)
+        }
+        return size
+    }
+
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
     public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {

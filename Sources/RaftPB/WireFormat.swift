@@ -13,36 +13,46 @@
 // A tag is the varint `field << 3 | wireType`. gogoproto emits one-byte tags for every raftpb field.
 
 /// Bytes a varint takes for `value`: one per started group of seven bits.
-@inline(__always)
+@inlinable @inline(__always)
 func varintSize(_ value: UInt64) -> Int {
     (64 - (value | 1).leadingZeroBitCount + 6) / 7
 }
 
 /// Bytes a length-delimited field takes, tag included, for a payload of `length` bytes.
-@inline(__always)
+@inlinable @inline(__always)
 func delimitedSize(_ length: Int) -> Int {
     1 + varintSize(UInt64(length)) + length
 }
 
 /// Protobuf sends enums as int32 varints; a negative value goes out sign-extended to ten bytes.
-@inline(__always)
+@inlinable @inline(__always)
 func enumWireValue(_ raw: Int32) -> UInt64 {
     UInt64(bitPattern: Int64(raw))
 }
 
 /// Writes wire format into memory the caller sized with the value's `wireSize`. It never checks
 /// bounds: the size computation is the contract.
+///
+/// Inlinable, with the encoders of the types the streams encode per message (``Entry``): an
+/// encode called across the module boundary would copy, and so retain, every value it is given.
+@usableFromInline
 struct WireWriter {
-    let base: UnsafeMutableRawPointer
-    var position: Int
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline var position: Int
 
-    @inline(__always)
+    @inlinable
+    init(base: UnsafeMutableRawPointer, position: Int) {
+        self.base = base
+        self.position = position
+    }
+
+    @inlinable @inline(__always)
     mutating func byte(_ value: UInt8) {
         base.storeBytes(of: value, toByteOffset: position, as: UInt8.self)
         position += 1
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func varint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {
@@ -53,13 +63,13 @@ struct WireWriter {
     }
 
     /// A one-byte tag and a varint: every scalar raftpb field.
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func field(_ tag: UInt8, _ value: UInt64) {
         byte(tag)
         varint(value)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func raw(_ bytes: ArraySlice<UInt8>) {
         bytes.withUnsafeBytes { source in
             guard let from = source.baseAddress, !source.isEmpty else { return }
@@ -68,6 +78,7 @@ struct WireWriter {
         position += bytes.count
     }
 
+    @inlinable @inline(__always)
     mutating func delimited(_ tag: UInt8, _ bytes: ArraySlice<UInt8>) {
         byte(tag)
         varint(UInt64(bytes.count))

@@ -26,6 +26,13 @@ public struct MessageStreamEncoder: Sendable {
         8 + message.encodedSize
     }
 
+    /// The bytes ``encode(_:into:)`` writes for `messages`, one frame each.
+    public func frameSize(of messages: UnsafeBufferPointer<Message>) -> Int {
+        var size = 0
+        for i in messages.indices { size += 8 + messages[i].encodedSize }
+        return size
+    }
+
     /// Writes one frame into `buffer`, which must hold ``frameSize(of:)`` bytes (a smaller buffer
     /// traps), and returns the bytes written. Use it to encode straight into a connection's
     /// coalescing buffer.

@@ -62,6 +62,7 @@ public struct MsgAppV2Encoder: Sendable {
 
     private enum Form { case linkHeartbeat, appEntries, msgApp }
 
+    @inline(__always)
     private func form(of message: Message) -> Form {
         if message.isLinkHeartbeat { return .linkHeartbeat }
         if index == message.index && term == message.logTerm && message.logTerm == message.term { return .appEntries }
@@ -69,6 +70,7 @@ public struct MsgAppV2Encoder: Sendable {
     }
 
     /// The exact number of bytes ``encode(_:into:)`` will write for `message` in the current state.
+    @inline(__always)
     public func frameSize(of message: Message) -> Int {
         switch form(of: message) {
         case .linkHeartbeat:
@@ -82,6 +84,32 @@ public struct MsgAppV2Encoder: Sendable {
             return size
         case .msgApp:
             return 1 + 8 + message.encodedSize
+        }
+    }
+
+    /// The bytes ``encode(_:into:)`` will write for `messages`, encoded in turn from the current
+    /// state (which this does not change): the size of a chunk to reserve before encoding.
+    public func frameSize(of messages: UnsafeBufferPointer<Message>) -> Int {
+        var probe = self
+        var size = 0
+        for i in messages.indices {
+            size += probe.frameSize(of: messages[i])
+            probe.advance(past: messages[i])
+        }
+        return size
+    }
+
+    /// The state after `message`'s frame.
+    @inline(__always)
+    private mutating func advance(past message: Message) {
+        switch form(of: message) {
+        case .linkHeartbeat:
+            break
+        case .appEntries:
+            index &+= UInt64(message.entries.count)
+        case .msgApp:
+            term = message.term
+            index = message.entries.last?.index ?? message.index
         }
     }
 
@@ -106,14 +134,13 @@ public struct MsgAppV2Encoder: Sendable {
                 }
             }
             buffer.storeBytes(of: message.commit.bigEndian, toByteOffset: offset, as: UInt64.self)
-            index &+= UInt64(message.entries.count)
+            advance(past: message)
             return offset + 8
         case .msgApp:
             buffer[0] = MsgAppV2FrameType.msgApp
             let written = message.encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[9...]))
             buffer.storeBytes(of: UInt64(written).bigEndian, toByteOffset: 1, as: UInt64.self)
-            term = message.term
-            index = message.entries.last?.index ?? message.index
+            advance(past: message)
             return 9 + written
         }
     }
@@ -233,7 +260,9 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             offset += 1
             switch type {
             case MsgAppV2FrameType.linkHeartbeat:
-                completed = Message(type: .msgHeartbeat)
+                var heartbeat = Message()
+                heartbeat.type = .msgHeartbeat
+                completed = heartbeat
             case MsgAppV2FrameType.appEntries:
                 state = .entryCount
             case MsgAppV2FrameType.msgApp:
@@ -254,6 +283,9 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             guard length <= UInt64(limit - entryBytes.count) else {
                 throw .frameTooLarge("msgappv2 entry length", length, limit: limit, at: start)
             }
+            // The frame's first entry sizes the buffer from the bytes at hand, never from the
+            // declared length alone: a lying length allocates no more than what arrived.
+            if entryBytes.isEmpty { entryBytes.reserveCapacity(Swift.min(Int(length), chunk.count - offset)) }
             state = .entryBody(end: entryBytes.count + Int(length))
 
         case .entryBody(let end):
@@ -305,10 +337,18 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             }
             from = end
         }
-        let message = Message(
-            type: .msgApp, to: local, from: remote, term: term, logTerm: term, index: index,
-            entries: entries, commit: commit)
+        // Field by field from the zero value: the memberwise initializer would build (and drop) an
+        // empty Snapshot for its default argument, five retains and releases per message.
+        var message = Message()
+        message.type = .msgApp
+        message.to = local
+        message.from = remote
+        message.term = term
+        message.logTerm = term
+        message.index = index
+        message.commit = commit
         index &+= UInt64(entries.count)
+        message.entries = consume entries
         return message
     }
 }

@@ -121,6 +121,18 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
  * bytes may have gone out). There is no limit here: callers bound memory with the count. */
 ssize_t rio_conn_write(rio_conn_t *conn, const void *bytes, size_t len);
 
+/* Any thread: encodes in place. Reserves `len` bytes at the end of the outbound buffer and returns
+ * where they start, with the connection's write lock held: fill them, then call
+ * rio_conn_write_commit from the same thread with no other rio_conn call in between (the lock is
+ * not recursive). Returns NULL, lock not held, with *err set to UV_EPIPE once the connection is
+ * closing or closed, or RIO_E_NO_MEMORY. The bytes go out as rio_conn_write's would, without
+ * the copy from a caller's buffer. */
+void *rio_conn_write_reserve(rio_conn_t *conn, size_t len, ssize_t *err);
+
+/* Queues the first `used` bytes (<= the reserved length; 0 queues nothing) of the reservation and
+ * releases the lock. Returns the total bytes now queued, as rio_conn_write does. */
+ssize_t rio_conn_write_commit(rio_conn_t *conn, size_t used);
+
 /* One piece of a gathered write. */
 typedef struct {
     const void *base;
