@@ -109,9 +109,11 @@ public final class HTTPClientTask: @unchecked Sendable {
         let conn = HTTPClientConnection(key: key(), loop: loop, core: core)
         connection = conn
         conn.connection = Connection.dial(host: url.host, port: url.port, on: loop, tls: tls,
-                                          timeout: core.configuration.dialTimeout, handler: conn) { [self] result in
+                                          timeout: core.configuration.dialTimeout, liveness: core.configuration.tcpLiveness,
+                                          handler: conn) { [self] result in
             switch result {
             case .success:
+                conn.opened()
                 if finished || connection !== conn { conn.close(); return }
                 attach(conn, reused: false)
             case .failure(let error):

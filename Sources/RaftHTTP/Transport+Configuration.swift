@@ -55,6 +55,17 @@ extension Transport {
         /// the least recently used is stopped to make room. etcd keeps one per ID ever seen, which
         /// a flood of made-up IDs grows without bound. 0 learns none. Default 64.
         public var maxLearnedRemotes: Int
+        /// Keepalive and user timeout of every peer socket the transport dials (streams, pipeline,
+        /// snapshots, probes), so that the kernel drops a connection to a peer that vanished without
+        /// a FIN or RST (powered off, blackholed) within ``TCPLiveness/detectionBound``, wherever
+        /// the connection is: idle in the pipeline's pool, in a post, in a snapshot. Nil (the
+        /// default) derives them from ``connectionReadTimeout`` (``TCPLiveness/init(readTimeout:)``:
+        /// with 5 s, probes after 5 s idle, every 1 s, dropped at 10 s); see
+        /// ``resolvedTCPLiveness``. etcd sets a 30 s keepalive on dialed sockets only, and no user
+        /// timeout. The server the routes are mounted on has its own setting
+        /// (`HTTPServer.Configuration.tcpLiveness`): give it ``resolvedTCPLiveness`` so that accepted
+        /// peer sockets get the same.
+        public var tcpLiveness: TCPLiveness?
         /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
         /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
@@ -76,7 +87,9 @@ extension Transport {
                     snapshotHeadLimit: Int = Wire.Limit.messageFrame,
                     snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
                     maxLearnedRemotes: Int = 64,
+                    tcpLiveness: TCPLiveness? = nil,
                     metricsFactory: (any MetricsFactory)? = nil) {
+            self.tcpLiveness = tcpLiveness
             self.localID = localID
             self.clusterID = clusterID
             self.localURLs = localURLs
@@ -96,6 +109,12 @@ extension Transport {
             self.snapshotReceiveTimeout = snapshotReceiveTimeout
             self.maxLearnedRemotes = maxLearnedRemotes
             self.metricsFactory = metricsFactory
+        }
+
+        /// The keepalive and user timeout the transport sets on its sockets: ``tcpLiveness``, or
+        /// the values derived from ``connectionReadTimeout`` when that is nil.
+        public var resolvedTCPLiveness: TCPLiveness {
+            tcpLiveness ?? TCPLiveness(readTimeout: connectionReadTimeout)
         }
     }
 }

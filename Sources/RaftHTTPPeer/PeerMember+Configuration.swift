@@ -34,6 +34,13 @@ extension PeerMember {
         public var logger: Logger
         /// How soon a failed stream is redialed (etcd: 100 ms).
         public var dialRetryFrequency: Duration
+        /// `--raft-read-timeout` (etcd main's flag; fixed at 5 s in 3.4): a stream that delivers
+        /// nothing for this long is dead. The sockets' liveness is derived from it unless set.
+        public var readTimeout: Duration
+        /// `--peer-keepalive-time`, `--peer-keepalive-interval`, `--peer-keepalive-count`,
+        /// `--peer-tcp-user-timeout`: the keepalive and user timeout of every peer socket, dialed
+        /// and accepted. Nil: derived from ``readTimeout`` (`TCPLiveness(readTimeout:)`).
+        public var tcpLiveness: TCPLiveness?
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
@@ -48,7 +55,13 @@ extension PeerMember {
                     peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
                     logger: Logger = Logger(label: "rafthttp.peer"),
                     dialRetryFrequency: Duration = .milliseconds(100),
+                    readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
                     dataDirectory: String? = nil) throws(PeerMemberError) {
+            guard readTimeout >= .seconds(1) else {
+                throw .invalidFlag("--raft-read-timeout", "\(readTimeout) is under 1s: link heartbeats go out every third of it")
+            }
+            self.readTimeout = readTimeout
+            self.tcpLiveness = tcpLiveness
             guard let me = initialCluster.member(named: name) else {
                 throw .invalidFlag("--name", "\(name) is not in --initial-cluster")
             }
