@@ -55,6 +55,14 @@ extension Transport {
         /// the least recently used is stopped to make room. etcd keeps one per ID ever seen, which
         /// a flood of made-up IDs grows without bound. 0 learns none. Default 64.
         public var maxLearnedRemotes: Int
+        /// A pipeline post, a probe or a snapshot send during which no byte moves (none read, none
+        /// handed to the socket) for this long fails: raft hears unreachable (and `.failure` for a
+        /// snapshot), the peer goes inactive, ``PeerStatistics`` counts it (`stalledPipelinePosts`, ...).
+        /// Progress-based, never a total deadline: a multi-GiB snapshot on a slow but moving link
+        /// completes. etcd has none: its posts hang in a blackhole until the link heals. Default
+        /// 5 s, etcd's read timeout. A snapshot's receiver must answer within it once the body is
+        /// sent (etcd answers after saving the database: keep it above the time that takes).
+        public var requestProgressTimeout: Duration
         /// Keepalive and user timeout of every peer socket the transport dials (streams, pipeline,
         /// snapshots, probes), so that the kernel drops a connection to a peer that vanished without
         /// a FIN or RST (powered off, blackholed) within ``TCPLiveness/detectionBound``, wherever
@@ -88,7 +96,9 @@ extension Transport {
                     snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
                     maxLearnedRemotes: Int = 64,
                     tcpLiveness: TCPLiveness? = nil,
+                    requestProgressTimeout: Duration = Wire.Timeout.connRead,
                     metricsFactory: (any MetricsFactory)? = nil) {
+            self.requestProgressTimeout = requestProgressTimeout
             self.tcpLiveness = tcpLiveness
             self.localID = localID
             self.clusterID = clusterID

@@ -41,6 +41,9 @@ extension PeerMember {
         /// `--peer-tcp-user-timeout`: the keepalive and user timeout of every peer socket, dialed
         /// and accepted. Nil: derived from ``readTimeout`` (`TCPLiveness(readTimeout:)`).
         public var tcpLiveness: TCPLiveness?
+        /// `--peer-request-progress-timeout`: a pipeline post, probe or snapshot send that moves no
+        /// byte for this long fails (etcd has no such deadline). Default 5 s.
+        public var requestProgressTimeout: Duration
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
@@ -56,7 +59,12 @@ extension PeerMember {
                     logger: Logger = Logger(label: "rafthttp.peer"),
                     dialRetryFrequency: Duration = .milliseconds(100),
                     readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
+                    requestProgressTimeout: Duration = .seconds(5),
                     dataDirectory: String? = nil) throws(PeerMemberError) {
+            guard requestProgressTimeout > .zero else {
+                throw .invalidFlag("--peer-request-progress-timeout", "must be above zero")
+            }
+            self.requestProgressTimeout = requestProgressTimeout
             guard readTimeout >= .seconds(1) else {
                 throw .invalidFlag("--raft-read-timeout", "\(readTimeout) is under 1s: link heartbeats go out every third of it")
             }

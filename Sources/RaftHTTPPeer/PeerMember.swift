@@ -89,6 +89,7 @@ public final class PeerMember: Sendable {
             localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
             dialRetryFrequency: configuration.dialRetryFrequency, connectionReadTimeout: configuration.readTimeout,
             logger: configuration.logger, snapshotSink: sink, tcpLiveness: configuration.tcpLiveness,
+            requestProgressTimeout: configuration.requestProgressTimeout,
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)
         raft.attach(transport)

@@ -76,6 +76,10 @@ struct PeerCommand: AsyncParsableCommand {
             help: "Longest time data or a probe may stay unacknowledged on a peer socket before the kernel drops it (TCP_USER_TIMEOUT; default: keepalive time + count x interval).")
     var peerTCPUserTimeout: GoDuration?
 
+    @Option(name: .customLong("peer-request-progress-timeout"),
+            help: "A pipeline post, probe or snapshot send that moves no byte for this long fails and the peer is reported unreachable (never a total deadline).")
+    var peerRequestProgressTimeout = GoDuration(.seconds(5))
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -99,6 +103,7 @@ struct PeerCommand: AsyncParsableCommand {
                 peerClientCertAuth: peerClientCertAuth,
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
                 logger: logger, readTimeout: raftReadTimeout.value, tcpLiveness: tcpLiveness(),
+                requestProgressTimeout: peerRequestProgressTimeout.value,
                 dataDirectory: dataDir ?? "\(name).swift-etcd")
         } catch {
             throw ValidationError("\(error)")

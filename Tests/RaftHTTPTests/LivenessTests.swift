@@ -77,6 +77,63 @@ struct BlackholeLivenessTests {
     }
 }
 
+@Suite("Progress deadlines: posts and probes into a blackhole fail instead of hanging",
+       .enabled(if: NetworkNamespaceLab.unavailableReason == nil, Comment(rawValue: NetworkNamespaceLab.unavailableReason ?? "")),
+       .enabled(if: PeerProcess.executable != nil, "the rafthttp binary is built with --build-tests"))
+struct BlackholeProgressTests {
+    @Test("a pipeline post and a probe into a blackhole (handshakes pass, nothing else) fail at their progress deadline, counted, raft hears unreachable")
+    func postAndProbeStall() async throws {
+        let executable = try #require(PeerProcess.executable)
+        let progress: Duration = .seconds(2)
+        try await ResourceGate.shared {
+            try await NetworkNamespaceLab.with { lab in
+                // The kernel's own verdict (user timeout 10 s, the default derived from 5 s) comes
+                // long after the 2 s progress deadline: this test sees ours.
+                let cluster = try await PeerProcessCluster(
+                    executable: executable, inProcess: 1, host: lab.hostAddress, childHost: lab.namespaceAddress, childPort: 2380,
+                    namespace: lab.name) { $0.requestProgressTimeout = progress }
+                do {
+                    try await cluster.waitUntilConnected(timeout: .seconds(20))
+                    try await cluster.heartbeatRoundTrip(from: 0, marker: 1)
+                    let transport = cluster[0].transport
+                    let member = cluster[0]
+                    let before = try #require(transport.statistics(peer: cluster.childID))
+
+                    try await lab.apply(.blackhole)
+                    // Probes go out every 4 s; the first one after the cut hangs and is cut off.
+                    try await eventually(.seconds(60), "a probe stalled") {
+                        (transport.statistics(peer: cluster.childID)?.stalledProbes ?? 0) > before.stalledProbes
+                    }
+                    // Once the read timeout has closed our writers, messages take the pipeline.
+                    try await eventually(.seconds(60), "our writers to the member detached") {
+                        let s = transport.statistics(peer: cluster.childID)
+                        return s?.msgAppStreamAttached == false && s?.messageStreamAttached == false
+                    }
+                    let unreachableBefore = member.raft.record.unreachable.count
+                    let postedAt = ContinuousClock.now
+                    transport.send([message(.msgHeartbeat, from: member.id, to: cluster.childID, term: 77)])
+                    try await eventually(.seconds(60), "the post stalled") {
+                        (transport.statistics(peer: cluster.childID)?.stalledPipelinePosts ?? 0) > before.stalledPipelinePosts
+                    }
+                    let failedAfter = ContinuousClock.now - postedAt
+                    #expect(failedAfter >= progress, "not before the progress deadline")
+                    #expect(member.raft.record.unreachable.count > unreachableBefore)
+                    let counts = try await lab.packetCounts()
+                    print("[progress] blackhole: post failed \(failedAfter) after it was sent (progress timeout \(progress)); "
+                        + "probes stalled \((transport.statistics(peer: cluster.childID)?.stalledProbes ?? 0) - before.stalledProbes); packets \(counts)")
+                    try await lab.heal()
+                    try await cluster.waitUntilConnected(timeout: .seconds(60))
+                    await cluster.stop()
+                } catch {
+                    print(cluster.child?.logTail() ?? "(no peer process)")
+                    await cluster.stop()
+                    throw error
+                }
+            }
+        }
+    }
+}
+
 @Suite("Liveness: a SIGSTOPped peer process (no FIN, no RST; its kernel still answers)",
        .enabled(if: PeerProcess.executable != nil, "the rafthttp binary is built with --build-tests"))
 struct StoppedPeerTests {
