@@ -18,8 +18,20 @@ extension Transport {
         public var clientTLS: TLSContext?
         /// Bounds resolution, connect and TLS handshake of every dial. etcd: 1 s + election timeout.
         public var dialTimeout: Duration
-        /// How soon a failed stream is dialed again (etcd: 100 ms, no back-off).
+        /// How soon a failed stream is dialed again the first time (etcd: 100 ms, always). Each
+        /// further connection in a row that ends without a 200 doubles the wait, up to
+        /// ``dialRetryMaximum``; a stream that was up starts over here.
         public var dialRetryFrequency: Duration
+        /// The longest wait between stream redials (default 1 s). A refusal that will not fix
+        /// itself (412: cluster ID or version mismatch; 410: this member was removed) goes here at
+        /// once, with one warning that names both IDs and the likely cause, instead of etcd's 20
+        /// dials a second per peer. It also bounds how long streams take to return after a
+        /// partition heals. etcd's fixed 100 ms: set it to ``dialRetryFrequency`` and
+        /// ``dialRetryJitter`` to 0.
+        public var dialRetryMaximum: Duration
+        /// The fraction of each redial wait taken off at random (default 0.2: a wait of 1 s is
+        /// 0.8-1 s), so that the readers of many members cut off together do not redial together.
+        public var dialRetryJitter: Double
         /// A stream that delivers no byte for this long is considered dead and redialed; link
         /// heartbeats are written every third of it (etcd: 5 s, heartbeats every 1.67 s).
         public var connectionReadTimeout: Duration
@@ -83,6 +95,7 @@ extension Transport {
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
                     dialTimeout: Duration = Wire.Timeout.dial,
                     dialRetryFrequency: Duration = Wire.Timeout.streamRedial,
+                    dialRetryMaximum: Duration = .seconds(1), dialRetryJitter: Double = 0.2,
                     connectionReadTimeout: Duration = Wire.Timeout.connRead,
                     streamQueueLimitBytes: Int = Wire.Limit.streamQueueBytes,
                     pipelineBufferSize: Int = Wire.Limit.pipelineBuffer,
@@ -106,6 +119,8 @@ extension Transport {
             self.clientTLS = clientTLS
             self.dialTimeout = dialTimeout
             self.dialRetryFrequency = dialRetryFrequency
+            self.dialRetryMaximum = dialRetryMaximum
+            self.dialRetryJitter = dialRetryJitter
             self.connectionReadTimeout = connectionReadTimeout
             self.streamQueueLimitBytes = streamQueueLimitBytes
             self.pipelineBufferSize = pipelineBufferSize

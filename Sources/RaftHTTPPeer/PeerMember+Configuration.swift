@@ -32,8 +32,11 @@ extension PeerMember {
         public var listenMetricsURLs: [PeerURL]
         /// Where log lines go.
         public var logger: Logger
-        /// How soon a failed stream is redialed (etcd: 100 ms).
+        /// How soon a failed stream is redialed the first time (etcd: 100 ms, always).
         public var dialRetryFrequency: Duration
+        /// `--peer-dial-retry-max`: the longest wait between redials (backoff doubles up to it;
+        /// 412 and 410 go there at once). Equal to ``dialRetryFrequency``: etcd's fixed interval.
+        public var dialRetryMaximum: Duration
         /// `--raft-read-timeout` (etcd main's flag; fixed at 5 s in 3.4): a stream that delivers
         /// nothing for this long is dead. The sockets' liveness is derived from it unless set.
         public var readTimeout: Duration
@@ -57,7 +60,7 @@ extension PeerMember {
                     peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
                     peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
                     logger: Logger = Logger(label: "rafthttp.peer"),
-                    dialRetryFrequency: Duration = .milliseconds(100),
+                    dialRetryFrequency: Duration = .milliseconds(100), dialRetryMaximum: Duration = .seconds(1),
                     readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
                     requestProgressTimeout: Duration = .seconds(5),
                     dataDirectory: String? = nil) throws(PeerMemberError) {
@@ -96,6 +99,7 @@ extension PeerMember {
             self.listenMetricsURLs = listenMetricsURLs
             self.logger = logger
             self.dialRetryFrequency = dialRetryFrequency
+            self.dialRetryMaximum = dialRetryMaximum
         }
 
         /// Our member ID.

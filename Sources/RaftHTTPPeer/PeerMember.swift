@@ -87,7 +87,9 @@ public final class PeerMember: Sendable {
         let transportConfiguration = Transport.Configuration(
             localID: localID.rawValue, clusterID: cluster.clusterID.rawValue,
             localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
-            dialRetryFrequency: configuration.dialRetryFrequency, connectionReadTimeout: configuration.readTimeout,
+            dialRetryFrequency: configuration.dialRetryFrequency, dialRetryMaximum: configuration.dialRetryMaximum,
+            dialRetryJitter: configuration.dialRetryMaximum > configuration.dialRetryFrequency ? 0.2 : 0,
+            connectionReadTimeout: configuration.readTimeout,
             logger: configuration.logger, snapshotSink: sink, tcpLiveness: configuration.tcpLiveness,
             requestProgressTimeout: configuration.requestProgressTimeout,
             metricsFactory: PrometheusMetricsFactory(registry: registry))

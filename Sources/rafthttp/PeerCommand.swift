@@ -80,6 +80,10 @@ struct PeerCommand: AsyncParsableCommand {
             help: "A pipeline post, probe or snapshot send that moves no byte for this long fails and the peer is reported unreachable (never a total deadline).")
     var peerRequestProgressTimeout = GoDuration(.seconds(5))
 
+    @Option(name: .customLong("peer-dial-retry-max"),
+            help: "Longest wait between stream redials: each failure in a row doubles the wait from 100ms up to it (jittered); a 412 or 410 goes there at once. 100ms: etcd's fixed interval.")
+    var peerDialRetryMax = GoDuration(.seconds(1))
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -102,8 +106,8 @@ struct PeerCommand: AsyncParsableCommand {
                 peerCertFile: peerCertFile, peerKeyFile: peerKeyFile, peerTrustedCAFile: peerTrustedCAFile,
                 peerClientCertAuth: peerClientCertAuth,
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
-                logger: logger, readTimeout: raftReadTimeout.value, tcpLiveness: tcpLiveness(),
-                requestProgressTimeout: peerRequestProgressTimeout.value,
+                logger: logger, dialRetryMaximum: peerDialRetryMax.value, readTimeout: raftReadTimeout.value,
+                tcpLiveness: tcpLiveness(), requestProgressTimeout: peerRequestProgressTimeout.value,
                 dataDirectory: dataDir ?? "\(name).swift-etcd")
         } catch {
             throw ValidationError("\(error)")
