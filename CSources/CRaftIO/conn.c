@@ -26,6 +26,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -37,7 +39,10 @@
 
 /* Plaintext encrypted per socket write under TLS. */
 #define TLS_SLICE (256 * 1024)
-/* TCP keep-alive probe delay, as Go's net.Dialer and etcd's listeners use. */
+#ifndef TCP_KEEPIDLE
+#define TCP_KEEPIDLE TCP_KEEPALIVE /* macOS names the idle time so */
+#endif
+/* TCP keep-alive probe delay when none is configured, as Go's net.Dialer (so etcd's peers) uses. */
 #define KEEPALIVE_SECS 30
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -589,14 +594,64 @@ static void on_dial_timeout(uv_timer_t *t) {
                                                            : "dial: timed out in the TLS handshake");
 }
 
-static void set_tcp_options(rio_conn_t *c) {
+static int set_int_option(uv_os_fd_t fd, int level, int name, unsigned value) {
+    int v = (int)value;
+    return setsockopt(fd, level, name, &v, sizeof(v)) == 0 ? 0 : -errno;
+}
+
+static int set_tcp_options(rio_conn_t *c) {
     /* Frames are coalesced by us; Nagle would only add latency on top. */
     uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_SECS);
+    const rio_tcp_liveness_t *o = &c->liveness;
+    int rc = uv_tcp_keepalive(&c->tcp, 1, o->keepalive_idle_s ? o->keepalive_idle_s : KEEPALIVE_SECS);
+    uv_os_fd_t fd;
+    if (rc != 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return rc;
+    /* libuv sets the idle time only (1.44); the rest goes straight to the socket. */
+    if (o->keepalive_interval_s) rc = set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepalive_interval_s);
+    if (rc == 0 && o->keepalive_count) rc = set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepalive_count);
+#ifdef TCP_USER_TIMEOUT
+    if (rc == 0 && o->user_timeout_ms) rc = set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->user_timeout_ms);
+#endif
+    return rc;
+}
+
+int rio_conn_set_liveness(rio_conn_t *c, const rio_tcp_liveness_t *opts) {
+    c->liveness = *opts;
+    /* Dialing: applied once connected (begin_session). Closed: nothing to set. */
+    if (c->state != RIO_OPEN && c->state != RIO_HANDSHAKING) return 0;
+    return set_tcp_options(c);
+}
+
+int rio_conn_get_liveness(rio_conn_t *c, rio_tcp_liveness_t *out) {
+    memset(out, 0, sizeof(*out));
+    uv_os_fd_t fd;
+    int rc = uv_fileno((uv_handle_t *)&c->tcp, &fd);
+    if (rc != 0) return rc;
+    int on = 0, v = 0;
+    socklen_t n = sizeof(on);
+    if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) != 0) return -errno;
+    if (on) {
+        n = sizeof(v);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &n) != 0) return -errno;
+        out->keepalive_idle_s = (unsigned)v;
+    }
+    n = sizeof(v);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, &n) != 0) return -errno;
+    out->keepalive_interval_s = (unsigned)v;
+    n = sizeof(v);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, &n) != 0) return -errno;
+    out->keepalive_count = (unsigned)v;
+#ifdef TCP_USER_TIMEOUT
+    n = sizeof(v);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &n) != 0) return -errno;
+    out->user_timeout_ms = (unsigned)v;
+#endif
+    return 0;
 }
 
 static void begin_session(rio_conn_t *c) {
-    set_tcp_options(c);
+    /* A refused option leaves the kernel's default (a slower, never a wrong, detection). */
+    (void)set_tcp_options(c);
     if (c->ssl) {
         c->state = RIO_HANDSHAKING;
         start_reading(c);

@@ -106,6 +106,7 @@ struct rio_conn_s {
     uv_getaddrinfo_t gai;
     struct addrinfo *ai_list, *ai_next;
     int port;
+    rio_tcp_liveness_t liveness;  /* applied when the socket is connected (rio_conn_set_liveness) */
     int close_status;
     char close_msg[RIO_ERRLEN];
 
@@ -125,6 +126,7 @@ struct rio_listener_s {
     void *data;
     rio__link_t link;
     int closing;
+    rio_tcp_liveness_t liveness;  /* given to every accepted connection */
 };
 
 struct rio_timer_s {

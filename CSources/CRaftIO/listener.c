@@ -42,6 +42,7 @@ static void on_connection(uv_stream_t *server, int status) {
         return;
     }
     rio_conn_retain(c); /* the owner's reference */
+    c->liveness = l->liveness;
     c->cbs = cbs;
     c->data = data;
     rio__conn_start_accepted(c, l->tls);
@@ -98,6 +99,10 @@ int rio_listener_port(const rio_listener_t *l) {
     if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &n) != 0) return -1;
     if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void rio_listener_set_liveness(rio_listener_t *l, const rio_tcp_liveness_t *opts) {
+    l->liveness = *opts;
 }
 
 static void on_listener_closed(uv_handle_t *h) {

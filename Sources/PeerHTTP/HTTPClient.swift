@@ -32,11 +32,17 @@ public final class HTTPClient: Sendable {
         public var idleTimeout: Duration
         /// Parser limits for response heads; `maxBodySize` bounds response bodies (default none).
         public var limits: HTTPParser.Limits
+        /// Keepalive and user timeout of every socket dialed (see `TCPLiveness`): a kept-alive
+        /// connection to a server that vanished is dropped by the kernel within a known bound, not
+        /// handed to the next request. Default nil: the I/O core's keepalive (30 s, the rest the
+        /// kernel's).
+        public var tcpLiveness: TCPLiveness?
 
         /// Creates a configuration; each argument defaults to the value documented on its property.
         public init(dialTimeout: Duration = .seconds(5), tls: TLSContext? = nil, keepAlive: Bool = true,
                     maxIdleConnectionsPerHost: Int = 16, idleTimeout: Duration = .seconds(60),
-                    limits: HTTPParser.Limits = HTTPParser.Limits()) {
+                    limits: HTTPParser.Limits = HTTPParser.Limits(), tcpLiveness: TCPLiveness? = nil) {
+            self.tcpLiveness = tcpLiveness
             self.dialTimeout = dialTimeout
             self.tls = tls
             self.keepAlive = keepAlive
@@ -46,8 +52,19 @@ public final class HTTPClient: Sendable {
         }
     }
 
+    /// Counters of a client's connections, for tests and diagnostics.
+    package struct ConnectionStatistics: Sendable {
+        /// Connections open now (dialed and not yet closed), pooled or carrying a request.
+        package var open = 0
+        /// Connections that ended with an error (reset, kernel timeout, ...) rather than a close
+        /// we asked for, and the last such error.
+        package var closedWithError = 0
+        package var lastError: RaftIOError?
+    }
+
     final class Core: Sendable {
         let configuration: Configuration
+        let connectionStatistics = Locked(ConnectionStatistics())
         let pool: HTTPConnectionPool
         init(configuration: Configuration) {
             self.configuration = configuration
@@ -136,6 +153,11 @@ public final class HTTPClient: Sendable {
         } catch {
             throw HTTPClientError(.cancelled, request: "\(request.method.rawValue) \(request.url)", detail: "\(error)")
         }
+    }
+
+    /// The client's connection counters now. Any thread.
+    package var connectionStatistics: ConnectionStatistics {
+        core.connectionStatistics.withLock { $0 }
     }
 
     /// Closes the idle keep-alive connections. Requests in flight are not affected. Any thread.

@@ -20,6 +20,7 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
     private var reused = false
     private var interim = false
     private var closed = false
+    private var wasOpen = false
     private var idleTimer: LoopTimer?
 
     init(key: HTTPConnectionPool.Key, loop: EventLoop, core: HTTPClient.Core) {
@@ -39,6 +40,12 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
         receivedAny = false
         interim = false
         parser.requestMethod = method
+    }
+
+    /// The dial succeeded: counted open until it closes.
+    func opened() {
+        wasOpen = true
+        core.connectionStatistics.withLock { $0.open += 1 }
     }
 
     /// The request is over (ended or failed): detach it.
@@ -128,6 +135,15 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
 
     func connectionDidClose(_ connection: Connection, error: RaftIOError?) {
         closed = true
+        if wasOpen {
+            core.connectionStatistics.withLock { s in
+                s.open -= 1
+                if let error {
+                    s.closedWithError += 1
+                    s.lastError = error
+                }
+            }
+        }
         idleTimer?.cancel()
         idleTimer = nil
         core.pool.remove(self)

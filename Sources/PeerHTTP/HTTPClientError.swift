@@ -19,6 +19,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
             case closedInResponse = "connection failed during the response"
             case requestBodyFailed = "request body failed"
             case cancelled = "cancelled"
+            case stalled = "no progress"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -40,6 +41,9 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         public static let requestBodyFailed = Code(.requestBodyFailed)
         /// ``HTTPClientTask/cancel()`` was called (or the awaiting task was cancelled).
         public static let cancelled = Code(.cancelled)
+        /// No byte moved for the request's ``HTTPClientRequest/progressTimeout``; the connection
+        /// was closed.
+        public static let stalled = Code(.stalled)
 
         public var description: String { base.rawValue }
     }

@@ -28,9 +28,17 @@ public struct HTTPClientRequest: Sendable {
     public var headerFields: HTTPFields
     /// The body.
     public var body: Body
+    /// A progress deadline, never a total one: the request fails with
+    /// ``HTTPClientError/Code/stalled`` when, from the moment it is written until its response
+    /// ends, no byte moves for this long (none read, none handed to the socket). A slow but moving
+    /// transfer of any size completes. Nil (the default): none. The dial has its own bound
+    /// (``HTTPClient/Configuration/dialTimeout``).
+    public var progressTimeout: Duration?
 
     /// Creates a request.
-    public init(method: HTTPRequest.Method = .get, url: String, headerFields: HTTPFields = [:], body: Body = .none) {
+    public init(method: HTTPRequest.Method = .get, url: String, headerFields: HTTPFields = [:], body: Body = .none,
+                progressTimeout: Duration? = nil) {
+        self.progressTimeout = progressTimeout
         self.method = method
         self.url = url
         self.headerFields = headerFields

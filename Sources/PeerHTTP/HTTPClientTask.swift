@@ -9,8 +9,9 @@
 // a reused keep-alive connection closed or reset before any response byte → redialed once (buffer
 // bodies only), then closedBeforeResponse; malformed response → invalidResponse, close; closed
 // mid-response → closedInResponse; cancel() → cancelled, close at once.
-// UNTESTED: no response-head or read timeout on the client yet (only the dial timeout); a
-// silent server holds a request until it is cancelled.
+// no byte moved for the request's progressTimeout (none read, none handed to the socket) →
+// stalled, close at once. Without a progressTimeout a silent server holds a request until it is
+// cancelled (or the kernel's TCP liveness drops a dead link).
 import HTTPWire
 import RaftIO
 
@@ -60,6 +61,11 @@ public final class HTTPClientTask: @unchecked Sendable {
     private var attempts = 0
     private var finished = false
     private var sawHead = false
+    /// The progress deadline's timer, the connection's bytes moved at its last check and when
+    /// that count last changed (loop ms).
+    private var progressTimer: LoopTimer?
+    private var lastMoved: UInt64 = 0
+    private var lastProgressAt: UInt64 = 0
 
     init(core: HTTPClient.Core, request: HTTPClientRequest, url: HTTPURL, loop: EventLoop,
          handler: any HTTPClientResponseHandler) {
@@ -119,9 +125,11 @@ public final class HTTPClientTask: @unchecked Sendable {
         let conn = HTTPClientConnection(key: key(), loop: loop, core: core)
         connection = conn
         conn.connection = Connection.dial(host: url.host, port: url.port, on: loop, tls: tls,
-                                          timeout: core.configuration.dialTimeout, handler: conn) { [self] result in
+                                          timeout: core.configuration.dialTimeout, liveness: core.configuration.tcpLiveness,
+                                          handler: conn) { [self] result in
             switch result {
             case .success:
+                conn.opened()
                 if finished || connection !== conn { conn.close(); return }
                 attach(conn, reused: false)
             case .failure(let error):
@@ -134,6 +142,7 @@ public final class HTTPClientTask: @unchecked Sendable {
 
     private func attach(_ conn: HTTPClientConnection, reused: Bool) {
         connection = conn
+        startProgressDeadline()
         conn.begin(self, method: request.method.rawValue, reused: reused)
         guard let raw = conn.connection else { return }
         do {
@@ -159,6 +168,46 @@ public final class HTTPClientTask: @unchecked Sendable {
         }
     }
 
+    // MARK: progress deadline (loop thread)
+
+    // Progress is read from the connection's byte counters (read from and handed to the socket,
+    // direct writes included) a few times per deadline: nothing on the read or write path pays
+    // for it. A stall is seen between the deadline and a quarter past it.
+
+    private func startProgressDeadline() {
+        guard let limit = request.progressTimeout?.timerMilliseconds else { return }
+        lastMoved = bytesMoved()
+        lastProgressAt = loop.now
+        let every = max(1, limit / 4)
+        if let progressTimer {
+            progressTimer.start(after: every, repeating: every)
+        } else {
+            progressTimer = loop.scheduleTimer(after: every, repeating: every) { [weak self] in self?.checkProgress() }
+        }
+    }
+
+    private func bytesMoved() -> UInt64 {
+        guard let s = connection?.connection?.statistics else { return 0 }
+        return s.bytesRead &+ s.bytesWritten
+    }
+
+    private func checkProgress() {
+        guard let limit = request.progressTimeout?.timerMilliseconds, !finished else { return }
+        let moved = bytesMoved()
+        let now = loop.now
+        if moved != lastMoved {
+            lastMoved = moved
+            lastProgressAt = now
+        } else if now &- lastProgressAt >= limit {
+            fail(HTTPClientError(.stalled, request: label, detail: "no bytes moved for \(limit) ms"))
+        }
+    }
+
+    private func stopProgressDeadline() {
+        progressTimer?.cancel()
+        progressTimer = nil
+    }
+
     // MARK: events from the connection (loop thread)
 
     func didReceiveHead(_ head: HTTPResponseHead) {
@@ -177,6 +226,7 @@ public final class HTTPClientTask: @unchecked Sendable {
     func didEnd(trailers: HTTPHeaders, reusable: Bool) {
         guard !finished, let conn = connection else { return }
         finished = true
+        stopProgressDeadline()
         connection = nil
         conn.end()
         if !(reusable && core.configuration.keepAlive && core.pool.park(conn)) { conn.close() }
@@ -212,6 +262,7 @@ public final class HTTPClientTask: @unchecked Sendable {
     private func fail(_ error: HTTPClientError) {
         guard !finished else { return }
         finished = true
+        stopProgressDeadline()
         if let conn = connection {
             connection = nil
             conn.end()

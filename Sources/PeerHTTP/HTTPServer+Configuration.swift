@@ -1,5 +1,6 @@
 // The server's limits and timeouts, with why each default is what it is.
 import HTTPWire
+import RaftIO
 
 extension HTTPServer {
     /// Limits and timeouts of an ``HTTPServer``. A value type; every property has a documented
@@ -27,6 +28,11 @@ extension HTTPServer {
         /// limit; raft messages are far smaller. A `Content-Length` over it is refused with `413`
         /// before any body byte is read; a chunked body is refused at the first chunk that crosses it.
         public var defaultBodyLimit: Int
+        /// Keepalive and user timeout of every accepted socket (see `TCPLiveness`), so that a
+        /// client that vanished without a FIN is dropped by the kernel within a known bound. Default
+        /// nil: the I/O core's keepalive (first probe after 30 s, the rest the kernel's). A raft
+        /// transport's server takes the transport's (`Transport.Configuration.resolvedTCPLiveness`).
+        public var tcpLiveness: TCPLiveness?
 
         /// Creates a configuration; each argument defaults to the value documented on its property.
         public init(
@@ -35,8 +41,10 @@ extension HTTPServer {
             idleTimeout: Duration = .seconds(120),
             requestReadTimeout: Duration = .seconds(300),
             maxConnections: Int = 1024,
-            defaultBodyLimit: Int = 64 << 20
+            defaultBodyLimit: Int = 64 << 20,
+            tcpLiveness: TCPLiveness? = nil
         ) {
+            self.tcpLiveness = tcpLiveness
             self.limits = limits
             self.headerReadTimeout = headerReadTimeout
             self.idleTimeout = idleTimeout

@@ -157,7 +157,8 @@ public final class HTTPServer: Sendable {
     public func start(host: String, port: Int, tls: TLSContext? = nil, on loop: EventLoop) async throws -> Int {
         let core = self.core
         let router = self.router
-        let listener = try await Listener.bind(host: host, port: port, tls: tls, on: loop) { connection in
+        let listener = try await Listener.bind(host: host, port: port, tls: tls, liveness: core.configuration.tcpLiveness,
+                                               on: loop) { connection in
             core.accept(connection, router: router.withLock { $0 })
         }
         listeners.withLock { $0.append(listener) }

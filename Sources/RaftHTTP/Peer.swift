@@ -41,6 +41,9 @@ final class Peer: Sendable {
         let failures = Atomic<Int>(0)
         let streamDials = Atomic<Int>(0)
         let linkHeartbeats = Atomic<Int>(0)
+        let stalledPosts = Atomic<Int>(0)
+        let stalledProbes = Atomic<Int>(0)
+        let stalledSnapshots = Atomic<Int>(0)
         let lastError = Locked<String?>(nil)
     }
 
@@ -206,6 +209,17 @@ final class Peer: Sendable {
         counters.linkHeartbeats.add(count, ordering: .relaxed)
     }
 
+    /// A request of `kind` failed because no byte moved for the progress timeout.
+    func recordStalled(_ kind: StalledRequest) {
+        switch kind {
+        case .post: counters.stalledPosts.add(1, ordering: .relaxed)
+        case .probe: counters.stalledProbes.add(1, ordering: .relaxed)
+        case .snapshot: counters.stalledSnapshots.add(1, ordering: .relaxed)
+        }
+    }
+
+    enum StalledRequest { case post, probe, snapshot }
+
     func recordStreamDial() {
         counters.streamDials.add(1, ordering: .relaxed)
     }
@@ -234,6 +248,9 @@ final class Peer: Sendable {
                        lastError: counters.lastError.withLock { $0 },
                        streamDials: counters.streamDials.load(ordering: .relaxed),
                        linkHeartbeatsReceived: counters.linkHeartbeats.load(ordering: .relaxed),
+                       stalledPipelinePosts: counters.stalledPosts.load(ordering: .relaxed),
+                       stalledProbes: counters.stalledProbes.load(ordering: .relaxed),
+                       stalledSnapshotSends: counters.stalledSnapshots.load(ordering: .relaxed),
                        msgAppStreamAttached: msgAppWriter.isAttached,
                        messageStreamAttached: messageWriter.isAttached,
                        msgAppStreamReading: reading(.msgAppV2), messageStreamReading: reading(.message),
@@ -271,6 +288,14 @@ public struct PeerStatistics: Sendable, Hashable {
     /// Link heartbeats read from this peer's streams (both types): the peer's writers send one
     /// every third of its read timeout while a stream is idle, so this keeps rising on a live link.
     public var linkHeartbeatsReceived: Int
+    /// Pipeline posts to this peer that failed because no byte moved for
+    /// ``Transport/Configuration/requestProgressTimeout`` (a blackhole, a stopped process); each
+    /// was reported to raft as unreachable.
+    public var stalledPipelinePosts: Int
+    /// Probes (`/raft/probing`) that failed so; each counts as a lost probe.
+    public var stalledProbes: Int
+    /// Snapshot sends that failed so; raft heard `.failure` for each.
+    public var stalledSnapshotSends: Int
     /// Whether our msgapp v2 stream writer has a connection.
     public var msgAppStreamAttached: Bool
     /// Whether our message stream writer has a connection.

@@ -6,7 +6,7 @@
 //
 // Failure modes: the queue is full -> `send` refuses and the peer drops the message (counted,
 // reported unreachable); a post fails (connect error, 403 removed member, 412 cluster or version
-// mismatch, any other status) -> the peer is deactivated, raft hears unreachable (and `.failure`
+// mismatch, any other status, no byte moved for `requestProgressTimeout`) -> the peer is deactivated, raft hears unreachable (and `.failure`
 // for MsgSnap), the next URL is tried next time. No retry: raft resends. A reused keep-alive
 // connection found dead is redialed once by the HTTP client, not counted as a failure.
 import HTTPTypes
@@ -107,7 +107,8 @@ final class Pipeline: @unchecked Sendable {
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.protobuf
         let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
-                                        headerFields: fields, body: .bytes(message.encode()))
+                                        headerFields: fields, body: .bytes(message.encode()),
+                                        progressTimeout: context.configuration.requestProgressTimeout)
         var answer: HTTPResponseHead?
         var body: [UInt8] = []
         var ended = false
@@ -121,7 +122,9 @@ final class Pipeline: @unchecked Sendable {
             tasks[ObjectIdentifier(key)] = nil
             switch result {
             case .success: finished(message, url: url, head: answer, body: body)
-            case .failure(let error): failed(message, url: url, reason: "\(error)")
+            case .failure(let error):
+                if error.code == .stalled { peer?.recordStalled(.post) }
+                failed(message, url: url, reason: "\(error)")
             }
             let wake = state.withLock { s -> Bool in
                 s.active -= 1

@@ -7,7 +7,8 @@
 // pipeline's client (ROUND_TRIPPER_SNAPSHOT) and one over a fresh connection each time, like the
 // stream client (ROUND_TRIPPER_RAFT_MESSAGE).
 //
-// Failure modes: a probe that fails (refused, timed out, bad body) counts as a loss and makes the
+// Failure modes: a probe that fails (refused, timed out, no byte moved for the progress
+// timeout, bad body) counts as a loss and makes the
 // status unhealthy: the monitor warns "prober detected unhealthy status" and checks again in 5 s.
 import HTTPTypes
 import Logging
@@ -67,7 +68,8 @@ final class Prober: @unchecked Sendable {
     private func probe() {
         guard task == nil, !stopped else { return }
         let url = peer.picker.pick()
-        let request = HTTPClientRequest(method: .get, url: url.description + Wire.Path.probing)
+        let request = HTTPClientRequest(method: .get, url: url.description + Wire.Path.probing,
+                                        progressTimeout: peer.context.configuration.requestProgressTimeout)
         let started = ContinuousClock.now
         var status = 0
         var body: [UInt8] = []
@@ -87,6 +89,7 @@ final class Prober: @unchecked Sendable {
             case .success:
                 result.withLock { $0.recordFailure("unexpected status \(status)") }
             case .failure(let error):
+                if error.code == .stalled { peer.recordStalled(.probe) }
                 result.withLock { $0.recordFailure("\(error)") }
             }
         })

@@ -23,7 +23,9 @@
 // - any other status: the transfer fails with the status and the start of the answer's body.
 // - the answer's body does not end within 5 s of its head (`snapResponseReadTimeout`): the
 //   request is cancelled and the transfer fails with "response timed out".
-// - there is no deadline on the upload itself: a slow link still delivers a large database.
+// - no byte moves (none read, none handed to the socket) for `requestProgressTimeout`: the
+//   request fails as stalled (counted). A progress deadline, never a total one: a slow but
+//   moving link still delivers a large database.
 // - no retry: one post per transfer; raft sends a new snapshot later.
 // - cancel (the peer is removed, the transport stops) before the post starts: raft hears
 //   `.failure` and nothing is posted; during the transfer: the request is cancelled and fails;
@@ -152,7 +154,8 @@ final class SnapshotSender: @unchecked Sendable {
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.octetStream
         let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.snapshot, headerFields: fields,
-                                        body: .stream(length: nil) { [self] writer in try await produce(writer) })
+                                        body: .stream(length: nil) { [self] writer in try await produce(writer) },
+                                        progressTimeout: context.configuration.requestProgressTimeout)
         let task = context.pipelineClient.execute(request, on: peer.loop, onHead: { [self] head in
             run(machine.headReceived(status: head.status))
         }, onBody: { [self] bytes in
@@ -160,7 +163,9 @@ final class SnapshotSender: @unchecked Sendable {
         }, onEnd: { [self] result in
             switch result {
             case .success: run(machine.finished())
-            case .failure(let error): run(machine.failed(bodyError.withLock { $0 } ?? error))
+            case .failure(let error):
+                if error.code == .stalled { peer.recordStalled(.snapshot) }
+                run(machine.failed(bodyError.withLock { $0 } ?? error))
             }
         })
         // A request that failed at once (a bad URL) has already ended the transfer.

@@ -10,6 +10,11 @@
 //   refused       --end, failure, timeout-->                      backingOff
 //   reading       --EOF, failure, bad frame, timeout-->           backingOff
 //   backingOff    --redial timer-->                               awaitingHead
+//
+// Redials back off: the n-th consecutive connection that ends without a 200 waits
+// min(cap, dialRetryFrequency * 2^n), less up to `jitter` of that at random; a 200 starts over at
+// dialRetryFrequency. A 410 or 412 will not fix itself: it goes to the cap at once. With the cap at
+// dialRetryFrequency and no jitter this is etcd's fixed 100 ms.
 //   any           --stop-->                                       stopped (later events do nothing)
 //
 // The hot path is `bodyReceived` while reading: a state check and a time stamp, no allocation.
@@ -33,14 +38,25 @@ extension StreamReader {
             var local: LocalIdentity
             /// No byte (or no answer to the dial) for this long kills the link (loop ms).
             var readTimeout: UInt64
-            /// The wait between the end of a connection and the next dial (loop ms).
+            /// The first wait between the end of a connection and the next dial (loop ms).
             var dialRetryFrequency: UInt64
+            /// The longest wait: consecutive failures double the wait up to here (loop ms).
+            var dialRetryMaximum: UInt64
+            /// The fraction of each wait taken off at random (0 ... 1), so that readers that failed
+            /// together do not redial together.
+            var dialRetryJitter: Double
+            /// Seeds the jitter's generator (a test passes a fixed one).
+            var jitterSeed: UInt64
 
             /// How often the read timeout is checked (loop ms): five times per timeout.
             var checkEvery: UInt64 { max(1, readTimeout / 5) }
 
             init(type: StreamType, peerID: UInt64, localID: UInt64, local: LocalIdentity,
-                 readTimeout: UInt64, dialRetryFrequency: UInt64) {
+                 readTimeout: UInt64, dialRetryFrequency: UInt64, dialRetryMaximum: UInt64? = nil,
+                 dialRetryJitter: Double = 0, jitterSeed: UInt64 = 0) {
+                self.dialRetryMaximum = max(dialRetryFrequency, dialRetryMaximum ?? dialRetryFrequency)
+                self.dialRetryJitter = min(1, max(0, dialRetryJitter))
+                self.jitterSeed = jitterSeed
                 self.type = type
                 self.peerID = peerID
                 self.localID = localID
@@ -52,7 +68,9 @@ extension StreamReader {
             init(type: StreamType, peerID: UInt64, transport c: Transport.Configuration) {
                 self.init(type: type, peerID: peerID, localID: c.localID, local: LocalIdentity(c),
                           readTimeout: c.connectionReadTimeout.milliseconds,
-                          dialRetryFrequency: c.dialRetryFrequency.milliseconds)
+                          dialRetryFrequency: c.dialRetryFrequency.milliseconds,
+                          dialRetryMaximum: c.dialRetryMaximum.milliseconds, dialRetryJitter: c.dialRetryJitter,
+                          jitterSeed: UInt64.random(in: 0...UInt64.max))
             }
         }
 
@@ -138,9 +156,17 @@ extension StreamReader {
         private var lastReadAt: UInt64 = 0
         /// When the read timeout was last checked, or the checks started (loop ms).
         private var lastCheckAt: UInt64 = 0
+        /// Connections in a row that ended without a 200: the exponent of the next wait.
+        private var failuresInARow = 0
+        /// The jitter's generator state (SplitMix64).
+        private var random: UInt64
+
+        /// `failuresInARow` that puts every wait at the cap.
+        private static let atCap = 62
 
         init(configuration: Configuration) {
             self.configuration = configuration
+            random = configuration.jitterSeed
         }
 
         /// Whether the peer answered 200 and we read its stream.
@@ -189,6 +215,7 @@ extension StreamReader {
             }
             state = .reading(url: url)
             lastReadAt = now
+            failuresInARow = 0
             return [.startReading, .activatePeer,
                     .log(LogLine(level: .info, message: "established TCP streaming connection with remote peer",
                                  metadata: metadata()))]
@@ -311,8 +338,26 @@ extension StreamReader {
             return .dial(url)
         }
 
-        private func redial() -> Action {
-            .scheduleRedial(after: configuration.dialRetryFrequency)
+        /// The next redial: the wait for this many failures in a row, jittered; counts one more.
+        private mutating func redial() -> Action {
+            let c = configuration
+            let shift = min(failuresInARow, Self.atCap)
+            let (doubled, overflow) = c.dialRetryFrequency.multipliedReportingOverflow(by: UInt64(1) << UInt64(min(shift, 62)))
+            let nominal = overflow || shift >= 62 ? c.dialRetryMaximum : min(c.dialRetryMaximum, doubled)
+            failuresInARow = min(failuresInARow + 1, Self.atCap)
+            guard c.dialRetryJitter > 0 else { return .scheduleRedial(after: nominal) }
+            let off = UInt64(Double(nominal) * c.dialRetryJitter * nextUnit())
+            return .scheduleRedial(after: max(1, nominal - min(off, nominal)))
+        }
+
+        /// A uniform value in [0, 1) from SplitMix64.
+        private mutating func nextUnit() -> Double {
+            random &+= 0x9E37_79B9_7F4A_7C15
+            var z = random
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            return Double(z >> 11) / Double(UInt64(1) << 53)
         }
 
         private func metadata(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
@@ -320,6 +365,23 @@ extension StreamReader {
                                       "remote-peer-id": "\(MemberID(configuration.peerID))"]
             m.merge(extra) { _, new in new }
             return m
+        }
+
+        /// What usually causes a refusal that will not fix itself, for the operator.
+        static func likelyCause(_ error: RaftHTTPError) -> String {
+            switch error.code {
+            case .memberRemoved:
+                "this member was removed from the cluster; start it again only with a new data directory after adding it back"
+            case .clusterIDMismatch:
+                "the members were started with different --initial-cluster or --initial-cluster-token, "
+                    + "or this member's data belongs to another cluster (--initial-cluster-state new where it should be existing)"
+            case .incompatibleVersion:
+                "the two members run versions that cannot work together (an upgrade left half done?)"
+            case .toMismatch:
+                "the peer's URL now belongs to another member (a member replaced at the same address)"
+            default:
+                "the peer refuses this member"
+            }
         }
 
         /// A stream we were reading failed (not EOF).
@@ -330,8 +392,9 @@ extension StreamReader {
         }
 
         /// A non-200 answer (spec 1.5): 410 goes to the critical-error stream; every refusal is
-        /// logged (rate-limited), moves the picker past the URL and deactivates the peer.
-        private func refused(_ r: Refusal) -> [Action] {
+        /// logged (rate-limited), moves the picker past the URL and deactivates the peer. A 410 or
+        /// 412 puts the redials at the cap, and its line says why and what likely caused it.
+        private mutating func refused(_ r: Refusal) -> [Action] {
             let c = configuration
             let body = String(decoding: r.body, as: UTF8.self).trimmingCharacters(in: "\n")
             let url = r.url.description
@@ -349,7 +412,12 @@ extension StreamReader {
             default:
                 error = .unexpectedStatus(peer: c.peerID, url: url, status: r.status, what: "dialing \(c.type)", body: body)
             }
-            actions += [.log(LogLine(level: .warning, message: "\(error)", metadata: metadata(),
+            var message = "\(error)"
+            if r.status == 410 || r.status == 412 {
+                failuresInARow = Self.atCap
+                message += "; likely cause: \(Self.likelyCause(error)); redialing every \(c.dialRetryMaximum) ms until it is fixed"
+            }
+            actions += [.log(LogLine(level: .warning, message: message, metadata: metadata(),
                                      rateLimitKey: "stream-refused-\(c.peerID)-\(c.type)")),
                         .markURLUnreachable(r.url), .deactivatePeer(.streamDial(c.type), reason: "\(error)")]
             return actions

@@ -8,10 +8,13 @@
 // on the loop thread as they arrive -> each socket read's messages (link heartbeats dropped) go to
 // raft as one batch at the end of the read, in stream order, with no task hop.
 //
-// Failure modes (every redial waits `dialRetryFrequency`; no backoff, as etcd):
-// - 410: member removed goes to the critical error stream; redial at the retry frequency (until
-//   the user stops the transport).
-// - 404, 412 or another status: the refusal is logged (rate-limited), the peer is deactivated, the
+// Failure modes (redials back off from `dialRetryFrequency`, doubling up to `dialRetryMaximum`,
+// jittered; a 200 starts over; etcd waits 100 ms every time):
+// - 410: member removed goes to the critical error stream; redials go to the cap at once (until
+//   the user stops the transport), the line names the likely cause.
+// - 412: cluster ID or version mismatch: logged with both IDs and the likely cause, redials at the
+//   cap at once; the peer is deactivated, the picker moves to the peer's next URL.
+// - 404 or another status: the refusal is logged (rate-limited), the peer is deactivated, the
 //   picker moves to the peer's next URL, redial.
 // - dial fails: "failed to dial remote peer" with the error (connect, TLS handshake, dial timeout),
 //   at most once a second per peer and type (etcd is silent here, but a peer that never came up

@@ -18,8 +18,20 @@ extension Transport {
         public var clientTLS: TLSContext?
         /// Bounds resolution, connect and TLS handshake of every dial. etcd: 1 s + election timeout.
         public var dialTimeout: Duration
-        /// How soon a failed stream is dialed again (etcd: 100 ms, no back-off).
+        /// How soon a failed stream is dialed again the first time (etcd: 100 ms, always). Each
+        /// further connection in a row that ends without a 200 doubles the wait, up to
+        /// ``dialRetryMaximum``; a stream that was up starts over here.
         public var dialRetryFrequency: Duration
+        /// The longest wait between stream redials (default 1 s). A refusal that will not fix
+        /// itself (412: cluster ID or version mismatch; 410: this member was removed) goes here at
+        /// once, with one warning that names both IDs and the likely cause, instead of etcd's 20
+        /// dials a second per peer. It also bounds how long streams take to return after a
+        /// partition heals. etcd's fixed 100 ms: set it to ``dialRetryFrequency`` and
+        /// ``dialRetryJitter`` to 0.
+        public var dialRetryMaximum: Duration
+        /// The fraction of each redial wait taken off at random (default 0.2: a wait of 1 s is
+        /// 0.8-1 s), so that the readers of many members cut off together do not redial together.
+        public var dialRetryJitter: Double
         /// A stream that delivers no byte for this long is considered dead and redialed; link
         /// heartbeats are written every third of it (etcd: 5 s, heartbeats every 1.67 s).
         public var connectionReadTimeout: Duration
@@ -55,6 +67,25 @@ extension Transport {
         /// the least recently used is stopped to make room. etcd keeps one per ID ever seen, which
         /// a flood of made-up IDs grows without bound. 0 learns none. Default 64.
         public var maxLearnedRemotes: Int
+        /// A pipeline post, a probe or a snapshot send during which no byte moves (none read, none
+        /// handed to the socket) for this long fails: raft hears unreachable (and `.failure` for a
+        /// snapshot), the peer goes inactive, ``PeerStatistics`` counts it (`stalledPipelinePosts`, ...).
+        /// Progress-based, never a total deadline: a multi-GiB snapshot on a slow but moving link
+        /// completes. etcd has none: its posts hang in a blackhole until the link heals. Default
+        /// 5 s, etcd's read timeout. A snapshot's receiver must answer within it once the body is
+        /// sent (etcd answers after saving the database: keep it above the time that takes).
+        public var requestProgressTimeout: Duration
+        /// Keepalive and user timeout of every peer socket the transport dials (streams, pipeline,
+        /// snapshots, probes), so that the kernel drops a connection to a peer that vanished without
+        /// a FIN or RST (powered off, blackholed) within ``TCPLiveness/detectionBound``, wherever
+        /// the connection is: idle in the pipeline's pool, in a post, in a snapshot. Nil (the
+        /// default) derives them from ``connectionReadTimeout`` (``TCPLiveness/init(readTimeout:)``:
+        /// with 5 s, probes after 5 s idle, every 1 s, dropped at 10 s); see
+        /// ``resolvedTCPLiveness``. etcd sets a 30 s keepalive on dialed sockets only, and no user
+        /// timeout. The server the routes are mounted on has its own setting
+        /// (`HTTPServer.Configuration.tcpLiveness`): give it ``resolvedTCPLiveness`` so that accepted
+        /// peer sockets get the same.
+        public var tcpLiveness: TCPLiveness?
         /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
         /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
@@ -64,6 +95,7 @@ extension Transport {
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,
                     dialTimeout: Duration = Wire.Timeout.dial,
                     dialRetryFrequency: Duration = Wire.Timeout.streamRedial,
+                    dialRetryMaximum: Duration = .seconds(1), dialRetryJitter: Double = 0.2,
                     connectionReadTimeout: Duration = Wire.Timeout.connRead,
                     streamQueueLimitBytes: Int = Wire.Limit.streamQueueBytes,
                     pipelineBufferSize: Int = Wire.Limit.pipelineBuffer,
@@ -76,13 +108,19 @@ extension Transport {
                     snapshotHeadLimit: Int = Wire.Limit.messageFrame,
                     snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
                     maxLearnedRemotes: Int = 64,
+                    tcpLiveness: TCPLiveness? = nil,
+                    requestProgressTimeout: Duration = Wire.Timeout.connRead,
                     metricsFactory: (any MetricsFactory)? = nil) {
+            self.requestProgressTimeout = requestProgressTimeout
+            self.tcpLiveness = tcpLiveness
             self.localID = localID
             self.clusterID = clusterID
             self.localURLs = localURLs
             self.clientTLS = clientTLS
             self.dialTimeout = dialTimeout
             self.dialRetryFrequency = dialRetryFrequency
+            self.dialRetryMaximum = dialRetryMaximum
+            self.dialRetryJitter = dialRetryJitter
             self.connectionReadTimeout = connectionReadTimeout
             self.streamQueueLimitBytes = streamQueueLimitBytes
             self.pipelineBufferSize = pipelineBufferSize
@@ -96,6 +134,12 @@ extension Transport {
             self.snapshotReceiveTimeout = snapshotReceiveTimeout
             self.maxLearnedRemotes = maxLearnedRemotes
             self.metricsFactory = metricsFactory
+        }
+
+        /// The keepalive and user timeout the transport sets on its sockets: ``tcpLiveness``, or
+        /// the values derived from ``connectionReadTimeout`` when that is nil.
+        public var resolvedTCPLiveness: TCPLiveness {
+            tcpLiveness ?? TCPLiveness(readTimeout: connectionReadTimeout)
         }
     }
 }

@@ -150,6 +150,13 @@ public final class Transport: Sendable {
         context.remotes.withLock { ($0.count, $0.evicted) }
     }
 
+    /// Connections of the pipeline's client (pipeline posts, snapshots, one of the probers) open
+    /// now, and how many ended with an error since the start, with the last error: what shows that
+    /// the kernel dropped a pooled connection to a vanished peer. For tests and diagnostics.
+    package var pipelineConnectionStatistics: HTTPClient.ConnectionStatistics {
+        context.pipelineClient.connectionStatistics
+    }
+
     /// When the peer last became active; nil while it is inactive or unknown.
     public func activeSince(_ id: UInt64) -> WallClockTime? {
         context.peers.withLock { $0[id] }?.status.activeSince

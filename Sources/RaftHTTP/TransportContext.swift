@@ -40,10 +40,11 @@ final class TransportContext: Sendable {
         self.logger = logger
         warnings = RateLimitedLogger(logger)
         metrics = TransportMetrics(localID: configuration.localID, factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        let liveness = configuration.resolvedTCPLiveness
         streamClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
-                                                       keepAlive: false))
+                                                       keepAlive: false, tcpLiveness: liveness))
         pipelineClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
-                                                         keepAlive: true))
+                                                         keepAlive: true, tcpLiveness: liveness))
         var fields = HTTPFields()
         fields[wire: Wire.Header.serverFrom] = MemberID(configuration.localID).description
         fields[wire: Wire.Header.serverVersion] = configuration.serverVersion

@@ -32,8 +32,21 @@ extension PeerMember {
         public var listenMetricsURLs: [PeerURL]
         /// Where log lines go.
         public var logger: Logger
-        /// How soon a failed stream is redialed (etcd: 100 ms).
+        /// How soon a failed stream is redialed the first time (etcd: 100 ms, always).
         public var dialRetryFrequency: Duration
+        /// `--peer-dial-retry-max`: the longest wait between redials (backoff doubles up to it;
+        /// 412 and 410 go there at once). Equal to ``dialRetryFrequency``: etcd's fixed interval.
+        public var dialRetryMaximum: Duration
+        /// `--raft-read-timeout` (etcd main's flag; fixed at 5 s in 3.4): a stream that delivers
+        /// nothing for this long is dead. The sockets' liveness is derived from it unless set.
+        public var readTimeout: Duration
+        /// `--peer-keepalive-time`, `--peer-keepalive-interval`, `--peer-keepalive-count`,
+        /// `--peer-tcp-user-timeout`: the keepalive and user timeout of every peer socket, dialed
+        /// and accepted. Nil: derived from ``readTimeout`` (`TCPLiveness(readTimeout:)`).
+        public var tcpLiveness: TCPLiveness?
+        /// `--peer-request-progress-timeout`: a pipeline post, probe or snapshot send that moves no
+        /// byte for this long fails (etcd has no such deadline). Default 5 s.
+        public var requestProgressTimeout: Duration
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
@@ -47,8 +60,19 @@ extension PeerMember {
                     peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
                     peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
                     logger: Logger = Logger(label: "rafthttp.peer"),
-                    dialRetryFrequency: Duration = .milliseconds(100),
+                    dialRetryFrequency: Duration = .milliseconds(100), dialRetryMaximum: Duration = .seconds(1),
+                    readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
+                    requestProgressTimeout: Duration = .seconds(5),
                     dataDirectory: String? = nil) throws(PeerMemberError) {
+            guard requestProgressTimeout > .zero else {
+                throw .invalidFlag("--peer-request-progress-timeout", "must be above zero")
+            }
+            self.requestProgressTimeout = requestProgressTimeout
+            guard readTimeout >= .seconds(1) else {
+                throw .invalidFlag("--raft-read-timeout", "\(readTimeout) is under 1s: link heartbeats go out every third of it")
+            }
+            self.readTimeout = readTimeout
+            self.tcpLiveness = tcpLiveness
             guard let me = initialCluster.member(named: name) else {
                 throw .invalidFlag("--name", "\(name) is not in --initial-cluster")
             }
@@ -75,6 +99,7 @@ extension PeerMember {
             self.listenMetricsURLs = listenMetricsURLs
             self.logger = logger
             self.dialRetryFrequency = dialRetryFrequency
+            self.dialRetryMaximum = dialRetryMaximum
         }
 
         /// Our member ID.

@@ -87,13 +87,16 @@ public final class PeerMember: Sendable {
         let transportConfiguration = Transport.Configuration(
             localID: localID.rawValue, clusterID: cluster.clusterID.rawValue,
             localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
-            dialRetryFrequency: configuration.dialRetryFrequency, logger: configuration.logger,
-            snapshotSink: sink,
+            dialRetryFrequency: configuration.dialRetryFrequency, dialRetryMaximum: configuration.dialRetryMaximum,
+            dialRetryJitter: configuration.dialRetryMaximum > configuration.dialRetryFrequency ? 0.2 : 0,
+            connectionReadTimeout: configuration.readTimeout,
+            logger: configuration.logger, snapshotSink: sink, tcpLiveness: configuration.tcpLiveness,
+            requestProgressTimeout: configuration.requestProgressTimeout,
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)
         raft.attach(transport)
 
-        let server = HTTPServer()
+        let server = HTTPServer(configuration: .init(tcpLiveness: transportConfiguration.resolvedTCPLiveness))
         transport.registerRoutes(on: server)
         MemberRoutes.register(on: server, cluster: cluster, metrics: registry)
         var servers = [server]

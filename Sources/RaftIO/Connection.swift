@@ -64,10 +64,11 @@ public final class Connection: @unchecked Sendable {
     /// resolved address is tried in turn. `timeout` bounds resolution, connect and TLS handshake.
     /// With `tls`, the server's certificate must name `serverName` (default: `host`). `handler`
     /// receives the connection's events from the moment it opens; without one, use ``read()``.
-    /// Loop thread only.
+    /// `liveness` sets the socket's keepalive and user timeout once connected (default: the core's
+    /// keepalive, 30 s). Loop thread only.
     public static func dial(host: String, port: Int, on loop: EventLoop, tls: TLSContext? = nil,
                             serverName: String? = nil, timeout: Duration = .seconds(5),
-                            handler: (any ConnectionHandler)? = nil,
+                            liveness: TCPLiveness? = nil, handler: (any ConnectionHandler)? = nil,
                             onOpen: @escaping (Result<Connection, RaftIOError>) -> Void) -> Connection {
         loop.assertInLoop()
         let connection = Connection(loop: loop, raw: nil)
@@ -78,6 +79,7 @@ public final class Connection: @unchecked Sendable {
                            serverName ?? host, callbackTable.pointer, me)
         if let raw {
             connection.raw = raw
+            if let liveness { try? connection.setTCPLiveness(liveness) } // only stored while dialing
         } else {
             Unmanaged<Connection>.fromOpaque(me).release()
             connection.onOpen = nil
@@ -87,20 +89,21 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// Dials `host:port` and returns the connection once it is open (and, with TLS, the handshake
-    /// done). See ``dial(host:port:on:tls:serverName:timeout:handler:onOpen:)``.
+    /// done). See ``dial(host:port:on:tls:serverName:timeout:liveness:handler:onOpen:)``.
     ///
     /// - Throws: ``RaftIOError``: `.connectionRefused`, `.timedOut`, `.tlsHandshake` (with
     ///   OpenSSL's reason), `.addressResolution`, `.eventLoopStopped`. Cancelling the task closes
     ///   the half-open connection.
     public static func connect(host: String, port: Int, on loop: EventLoop, tls: TLSContext? = nil,
                                serverName: String? = nil, timeout: Duration = .seconds(5),
+                               liveness: TCPLiveness? = nil,
                                handler: (any ConnectionHandler & Sendable)? = nil) async throws -> Connection {
         let box = Locked<Connection?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Connection, any Error>) in
                 let accepted = loop.execute {
                     let c = Connection.dial(host: host, port: port, on: loop, tls: tls, serverName: serverName,
-                                            timeout: timeout, handler: handler) { result in
+                                            timeout: timeout, liveness: liveness, handler: handler) { result in
                         cont.resume(with: result.mapError { $0 as any Error })
                     }
                     box.withLock { $0 = c }

@@ -35,8 +35,9 @@ public final class Listener: @unchecked Sendable {
         self.onError = onError
     }
 
-    /// Binds and listens on the loop thread. See ``bind(host:port:backlog:tls:on:onError:accept:)``.
+    /// Binds and listens on the loop thread. See ``bind(host:port:backlog:tls:liveness:on:onError:accept:)``.
     public static func listen(host: String, port: Int, backlog: Int = 511, tls: TLSContext? = nil,
+                              liveness: TCPLiveness? = nil,
                               on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
                               accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
         loop.assertInLoop()
@@ -51,19 +52,25 @@ public final class Listener: @unchecked Sendable {
             Unmanaged<Listener>.fromOpaque(me).release()
             throw RaftIOError(kind: .bind, message: cString(err))
         }
+        if let liveness {
+            var options = liveness.raw
+            rio_listener_set_liveness(raw, &options)
+        }
         listener.raw = raw
         listener.port = Int(rio_listener_port(raw))
         return listener
     }
 
     /// Binds `host` (a numeric IPv4 or IPv6 address) and `port` (0: any free port) and starts
-    /// accepting. Safe from any task.
+    /// accepting. Safe from any task. `liveness` sets every accepted socket's keepalive and user
+    /// timeout (default: the core's keepalive, 30 s).
     /// - Throws: ``RaftIOError/Kind/bind`` with the reason (`address already in use`, ...).
     public static func bind(host: String, port: Int, backlog: Int = 511, tls: TLSContext? = nil,
+                            liveness: TCPLiveness? = nil,
                             on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
                             accept: @escaping @Sendable (Connection) -> Void) async throws -> Listener {
         try await loop.submit {
-            try Listener.listen(host: host, port: port, backlog: backlog, tls: tls, on: loop,
+            try Listener.listen(host: host, port: port, backlog: backlog, tls: tls, liveness: liveness, on: loop,
                                 onError: onError, accept: accept)
         }
     }

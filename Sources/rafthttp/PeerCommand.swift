@@ -5,6 +5,7 @@ import Metrics
 import Prometheus
 import RaftHTTP
 import RaftHTTPPeer
+import RaftIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -56,6 +57,33 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Path to the data directory; received snapshots go to <data-dir>/member/snap (default: <name>.swift-etcd).")
     var dataDir: String?
 
+    @Option(name: .customLong("raft-read-timeout"),
+            help: "A peer stream that delivers nothing for this long is dead (etcd main's flag; 3.4: fixed 5s). Link heartbeats go out every third of it.")
+    var raftReadTimeout = GoDuration(.seconds(5))
+
+    @Option(name: .customLong("peer-keepalive-time"),
+            help: "Idle time before the first TCP keepalive probe on a peer socket (default: the read timeout).")
+    var peerKeepaliveTime: GoDuration?
+
+    @Option(name: .customLong("peer-keepalive-interval"),
+            help: "Time between unanswered TCP keepalive probes (default: a fifth of the read timeout, at least 1s).")
+    var peerKeepaliveInterval: GoDuration?
+
+    @Option(name: .customLong("peer-keepalive-count"), help: "Unanswered keepalive probes before a peer socket is dropped (default: 5).")
+    var peerKeepaliveCount: Int?
+
+    @Option(name: .customLong("peer-tcp-user-timeout"),
+            help: "Longest time data or a probe may stay unacknowledged on a peer socket before the kernel drops it (TCP_USER_TIMEOUT; default: keepalive time + count x interval).")
+    var peerTCPUserTimeout: GoDuration?
+
+    @Option(name: .customLong("peer-request-progress-timeout"),
+            help: "A pipeline post, probe or snapshot send that moves no byte for this long fails and the peer is reported unreachable (never a total deadline).")
+    var peerRequestProgressTimeout = GoDuration(.seconds(5))
+
+    @Option(name: .customLong("peer-dial-retry-max"),
+            help: "Longest wait between stream redials: each failure in a row doubles the wait from 100ms up to it (jittered); a 412 or 410 goes there at once. 100ms: etcd's fixed interval.")
+    var peerDialRetryMax = GoDuration(.seconds(1))
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -78,7 +106,9 @@ struct PeerCommand: AsyncParsableCommand {
                 peerCertFile: peerCertFile, peerKeyFile: peerKeyFile, peerTrustedCAFile: peerTrustedCAFile,
                 peerClientCertAuth: peerClientCertAuth,
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
-                logger: logger, dataDirectory: dataDir ?? "\(name).swift-etcd")
+                logger: logger, dialRetryMaximum: peerDialRetryMax.value, readTimeout: raftReadTimeout.value,
+                tcpLiveness: tcpLiveness(), requestProgressTimeout: peerRequestProgressTimeout.value,
+                dataDirectory: dataDir ?? "\(name).swift-etcd")
         } catch {
             throw ValidationError("\(error)")
         }
@@ -88,6 +118,19 @@ struct PeerCommand: AsyncParsableCommand {
         logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
         await member.stop()
         logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
+    }
+
+    /// The liveness flags over the values derived from the read timeout; nil when none is given.
+    private func tcpLiveness() -> TCPLiveness? {
+        guard peerKeepaliveTime != nil || peerKeepaliveInterval != nil || peerKeepaliveCount != nil || peerTCPUserTimeout != nil
+        else { return nil }
+        var liveness = TCPLiveness(readTimeout: raftReadTimeout.value)
+        if let t = peerKeepaliveTime { liveness.keepAliveIdle = t.value }
+        if let t = peerKeepaliveInterval { liveness.keepAliveInterval = t.value }
+        if let n = peerKeepaliveCount { liveness.keepAliveCount = n }
+        liveness.userTimeout = peerTCPUserTimeout?.value
+            ?? liveness.keepAliveIdle + liveness.keepAliveInterval * max(1, liveness.keepAliveCount)
+        return liveness
     }
 
     private static func urls(_ text: String, flag: String) throws -> [PeerURL] {

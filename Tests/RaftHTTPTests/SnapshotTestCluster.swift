@@ -32,12 +32,14 @@ struct SnapshotTestCluster {
 
     /// Builds the cluster; `sink` and `receiveTimeout` configure member 2's receiver.
     static func make(group: EventLoopGroup, sink: (any SnapshotSink)?, receiveTimeout: Duration = .seconds(5),
+                     progressTimeout: Duration = .seconds(5),
                      serverConfiguration: HTTPServer.Configuration = .init()) async throws -> SnapshotTestCluster {
         func member(_ id: UInt64, sink: (any SnapshotSink)?) async throws -> Member {
             let raft = RecordingRaft()
             var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [])
             configuration.snapshotSink = sink
             configuration.snapshotReceiveTimeout = receiveTimeout
+            configuration.requestProgressTimeout = progressTimeout
             let transport = Transport(configuration: configuration, raft: raft, group: group)
             let server = HTTPServer(configuration: serverConfiguration)
             transport.registerRoutes(on: server)

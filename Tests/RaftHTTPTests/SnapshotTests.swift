@@ -295,7 +295,32 @@ struct SnapshotTests {
         }
     }
 
-    @Test("a slow but moving transfer outlives the receive timeout and the server's read timeout")
+    @Test("a snapshot send that moves no byte for the progress timeout fails as stalled, counted, raft hears .failure")
+    func senderProgressDeadline() async throws {
+        try await ResourceGate.exclusive {
+            let group = try EventLoopGroup(loopCount: 2)
+            defer { group.shutdown() }
+            let sink = ChecksumSink()
+            // The receiver waits far longer (60 s) than the sender (300 ms): the sender's deadline
+            // is what ends the transfer, during a stall ten times as long as it.
+            let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .seconds(60),
+                                                             progressTimeout: .milliseconds(300))
+            let source = PatternSource(size: 8 << 20)
+            source.stallAfter = 2 << 20
+            source.stallFor = .seconds(3)
+            cluster.a.transport.sendSnapshot(SnapshotTestCluster.msgSnap(), database: source)
+            try await eventually(.seconds(30), "raft hears the snapshot failed") { !cluster.a.raft.snapshotStatuses.isEmpty }
+            #expect(cluster.a.raft.snapshotStatuses == [.failure])
+            #expect(cluster.a.transport.statistics(peer: 2)?.stalledSnapshotSends == 1)
+            let error = cluster.a.transport.statistics(peer: 2)?.lastError ?? ""
+            #expect(error.contains("no progress: no bytes moved for 300 ms"), "\(error)")
+            try await eventually(.seconds(30), "the receiver's sink aborted") { sink.snapshot.aborted }
+            #expect(cluster.b.raft.snapshotsProcessed.isEmpty)
+            await cluster.shutdown()
+        }
+    }
+
+    @Test("a slow but moving transfer outlives the receive timeout, the sender's progress deadline and the server's read timeout")
     func slowButMoving() async throws {
         // Alone: the sender paces itself with task sleeps, and a concurrent test holding the two
         // cooperative threads (certificate generation, blocking joins) can delay a 70 ms sleep past
@@ -308,7 +333,10 @@ struct SnapshotTests {
             // 1.4 s): the snapshot route must lift it and rely on its progress deadline alone. The
             // gap between chunks (70 ms) is far below that deadline (1 s), so a busy machine's
             // scheduling delays cannot make a moving transfer look stalled.
+            // The sender's progress deadline (1 s) is shorter than the transfer too: it never
+            // fires while bytes move.
             let cluster = try await SnapshotTestCluster.make(group: group, sink: sink, receiveTimeout: .seconds(1),
+                                                             progressTimeout: .seconds(1),
                                                              serverConfiguration: .init(requestReadTimeout: .milliseconds(600)))
             let source = PatternSource(size: 20 * 64 << 10)
             source.chunkLimit = 64 << 10

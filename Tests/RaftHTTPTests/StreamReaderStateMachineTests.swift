@@ -28,8 +28,14 @@ struct StreamReaderStateMachineTests {
         return m
     }
 
-    static func refusalLine(_ error: RaftHTTPError, _ type: StreamType = .message) -> Action {
-        .log(LogLine(level: .warning, message: "\(error)", metadata: metadata(type), rateLimitKey: "stream-refused-\(peerID)-\(type)"))
+    /// The refusal's line; a 410 or 412 (the codes below) also names the likely cause and the
+    /// redial interval it goes to (`cap`).
+    static func refusalLine(_ error: RaftHTTPError, _ type: StreamType = .message, cap: UInt64 = 100) -> Action {
+        var message = "\(error)"
+        if [.memberRemoved, .clusterIDMismatch, .incompatibleVersion, .toMismatch].contains(error.code) {
+            message += "; likely cause: \(StreamReader.StateMachine.likelyCause(error)); redialing every \(cap) ms until it is fixed"
+        }
+        return .log(LogLine(level: .warning, message: message, metadata: metadata(type), rateLimitKey: "stream-refused-\(peerID)-\(type)"))
     }
 
     static let established = Action.log(LogLine(level: .info, message: "established TCP streaming connection with remote peer",
@@ -64,7 +70,7 @@ struct StreamReaderStateMachineTests {
 
     // MARK: - failure modes, as the opening comment of StreamReader.swift lists them
 
-    @Test("410: member removed goes to the critical error stream; redial at the retry frequency")
+    @Test("410: member removed goes to the critical error stream; redial at the cap (here etcd's fixed 100 ms)")
     func memberRemoved() {
         var h = Harness()
         _ = h.start()
@@ -288,7 +294,8 @@ struct StreamReaderStateMachineTests {
         #expect(h.hold(for: 2_000).first == .linkTimedOut(reason: "read timeout: no bytes for 5000 ms"))
     }
 
-    @Test("the redial waits exactly dialRetryFrequency, after every kind of end", arguments: [1, 250, 3_000] as [UInt64])
+    @Test("with the cap at dialRetryFrequency and no jitter (etcd's fixed interval) the redial waits exactly dialRetryFrequency, after every kind of end",
+          arguments: [1, 250, 3_000] as [UInt64])
     func redialDelay(_ frequency: UInt64) {
         var h = Harness(dialRetryFrequency: frequency)
         _ = h.start()
@@ -300,6 +307,73 @@ struct StreamReaderStateMachineTests {
         #expect(h.advance(by: frequency - 1).contains(.dial(first)) == false)
         #expect(h.advance(by: 1).contains(.dial(first)))
         #expect(h.dials == 3)
+    }
+
+    // MARK: - backoff, counted on the manual clock
+
+    /// The wait of the redial in `actions`.
+    static func delay(_ actions: [Action]) -> UInt64? {
+        for case .scheduleRedial(let after) in actions { return after }
+        return nil
+    }
+
+    static func backoff(jitter: Double = 0.2, seed: UInt64 = 42) -> StreamReader.StateMachine.Configuration {
+        .init(type: .message, peerID: peerID, localID: 1,
+              local: LocalIdentity(clusterID: 0x1000, serverVersion: "3.4.23", minClusterVersion: "3.0.0"),
+              readTimeout: 5_000, dialRetryFrequency: 100, dialRetryMaximum: 1_600, dialRetryJitter: jitter, jitterSeed: seed)
+    }
+
+    @Test("redials back off: each failure in a row doubles the wait from dialRetryFrequency up to the cap, less at most the jitter; a 200 starts over",
+          arguments: [1, 42, 0xdead_beef] as [UInt64])
+    func backoffGrowsAndResets(_ seed: UInt64) throws {
+        var h = Harness(configuration: Self.backoff(seed: seed))
+        _ = h.start()
+        var waits: [UInt64] = []
+        for _ in 0 ..< 7 {
+            let wait = try #require(Self.delay(h.fail(TestError(description: "refused"))))
+            waits.append(wait)
+            #expect(h.advance(by: wait - 1).contains(.dial(first)) == false)
+            #expect(h.advance(by: 1).contains(.dial(first)))
+        }
+        let nominal: [UInt64] = [100, 200, 400, 800, 1_600, 1_600, 1_600]
+        for (wait, n) in zip(waits, nominal) {
+            #expect(wait <= n && wait >= n - n / 5, "wait \(wait) for nominal \(n): \(waits)")
+        }
+        // Jitter: the waits at the cap are not all equal (for these seeds).
+        #expect(Set(waits.suffix(3)).count > 1, "\(waits)")
+        // A stream that came up and then ended starts over at dialRetryFrequency.
+        _ = h.head(200)
+        let afterSuccess = try #require(Self.delay(h.finish()))
+        #expect(afterSuccess <= 100 && afterSuccess >= 80)
+        #expect(h.dials == 8)
+    }
+
+    @Test("a 412 cluster ID mismatch goes to the cap at once, its line naming both cluster IDs and the likely cause; a minute of refusals is ~60 dials, not etcd's 600")
+    func wrongClusterAtCap() throws {
+        var h = Harness(configuration: .init(type: .message, peerID: Self.peerID, localID: 1,
+                                             local: LocalIdentity(clusterID: 0x1000, serverVersion: "3.4.23", minClusterVersion: "3.0.0"),
+                                             readTimeout: 5_000, dialRetryFrequency: 100, dialRetryMaximum: 1_000))
+        let error = RaftHTTPError.clusterIDMismatch(peer: Self.peerID, url: "http://10.0.0.2:2380", local: 0x1000, remote: "2000")
+        _ = h.start()
+        let started = h.now
+        _ = h.head(412, clusterID: "2000")
+        _ = h.bytes(0, "cluster ID mismatch\n")
+        let first = h.finish()
+        #expect(first.contains(Self.refusalLine(error, cap: 1_000)))
+        guard case .log(let line)? = first.first else { Issue.record("no log line first: \(first)"); return }
+        #expect(line.message == "peer 8e9e05c52164694d at http://10.0.0.2:2380 rejected the request: cluster ID mismatch (local 1000, remote 2000); "
+            + "likely cause: the members were started with different --initial-cluster or --initial-cluster-token, or this member's data "
+            + "belongs to another cluster (--initial-cluster-state new where it should be existing); redialing every 1000 ms until it is fixed")
+        #expect(Self.delay(first) == 1_000)
+        // A minute of the manual clock, every dial refused the same way.
+        var wait = try #require(Self.delay(first))
+        while h.now - started < 60_000 {
+            _ = h.advance(by: wait) // the redial
+            _ = h.head(412, clusterID: "2000")
+            wait = try #require(Self.delay(h.finish()))
+            #expect(wait == 1_000)
+        }
+        #expect(h.dials <= 61, "\(h.dials) dials in a minute; at etcd's 100 ms it would be 600")
     }
 
     @Test("stop: the connection and the timers close; nothing follows")
@@ -360,6 +434,10 @@ private struct Harness {
     init(type: StreamType = .message, dialRetryFrequency: UInt64 = 100) {
         machine = StreamReader.StateMachine(configuration: StreamReaderStateMachineTests.configuration(
             type: type, dialRetryFrequency: dialRetryFrequency))
+    }
+
+    init(configuration: StreamReader.StateMachine.Configuration) {
+        machine = StreamReader.StateMachine(configuration: configuration)
     }
 
     /// Keeps the timers as the shell would and counts dials.

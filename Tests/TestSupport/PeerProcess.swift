@@ -28,15 +28,16 @@ public final class PeerProcess: Sendable {
     /// token`, listening on and advertising `url` (the one `initialCluster` gives `name`).
     ///
     /// - Parameter namespace: a network namespace to run in (see ``NetworkNamespaceLab``).
+    /// - Parameter extraArguments: more flags (`--raft-read-timeout 2s`, ...).
     /// - Throws: when the process cannot be started. A member that starts and then fails (a port
     ///   in use) exits; see ``isRunning`` and ``log``.
     public init(executable: String, name: String, initialCluster: String, token: String, url: String,
-                namespace: String? = nil) throws {
+                namespace: String? = nil, extraArguments: [String] = []) throws {
         self.name = name
         dataDirectory = NSTemporaryDirectory() + "peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let arguments = [executable, "peer", "--name", name, "--initial-cluster", initialCluster,
                          "--initial-cluster-token", token, "--listen-peer-urls", url, "--initial-advertise-peer-urls", url,
-                         "--data-dir", dataDirectory]
+                         "--data-dir", dataDirectory] + extraArguments
         if let namespace {
             child = try ChildProcess("ip", ["netns", "exec", namespace] + arguments)
         } else {
@@ -54,6 +55,13 @@ public final class PeerProcess: Sendable {
     public func logTail(_ lines: Int = 20) -> String {
         "--- rafthttp peer \(name) ---\n" + log.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
+
+    /// Stops the process with SIGSTOP: its kernel still answers TCP (handshakes, ACKs, keepalive
+    /// probes), nothing above it does; no FIN, no RST. Undo with ``resume()``.
+    public func suspend() { child.signal(SIGSTOP) }
+
+    /// Continues a process stopped by ``suspend()``.
+    public func resume() { child.signal(SIGCONT) }
 
     /// Kills the process with SIGKILL (its sockets are closed by the kernel, nothing by the
     /// member) and waits for it, without holding a cooperative thread. Idempotent.

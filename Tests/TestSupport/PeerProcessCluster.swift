@@ -24,6 +24,7 @@ public final class PeerProcessCluster: Sendable {
     private let initialCluster: String
     private let token: String
     private let namespace: String?
+    private let childArguments: [String]
 
     // MARK: guarded by the lock
     private let running: Locked<PeerProcess?>
@@ -34,14 +35,16 @@ public final class PeerProcessCluster: Sendable {
     public var child: PeerProcess? { running.withLock { $0 } }
 
     /// Starts `count` in-process members listening on `host` and the child on
-    /// `childHost:childPort` (in `namespace` when given), every member a peer of every other.
+    /// `childHost:childPort` (in `namespace` when given, with `childArguments` added to its flags),
+    /// every member a peer of every other.
     /// `configure` adjusts the in-process members' transports (etcd's defaults otherwise, which
     /// the child uses too: 5 s read timeout, 2 s dial timeout, 100 ms dial retry).
     ///
     /// - Throws: when a member or the child cannot be started; nothing is left running then.
     public init(executable: String, inProcess count: Int, host: String = "127.0.0.1", childHost: String = "127.0.0.1",
-                childPort: Int? = nil, namespace: String? = nil,
+                childPort: Int? = nil, namespace: String? = nil, childArguments: [String] = [],
                 configure: (inout Transport.Configuration) -> Void = { _ in }) async throws {
+        self.childArguments = childArguments
         token = "rafthttp-test-\(UInt32.random(in: 0...UInt32.max))"
         let ports = (1...count).map { _ in freePort() }
         let urls = ports.map { "http://\(host):\($0)" }
@@ -92,7 +95,7 @@ public final class PeerProcessCluster: Sendable {
     public func startChild() throws {
         guard running.withLock({ $0 == nil }) else { throw Misuse(description: "startChild() while the peer process runs") }
         let child = try PeerProcess(executable: executable, name: "peer", initialCluster: initialCluster, token: token,
-                                    url: childURL, namespace: namespace)
+                                    url: childURL, namespace: namespace, extraArguments: childArguments)
         running.withLock { $0 = child }
     }
 

@@ -40,6 +40,11 @@ public final class ChildProcess: @unchecked Sendable {
     /// Whether the child is still running (it has not exited or been killed).
     public var isRunning: Bool { process.isRunning }
 
+    /// Sends `number` (SIGSTOP, SIGCONT, ...) to the child while it runs.
+    public func signal(_ number: Int32) {
+        if process.isRunning { kill(process.processIdentifier, number) }
+    }
+
     /// Kills the child (SIGKILL) and waits for it. Idempotent.
     public func stop() {
         if process.isRunning {

@@ -66,13 +66,14 @@ public final class TestCluster: Sendable {
                                    clientTLS: TLSContext? = nil, raft: RecordingRaft = RecordingRaft(),
                                    configure: (inout Transport.Configuration) -> Void = { _ in }) async throws -> Member {
         let group = try EventLoopGroup(loopCount: 1)
-        let server = HTTPServer()
         var logger = Logger(label: "test-member-\(id)")
         logger.logLevel = .critical
         let scheme = serverTLS == nil ? "http" : "https"
         var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [], clientTLS: clientTLS,
                                                     logger: logger)
         configure(&configuration)
+        // Accepted peer sockets get the transport's keepalive and user timeout, as a member's do.
+        let server = HTTPServer(configuration: .init(tcpLiveness: configuration.resolvedTCPLiveness))
         let transport = Transport(configuration: configuration, raft: raft, group: group)
         transport.registerRoutes(on: server)
         let bound = try await server.start(host: host, port: port, tls: serverTLS, on: group.next())

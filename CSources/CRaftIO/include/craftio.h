@@ -166,6 +166,29 @@ void rio_conn_release(rio_conn_t *conn);
 /* Connection objects allocated and not yet freed in this process (for leak tests). */
 size_t rio_conn_live_count(void);
 
+/* TCP liveness: how the kernel finds out that a connection's peer vanished without a FIN or RST
+ * (powered off, blackholed, partitioned). Keepalive probes a connection that carries nothing;
+ * the user timeout (Linux's TCP_USER_TIMEOUT) bounds how long sent data, or an unanswered probe,
+ * may stay unacknowledged before the kernel drops the connection with ETIMEDOUT. Without them a
+ * dead peer is found when TCP gives up retransmitting, ~15 minutes on Linux, or never for an
+ * idle connection. A field at 0 keeps its default: keepalive is always on, first probe after
+ * 30 s idle (Go's dialer, so etcd's peers); interval, count and user timeout the kernel's. */
+typedef struct {
+    unsigned keepalive_idle_s;     /* idle time before the first probe */
+    unsigned keepalive_interval_s; /* between unanswered probes */
+    unsigned keepalive_count;      /* unanswered probes before the kernel drops the connection */
+    unsigned user_timeout_ms;      /* longest time data or a probe may stay unacknowledged */
+} rio_tcp_liveness_t;
+
+/* Loop thread: sets `conn`'s liveness options (copied). On a connection still dialing they are
+ * applied once connected; on an open one at once. Returns 0 or the negative errno of the first
+ * option the socket refused. */
+int rio_conn_set_liveness(rio_conn_t *conn, const rio_tcp_liveness_t *opts);
+
+/* Loop thread, after on_open: the options in effect on the socket, read back from the kernel
+ * (keepalive_idle_s is 0 when keepalive is off). Returns 0 or a negative errno. */
+int rio_conn_get_liveness(rio_conn_t *conn, rio_tcp_liveness_t *out);
+
 /* Statistics, any thread (approximate while the loop runs). */
 typedef struct {
     uint64_t bytes_written;   /* to the socket (ciphertext under TLS) */
@@ -201,6 +224,10 @@ rio_listener_t *rio_listen(rio_loop_t *loop, const char *host, int port, int bac
                            rio_tls_ctx_t *tls, const rio_listener_callbacks_t *cbs, void *data,
                            char *err, size_t errlen);
 int rio_listener_port(const rio_listener_t *l);
+/* Loop thread: every connection accepted from now on gets these liveness options (copied; see
+ * rio_conn_set_liveness), set before its on_accept. */
+void rio_listener_set_liveness(rio_listener_t *l, const rio_tcp_liveness_t *opts);
+
 /* Loop thread: stops accepting; on_close follows. Open connections are not affected. */
 void rio_listener_close(rio_listener_t *l);
 
