@@ -30,6 +30,11 @@ public enum BenchFollower {
         public var port = 0
         /// A folder with `ca.pem`, `server.pem/key`, `client.pem/key`: serve and dial with TLS.
         public var tlsDirectory: String?
+        /// Answer each delivered batch with one cumulative MsgAppResp and one MsgHeartbeatResp
+        /// (fewer messages back) instead of one answer per message as etcd's raft does.
+        public var cumulativeAcks = false
+        /// How long the follower's loop keeps polling after activity (0: the library's default).
+        public var spin: Duration = .zero
 
         /// A follower of `leaderID` at `leaderURL`.
         public init(id: UInt64, leaderID: UInt64, leaderURL: String) {
@@ -57,11 +62,15 @@ public enum BenchFollower {
         let flow = FlowControl(followers: 1)
         let transport = Locked<Transport?>(nil)
         let acker = Acknowledger(id: options.id, leaderID: options.leaderID, transport: transport)
-        let raft = FollowerRaft(flow: flow, slot: 0) { apps, index, heartbeats in
-            acker.acknowledge(apps: apps, lastIndex: index, heartbeats: heartbeats)
+        let raft = FollowerRaft(flow: flow, slot: 0) { batch, apps, index, heartbeats in
+            if options.cumulativeAcks {
+                acker.acknowledge(apps: apps, lastIndex: index, heartbeats: heartbeats)
+            } else {
+                acker.answer(batch)
+            }
         }
         let member = try await BenchMember.start(id: options.id, clusterID: options.clusterID, raft: raft, tls: tls,
-                                                 host: options.host, port: options.port)
+                                                 host: options.host, port: options.port, spin: options.spin)
         transport.withLock { $0 = member.transport }
         do {
             try member.transport.addPeer(options.leaderID, urls: [options.leaderURL])
@@ -77,7 +86,9 @@ public enum BenchFollower {
         return report
     }
 
-    /// Sends the cumulative acknowledgements of each delivered batch, as raft answers appends.
+    /// Answers what the follower's raft received: by default one answer per message, as etcd's raft
+    /// answers (a MsgAppResp naming the last index the MsgApp brought, a MsgHeartbeatResp per
+    /// heartbeat); with `cumulativeAcks`, one of each per delivered batch, with the totals.
     final class Acknowledger: Sendable {
         let id: UInt64
         let leaderID: UInt64
@@ -88,6 +99,33 @@ public enum BenchFollower {
             self.id = id
             self.leaderID = leaderID
             self.transport = transport
+        }
+
+        /// One answer per MsgApp and per heartbeat of `batch`, in one send.
+        func answer(_ batch: [Message]) {
+            var answers: [Message] = []
+            answers.reserveCapacity(batch.count)
+            batch.withUnsafeBufferPointer { list in
+                for i in list.indices {
+                    var m = Message()
+                    m.from = id
+                    m.to = leaderID
+                    switch list[i].type {
+                    case .msgApp:
+                        m.type = .msgAppResp
+                        m.term = list[i].term
+                        m.index = list[i].index + UInt64(list[i].entries.count)
+                    case .msgHeartbeat where list[i].from != 0:
+                        m.type = .msgHeartbeatResp
+                        m.term = list[i].term
+                    default:
+                        continue
+                    }
+                    answers.append(m)
+                }
+            }
+            guard !answers.isEmpty else { return }
+            transport.withLock { $0 }?.send(answers)
         }
 
         func acknowledge(apps: Int, lastIndex: UInt64, heartbeats: Int) {

@@ -4,8 +4,9 @@
 // followers are elsewhere (child processes, `--target`), their acknowledgements.
 //
 // Send times: CLOCK_MONOTONIC nanoseconds, which every process on the machine shares. A MsgApp
-// carries it in the first 8 bytes (little-endian) of its first entry's data; a heartbeat in its
-// `commit` field.
+// sampled for latency (one in `--latency-sample-every`) carries it in the first 8 bytes
+// (little-endian) of its first entry's data, a sampled heartbeat in its `commit` field; the others
+// carry 0 there, so a follower needs no configuration to tell them apart.
 import Foundation
 import Histogram
 import RaftHTTP
@@ -21,24 +22,33 @@ func monotonicNanos() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
+/// CPU time of the calling thread in nanoseconds.
+func threadCPUNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
 /// Latencies in nanoseconds, 1 ns to 1 hour at 3 significant digits (about 200 KiB).
 func makeLatencyHistogram() -> Histogram<UInt64> {
     Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
 }
 
 enum SendStamp {
-    /// The send time a benchmark message carries; nil for anything else.
+    /// The send time a sampled benchmark message carries; nil for anything else.
     @inline(__always)
     static func read(_ m: Message) -> UInt64? {
+        let stamp: UInt64
         switch m.type {
         case .msgApp:
             guard let data = m.entries.first?.data, data.count >= 8 else { return nil }
-            return data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            stamp = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         case .msgHeartbeat:
-            return m.from == 0 ? nil : m.commit
+            stamp = m.from == 0 ? 0 : m.commit
         default:
             return nil
         }
+        return stamp == 0 ? nil : stamp
     }
 }
 
@@ -47,9 +57,9 @@ final class FollowerRaft: Raft, Sendable {
     // MARK: immutable, any thread
     let flow: FlowControl
     let slot: Int
-    /// Called with every delivered batch's counts (MsgApps and their last log index, heartbeats)
-    /// when a child process acknowledges to its leader; nil in-process.
-    let acknowledge: (@Sendable (_ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)?
+    /// Called with every delivered batch (and its running totals: MsgApps, the last log index,
+    /// heartbeats) when a child process acknowledges to its leader; nil in-process.
+    let acknowledge: (@Sendable (_ batch: [Message], _ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)?
 
     // MARK: guarded by the lock (taken once per batch)
     private struct State {
@@ -61,7 +71,7 @@ final class FollowerRaft: Raft, Sendable {
     private let state = Locked(State())
 
     init(flow: FlowControl, slot: Int,
-         acknowledge: (@Sendable (_ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)? = nil) {
+         acknowledge: (@Sendable (_ batch: [Message], _ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)? = nil) {
         self.flow = flow
         self.slot = slot
         self.acknowledge = acknowledge
@@ -78,29 +88,33 @@ final class FollowerRaft: Raft, Sendable {
     }
 
     private func record(_ batch: [Message]) {
-        let now = monotonicNanos() // delivery of a batch is one moment: the call
+        var now: UInt64 = 0 // read once per batch, and only when a sampled message is in it
         var counted = 0
         let (apps, index, heartbeats): (Int, UInt64, Int) = state.withLock { s in
             // Through the buffer: a `for m in batch` loop copies (retains) every message, a cost
             // of the harness that would be charged to the transport.
             batch.withUnsafeBufferPointer { list in
                 for i in list.indices {
-                    guard let sent = SendStamp.read(list[i]) else { continue }
-                    counted += 1
-                    _ = s.histogram.record(now > sent ? now - sent : 0)
-                    if list[i].type == .msgApp {
+                    switch list[i].type {
+                    case .msgApp:
                         s.apps += 1
                         s.lastIndex = list[i].index + UInt64(list[i].entries.count)
-                    } else {
+                    case .msgHeartbeat where list[i].from != 0:
                         s.heartbeats += 1
+                    default:
+                        continue
                     }
+                    counted += 1
+                    guard let sent = SendStamp.read(list[i]) else { continue }
+                    if now == 0 { now = monotonicNanos() }
+                    _ = s.histogram.record(now > sent ? now - sent : 0)
                 }
             }
             return (s.apps, s.lastIndex, s.heartbeats)
         }
         guard counted > 0 else { return }
         flow.delivered(counted, slot: slot)
-        acknowledge?(apps, index, heartbeats)
+        acknowledge?(batch, apps, index, heartbeats)
     }
 
     func isIDRemoved(_ id: UInt64) -> Bool { false }
@@ -183,7 +197,11 @@ final class RoundTripLog: @unchecked Sendable {
     }
     private let state: Locked<State>
 
-    init(followers: Int, window: Int) {
+    /// Send times are kept for message numbers that are multiples of this (the sampled ones).
+    private let sampleEvery: Int
+
+    init(followers: Int, window: Int, sampleEvery: Int = 1) {
+        self.sampleEvery = max(1, sampleEvery)
         var c = 1
         while c <= window * 2 { c <<= 1 }
         capacity = c
@@ -209,9 +227,12 @@ final class RoundTripLog: @unchecked Sendable {
         state.withLock { s in
             let from = s.acked[kind]
             guard total > from else { return }
-            for sequence in from..<total {
+            // Only the sampled messages carry a send time.
+            var sequence = (from + sampleEvery - 1) / sampleEvery * sampleEvery
+            while sequence < total {
                 let sent = rings[kind * capacity + (sequence & (capacity - 1))]
                 _ = s.histogram.record(now > sent ? now - sent : 0)
+                sequence += sampleEvery
             }
             s.acked[kind] = total
         }

@@ -38,9 +38,17 @@ extension TransportBench {
         /// Messages per follower sent but not yet delivered (or dropped) before the leader waits.
         public var window = 1024
         /// How long each member's loop keeps polling after activity before it sleeps
-        /// (``RaftIO/EventLoopGroup/init(loopCount:spin:)``). Default 50 µs: the one-message
-        /// latency then avoids a sleep and wake-up per hop. `.zero` to compare.
-        public var spin: Duration = .microseconds(50)
+        /// (``RaftIO/EventLoopGroup/init(loopCount:spin:)``). Default zero, the library's default,
+        /// so the bench measures what a user gets. Spinning (e.g. 50 µs) helps latency at small
+        /// windows when each member has a core to itself (no sleep and wake-up per hop); on two
+        /// cores shared by sender and loops it costs CPU that the work needed (see BENCHMARKS.md).
+        public var spin: Duration = .zero
+        /// Latency is recorded for one message in this many (per follower and kind): only those
+        /// carry their send time, so the harness adds no allocation or clock read to the others.
+        public var latencySampleEvery = 16
+        /// With ``processes``: followers answer each delivered batch with one cumulative
+        /// MsgAppResp and MsgHeartbeatResp instead of one answer per message as etcd's raft does.
+        public var cumulativeAcks = false
         /// Messages per second in total (over all followers) instead of saturating; the send time
         /// stamped is the scheduled one, so a stalled sender shows as latency (no coordinated omission).
         public var rate: Double?
@@ -86,6 +94,7 @@ extension TransportBench {
             if entries < 1 { throw .invalid("--entries must be at least 1") }
             if entrySize < 8 { throw .invalid("--entry-size must be at least 8 bytes (the send time is stamped there)") }
             if window < 1 { throw .invalid("--window must be at least 1") }
+            if latencySampleEvery < 1 { throw .invalid("--latency-sample-every must be at least 1") }
             if let rate, !(rate > 0) { throw .invalid("--rate must be positive") }
             if let messages, messages < 1 { throw .invalid("--messages must be at least 1") }
             if target != nil, targetID == nil { throw .invalid("--target needs --target-id") }

@@ -18,7 +18,7 @@ extension TransportBench {
         }
         let tls = options.tls ? try TLSPair.ephemeral() : nil
         let flow = FlowControl(followers: 1)
-        let log = RoundTripLog(followers: 1, window: options.window)
+        let log = RoundTripLog(followers: 1, window: options.window, sampleEvery: options.latencySampleEvery)
         let raft = LeaderRaft(flow: flow, slots: [targetID: 0], entries: options.entries, roundTrips: log)
         let leader = try await BenchMember.start(id: options.localID, clusterID: options.clusterID, raft: raft, tls: tls,
                                                  port: options.localPort, spin: options.spin)
@@ -72,6 +72,8 @@ extension TransportBench {
                 var arguments = ["bench-follower", "--id", String(id, radix: 16), "--leader-id", String(leaderID, radix: 16),
                                  "--leader-url", leader.url, "--cluster-id", String(options.clusterID, radix: 16)]
                 if let certificates { arguments += ["--tls-dir", certificates.directory] }
+                if options.cumulativeAcks { arguments.append("--cumulative-acks") }
+                arguments += ["--spin-microseconds", String(Int(options.spin.seconds * 1e6))]
                 let child = try Child(executable: executable, arguments: arguments)
                 children.append(child)
                 guard let line = await child.readLine(), line.hasPrefix("listening "), let port = Int(line.dropFirst(10)) else {

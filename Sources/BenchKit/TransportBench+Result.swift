@@ -68,6 +68,12 @@ extension TransportBench {
         public var socketWrites: UInt64
         /// Every latency recorded, in nanoseconds.
         public var histogram: Histogram<UInt64>
+        /// Latency was recorded for one message in this many.
+        public var latencySampleEvery: Int
+        /// The harness's own CPU per message in microseconds (building messages, counting and
+        /// timing deliveries), measured by a dry run of the same generator without a transport;
+        /// it is part of ``cpuSecondsPerMillionMessages``. Zero where not measured.
+        public var harnessCPUMicrosecondsPerMessage: Double = 0
 
         init(options: Options, outcome: Outcome, histogram: Histogram<UInt64>, latencyKind: LatencyKind,
              childUsage: ProcessUsage? = nil) {
@@ -103,6 +109,7 @@ extension TransportBench {
             framesPerWrite = outcome.io.socketWrites == 0 ? 0 : Double(outcome.sent) / Double(writes)
             bytesPerWrite = Double(outcome.io.bytesWritten) / Double(writes)
             self.histogram = histogram
+            latencySampleEvery = options.latencySampleEvery
         }
 
         /// One line saying what ran.
@@ -122,12 +129,13 @@ extension TransportBench {
             let rows: [[String]] = [
                 ["messages/s", format(messagesPerSecond, 0)],
                 ["payload MB/s", format(payloadMBPerSecond, 1)],
-                ["latency p50 (µs, \(latencyKind.rawValue))", format(latency.p50, 1)],
+                ["latency p50 (µs, \(latencyKind.rawValue), 1 in \(latencySampleEvery) sampled)", format(latency.p50, 1)],
                 ["latency p90 (µs)", format(latency.p90, 1)],
                 ["latency p99 (µs)", format(latency.p99, 1)],
                 ["latency p99.9 (µs)", format(latency.p999, 1)],
                 ["latency max (µs)", format(latency.max, 1)],
                 ["CPU s per million messages", format(cpuSecondsPerMillionMessages, 2)],
+                ["  of which the harness (dry run)", format(harnessCPUMicrosecondsPerMessage, 2)],
                 ["CPU seconds", format(cpuSeconds, 2)],
                 ["peak RSS (MiB)", format(Double(peakRSSBytes) / 1_048_576, 1)],
                 ["sent", format(Double(sent), 0)],
@@ -179,6 +187,8 @@ extension TransportBench {
         var frames_per_write: Double
         var bytes_per_write: Double
         var socket_writes: UInt64
+        var latency_sample_every: Int
+        var harness_cpu_us_per_message: Double
 
         init(_ r: Result) {
             workload = r.workload.rawValue
@@ -204,6 +214,8 @@ extension TransportBench {
             frames_per_write = r.framesPerWrite
             bytes_per_write = r.bytesPerWrite
             socket_writes = r.socketWrites
+            latency_sample_every = r.latencySampleEvery
+            harness_cpu_us_per_message = r.harnessCPUMicrosecondsPerMessage
         }
     }
 }

@@ -23,10 +23,30 @@ public enum TransportBench {
     ///   `RaftIOError` when a listener cannot bind or TLS certificates cannot be loaded.
     public static func run(_ options: Options) async throws -> Result {
         try options.validate()
-        if options.target != nil { return try await runAgainstTarget(options) }
-        if options.processes { return try await runWithProcesses(options) }
-        if options.workload == .snapshot { return try await runSnapshots(options) }
-        return try await runInProcess(options)
+        var result: Result
+        if options.target != nil {
+            result = try await runAgainstTarget(options)
+        } else if options.processes {
+            result = try await runWithProcesses(options)
+        } else if options.workload == .snapshot {
+            return try await runSnapshots(options)
+        } else {
+            result = try await runInProcess(options)
+        }
+        // The harness's share of the CPU, measured apart: the same generator and follower
+        // bookkeeping for as many messages (at most 200,000), without a transport.
+        let followers = options.target == nil ? options.members - 1 : 1
+        let messages = min(max(result.sent, followers), 200_000)
+        result.harnessCPUMicrosecondsPerMessage = await offThread { Sender.dryRun(options, followers: followers, messages: messages) }
+        return result
+    }
+
+    /// Runs `body` on a thread of its own (the dry run blocks and measures its thread's CPU).
+    private static func offThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        let done = Signal<T>()
+        let thread = Thread { done.fire(body()) }
+        thread.start()
+        return await done.wait()
     }
 
     // MARK: - in-process
@@ -90,8 +110,9 @@ public enum TransportBench {
         let ioBefore = leader.transport.streamIOStatistics
         let cpuBefore = ProcessUsage.now()
         let start = ContinuousClock.now
+        let transport = leader.transport
         let sender = Sender(options: options, leaderID: leader.id, followers: followerIDs, flow: flow,
-                            transport: leader.transport, roundTrips: roundTrips)
+                            roundTrips: roundTrips) { transport.send($0) }
         let finished = Signal<[Int]>()
         let thread = Thread { finished.fire(sender.run()) }
         thread.name = "rafthttp-bench-sender"
@@ -145,22 +166,53 @@ public enum TransportBench {
 }
 
 /// The sending loop, on its own thread: it blocks while the window is full.
+///
+/// Its own cost per message is kept small, as it is charged to the transport in CPU per message:
+/// a MsgApp's entry data is the shared payload (no copy) except for the messages sampled for
+/// latency (one in ``TransportBench/Options/latencySampleEvery``), which carry their send time; the
+/// clock is read for those, and every 64 rounds for the end of the run. `dryRun` measures this cost.
 final class Sender: Sendable {
     let options: TransportBench.Options
     let leaderID: UInt64
     let followers: [UInt64]
     let flow: FlowControl
-    let transport: Transport
+    let send: @Sendable ([Message]) -> Void
     let roundTrips: RoundTripLog?
 
     init(options: TransportBench.Options, leaderID: UInt64, followers: [UInt64], flow: FlowControl,
-         transport: Transport, roundTrips: RoundTripLog?) {
+         roundTrips: RoundTripLog?, send: @escaping @Sendable ([Message]) -> Void) {
         self.options = options
         self.leaderID = leaderID
         self.followers = followers
         self.flow = flow
-        self.transport = transport
         self.roundTrips = roundTrips
+        self.send = send
+    }
+
+    /// The harness's own CPU per message, in microseconds: the same generator run against
+    /// followers' rafts directly, without a transport, on this thread, for `messages` messages.
+    static func dryRun(_ options: TransportBench.Options, followers: Int, messages: Int) -> Double {
+        var dry = options
+        dry.messages = messages
+        dry.rate = nil
+        let ids = (0..<followers).map { options.localID + 1 + UInt64($0) }
+        let flow = FlowControl(followers: followers)
+        let rafts = ids.indices.map { FollowerRaft(flow: flow, slot: $0) }
+        let slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        let sender = Sender(options: dry, leaderID: options.localID, followers: ids, flow: flow, roundTrips: nil) { batch in
+            // As a stream reader delivers: one batch per follower.
+            var start = 0
+            while start < batch.count {
+                var end = start + 1
+                while end < batch.count, batch[end].to == batch[start].to { end += 1 }
+                if let slot = slots[batch[start].to] { try? rafts[slot].process(batch: Array(batch[start..<end])) }
+                start = end
+            }
+        }
+        let before = threadCPUNanos()
+        let sent = sender.run().reduce(0, +)
+        let nanos = threadCPUNanos() - before
+        return sent > 0 ? Double(nanos) / Double(sent) / 1000 : 0
     }
 
     /// Sends until the duration or message count is reached; returns the messages sent per follower.
@@ -169,7 +221,11 @@ final class Sender: Sendable {
         let window = options.window
         let gap = max(1, window / 4) // resume at 3/4 of the window: one wake-up per quarter window
         let spins = window <= 16 ? 2_000 : 0 // a tiny window waits a few microseconds: spin, don't park
-        let payload = [UInt8](repeating: 0x61, count: options.entrySize)
+        // Unsampled entries share this payload: its first 8 bytes are zero, which no send time is.
+        var shared = [UInt8](repeating: 0x61, count: options.entrySize)
+        for i in 0..<min(8, shared.count) { shared[i] = 0 }
+        let payload = shared
+        let sampleEvery = options.latencySampleEvery
         let entries = options.entries
         let workload = options.workload
         let sendsApps = workload != .heartbeat
@@ -189,8 +245,14 @@ final class Sender: Sendable {
         var stalled = false
 
         while total < limit, !stalled {
-            var stamp = monotonicNanos()
-            if stamp >= endNanos { break }
+            let heartbeatRound = sendsHeartbeats && (workload == .heartbeat || round % 8 == 7)
+            let sampleApp = sendsApps && apps % sampleEvery == 0
+            let sampleHeartbeat = heartbeatRound && heartbeats % sampleEvery == 0
+            var stamp: UInt64 = 0
+            if sampleApp || sampleHeartbeat || interval != nil || round & 63 == 0 {
+                stamp = monotonicNanos()
+                if stamp >= endNanos { break }
+            }
             if let interval {
                 let scheduled = startNanos + UInt64(Double(round) * interval)
                 if scheduled > stamp { sleepUntil(scheduled) }
@@ -203,16 +265,23 @@ final class Sender: Sendable {
                 }
             }
             if stalled { break }
-            let heartbeatRound = sendsHeartbeats && (workload == .heartbeat || round % 8 == 7)
             batch.removeAll(keepingCapacity: true)
             if sendsApps {
-                var data = payload
-                data.withUnsafeMutableBytes { $0.storeBytes(of: stamp.littleEndian, as: UInt64.self) }
                 let index = UInt64(apps * entries)
                 var list: [Entry] = []
                 list.reserveCapacity(entries)
                 for k in 0..<entries {
-                    list.append(Entry(term: 1, index: index + UInt64(k) + 1, type: .normal, data: k == 0 ? data[...] : payload[...]))
+                    var entry = Entry()
+                    entry.term = 1
+                    entry.index = index + UInt64(k) + 1
+                    if k == 0 && sampleApp {
+                        var data = payload
+                        data.withUnsafeMutableBytes { $0.storeBytes(of: stamp.littleEndian, as: UInt64.self) }
+                        entry.data = data[...]
+                    } else {
+                        entry.data = payload[...]
+                    }
+                    list.append(entry)
                 }
                 for (slot, id) in followers.enumerated() {
                     var m = Message()
@@ -224,7 +293,7 @@ final class Sender: Sendable {
                     m.index = index
                     m.entries = list
                     batch.append(m)
-                    roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp)
+                    if sampleApp { roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp) }
                 }
                 apps += 1
             }
@@ -235,9 +304,9 @@ final class Sender: Sendable {
                     m.to = id
                     m.from = leaderID
                     if roundTrips == nil {
-                        // Our followers read the send time from `commit`.
+                        // Our followers read the send time from `commit` (0: not sampled).
                         m.term = 1
-                        m.commit = stamp
+                        m.commit = sampleHeartbeat ? stamp : 0
                     } else {
                         // A target may be a real raft (etcd): term 0 makes its raft answer every
                         // heartbeat whatever its term (a lower term would be ignored, a higher one
@@ -247,7 +316,7 @@ final class Sender: Sendable {
                         m.commit = 0
                     }
                     batch.append(m)
-                    roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp)
+                    if sampleHeartbeat { roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp) }
                 }
                 heartbeats += 1
             }
@@ -255,7 +324,7 @@ final class Sender: Sendable {
             for slot in 0..<n { sent[slot] += perFollower }
             total += batch.count
             flow.sent.add(batch.count, ordering: .relaxed)
-            transport.send(batch)
+            send(batch)
             round += 1
         }
         return sent

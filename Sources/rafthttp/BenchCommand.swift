@@ -39,8 +39,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Messages per follower sent but not yet delivered before the leader waits.")
     var window = 1024
 
-    @Option(help: "Microseconds each loop keeps polling after activity before it sleeps (0: never spin).")
-    var spinMicroseconds = 50
+    @Option(help: "Microseconds each loop keeps polling after activity before it sleeps. 0 (the library's default): never spin. Spinning lowers latency at small windows when every loop has a core of its own; on a shared 2-core machine it costs throughput.")
+    var spinMicroseconds = 0
+
+    @Option(help: "Record latency for one message in this many (only those carry a send time).")
+    var latencySampleEvery = 16
+
+    @Flag(help: "With --processes: followers acknowledge each batch cumulatively instead of answering each message as etcd's raft does.")
+    var cumulativeAcks = false
 
     @Option(help: "Messages per second in total instead of saturating.")
     var rate: Double?
@@ -90,6 +96,8 @@ struct BenchCommand: AsyncParsableCommand {
         options.snapshotSize = snapshotSize
         options.window = window
         options.spin = .microseconds(spinMicroseconds)
+        options.latencySampleEvery = latencySampleEvery
+        options.cumulativeAcks = cumulativeAcks
         options.rate = rate
         options.duration = .milliseconds(Int((duration * 1000).rounded()))
         options.messages = messages

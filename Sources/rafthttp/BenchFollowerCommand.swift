@@ -35,6 +35,12 @@ struct BenchFollowerCommand: AsyncParsableCommand {
     @Option(help: "A folder with ca.pem, server.pem/key and client.pem/key: serve and dial with TLS.")
     var tlsDir: String?
 
+    @Flag(help: "Answer each delivered batch with one cumulative MsgAppResp and MsgHeartbeatResp, not one answer per message.")
+    var cumulativeAcks = false
+
+    @Option(help: "Microseconds the loop keeps polling after activity before it sleeps (0: never spin).")
+    var spinMicroseconds = 0
+
     func run() async throws {
         // A follower is a child of `rafthttp bench --processes`: it must not outlive its parent
         // (a killed benchmark would otherwise leave followers running).
@@ -46,6 +52,8 @@ struct BenchFollowerCommand: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.tlsDirectory = tlsDir
+        options.cumulativeAcks = cumulativeAcks
+        options.spin = .microseconds(spinMicroseconds)
         // Unbuffered: the parent waits for each line.
         @Sendable func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let report = try await BenchFollower.run(options, output: say, untilStopped: {

@@ -13,6 +13,7 @@ struct TransportBenchTests {
         o.window = 32
         o.spin = .zero // spinning loops would starve the other tests on two cores
         o.patience = .seconds(120) // a hang guard: a slow machine finishes the run, never cuts it short
+        o.latencySampleEvery = 1 // every delivery in the histogram, so counts can be compared
         change(&o)
         return o
     }
@@ -40,6 +41,31 @@ struct TransportBenchTests {
             #expect(json["sent"] as? Int == 400)
             #expect(r.table.contains("messages/s"))
         }
+    }
+
+    @Test("latency is sampled one message in N per follower; the harness's own CPU is measured apart")
+    func latencySampling() async throws {
+        try await ResourceGate.shared {
+            let r = try await TransportBench.run(Self.options {
+                $0.members = 3
+                $0.latencySampleEvery = 16
+            })
+            Self.checkCountsOnly(r, sent: 400)
+            // 200 MsgApps per follower: numbers 0, 16, ..., 192 carry a send time, 13 each.
+            #expect(r.histogram.totalCount == 26)
+            #expect(r.harnessCPUMicrosecondsPerMessage > 0)
+            let object = try JSONSerialization.jsonObject(with: Data(try r.json().utf8)) as? [String: Any]
+            let json = try #require(object)
+            #expect(json["latency_sample_every"] as? Int == 16)
+            #expect(json["harness_cpu_us_per_message"] as? Double ?? 0 > 0)
+            #expect(r.table.contains("1 in 16 sampled"))
+        }
+    }
+
+    static func checkCountsOnly(_ r: TransportBench.Result, sent: Int) {
+        #expect(r.sent == r.delivered + r.dropped)
+        #expect(r.lost == 0)
+        #expect(r.sent == sent)
     }
 
     @Test("snapshot workload: every follower gets the whole database and the leader hears finish")
@@ -182,15 +208,16 @@ struct RemoteFollowerTests {
     /// The `rafthttp` binary built beside this test bundle, if any.
     static let executable = PeerProcess.executable
 
-    @Test("--processes --tls: followers as child processes report their deliveries and latency",
-          .enabled(if: executable != nil, "the rafthttp binary is built with --build-tests"))
-    func processes() async throws {
+    @Test("--processes --tls: followers as child processes report their deliveries and latency, answering each message or each batch",
+          .enabled(if: executable != nil, "the rafthttp binary is built with --build-tests"), arguments: [false, true])
+    func processes(cumulativeAcks: Bool) async throws {
         try await ResourceGate.shared {
             let r = try await TransportBench.run(TransportBenchTests.options {
                 $0.processes = true
                 $0.tls = true
                 $0.executable = Self.executable
                 $0.messages = 300
+                $0.cumulativeAcks = cumulativeAcks
             })
             TransportBenchTests.checkCounts(r, sent: 300)
             #expect(r.mode == "processes")
