@@ -284,15 +284,8 @@ final class Sender: Sendable {
                     list.append(entry)
                 }
                 for (slot, id) in followers.enumerated() {
-                    var m = Message()
-                    m.type = .msgApp
-                    m.to = id
-                    m.from = leaderID
-                    m.term = 1
-                    m.logTerm = 1
-                    m.index = index
-                    m.entries = list
-                    batch.append(m)
+                    // Built by a function: its result moves into the batch, where a local would be copied.
+                    batch.append(Self.msgApp(to: id, from: leaderID, index: index, entries: list))
                     if sampleApp { roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp) }
                 }
                 apps += 1
@@ -328,6 +321,18 @@ final class Sender: Sendable {
             round += 1
         }
         return sent
+    }
+
+    private static func msgApp(to: UInt64, from: UInt64, index: UInt64, entries: [Entry]) -> Message {
+        var m = Message()
+        m.type = .msgApp
+        m.to = to
+        m.from = from
+        m.term = 1
+        m.logTerm = 1
+        m.index = index
+        m.entries = entries
+        return m
     }
 
     private func sleepUntil(_ nanos: UInt64) {

@@ -93,6 +93,22 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         }
     }
 
+    /// Hands a long-lived streamed body (chunked, or until close for an HTTP/1.0 client) to one
+    /// owner that orders its own writes (a raft stream writer, under its own lock): the returned
+    /// writer puts body pieces straight into the connection without this response's lock. Nil
+    /// unless the head went out with such framing and the response has not ended. The owner stops
+    /// writing before it calls ``end(trailers:)``, which still writes the last chunk; a write after
+    /// the connection closed returns false.
+    public func chunkWriter() -> HTTPChunkWriter? {
+        state.withLock { s in
+            guard s.headWritten, !s.ended, !s.closed else { return nil }
+            switch s.framer.mode {
+            case .chunked, .untilClose: return HTTPChunkWriter(connection: connection, framing: s.framer.mode)
+            case .none, .contentLength: return nil
+            }
+        }
+    }
+
     /// Writes body bytes; see ``write(_:)-(UnsafeRawBufferPointer)``.
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
@@ -251,4 +267,22 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         }
         HTTPSerializer.appendFraming(serializerFraming, to: &buffer)
     }
+}
+
+/// Writes the chunks of one chunked response body straight into its connection: see
+/// ``HTTPResponseWriter/chunkWriter()``. Not synchronized: its one owner orders the writes.
+public struct HTTPChunkWriter: Sendable {
+    let connection: Connection
+    /// `.chunked` or `.untilClose`: neither changes as bytes are written.
+    let framing: HTTPBodyFraming
+
+    /// Writes one chunk of `size` bytes that `fill` encodes in place in the connection's outbound
+    /// buffer; see ``HTTPResponseWriter/write(size:_:)``. False when the connection is closed.
+    public func write(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
+        var framer = BodyFramer(mode: framing)
+        return framer.write(size: size, to: connection, fill)
+    }
+
+    /// Bytes written on the connection and not yet handed to the kernel.
+    public var queuedBytes: Int { connection.queuedBytes }
 }

@@ -221,7 +221,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         if m.isLinkHeartbeat {
             heartbeatsInRead += 1
         } else {
-            batch.append(m)
+            batch.append(consume m)
         }
     }
 

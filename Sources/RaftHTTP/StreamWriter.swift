@@ -46,6 +46,8 @@ final class StreamWriter: Sendable {
     // MARK: guarded by the lock (the lock also orders frames of concurrent senders)
     private struct State {
         var response: HTTPResponseWriter?
+        /// The response's chunks, written without its lock: this writer's lock orders them.
+        var chunks: HTTPChunkWriter?
         var encoder = MsgAppV2Encoder()
         var closed = false
     }
@@ -82,6 +84,7 @@ final class StreamWriter: Sendable {
             guard !s.closed else { return (false, nil) }
             let previous = s.response
             s.response = response
+            s.chunks = response.chunkWriter()
             attached.store(true, ordering: .relaxed)
             s.encoder = MsgAppV2Encoder() // a new connection starts from the zero state
             return (true, previous)
@@ -110,6 +113,7 @@ final class StreamWriter: Sendable {
         let wasCurrent = state.withLock { s in
             guard s.response === response else { return false }
             s.response = nil
+            s.chunks = nil
             attached.store(false, ordering: .relaxed)
             return true
         }
@@ -124,8 +128,8 @@ final class StreamWriter: Sendable {
     /// blocks.
     func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
         state.withLock { s in
-            guard let response = s.response else { return .notAttached }
-            if response.queuedBytes > queueLimit { return .full }
+            guard let chunks = s.chunks else { return .notAttached }
+            if chunks.queuedBytes > queueLimit { return .full }
             // Through the buffer: a `for m in messages` loop copies (retains) every message.
             return messages.withUnsafeBufferPointer { list in
                 let size: Int
@@ -133,7 +137,7 @@ final class StreamWriter: Sendable {
                 case .message: size = MessageStreamEncoder().frameSize(of: list)
                 case .msgAppV2: size = s.encoder.frameSize(of: list)
                 }
-                let written = response.write(size: size) { buffer in
+                let written = chunks.write(size: size) { buffer in
                     var offset = 0
                     switch type {
                     case .message:
@@ -163,6 +167,7 @@ final class StreamWriter: Sendable {
             s.closed = true
             defer {
                 s.response = nil
+                s.chunks = nil
                 attached.store(false, ordering: .relaxed)
             }
             return s.response
@@ -175,6 +180,7 @@ final class StreamWriter: Sendable {
         let response: HTTPResponseWriter? = state.withLock { s in
             defer {
                 s.response = nil
+                s.chunks = nil
                 attached.store(false, ordering: .relaxed)
             }
             return s.response

@@ -186,14 +186,14 @@ public final class Transport: Sendable {
     /// Messages for one peer keep their order within each channel.
     public func send(_ messages: [Message]) {
         guard !messages.isEmpty, !isStopped else { return }
-        let peers = context.peers.withLock { $0 }
         var start = 0
         while start < messages.count {
             let to = messages[start].to
             var end = start + 1
             while end < messages.count, messages[end].to == to { end += 1 }
             if to != 0 {
-                if let peer = peers[to] {
+                // One lookup per run of messages to the same peer, without copying the table.
+                if let peer = context.peers.withLock({ $0[to] }) {
                     peer.send(messages[start..<end])
                 } else if let remote = context.remotes.withLock({ $0.use(to) }) {
                     for m in messages[start..<end] where !remote.send(m) {

@@ -10,14 +10,14 @@ import Darwin
 /// mutexes (it reports false races through `Mutex`'s futex), and because `withLock` takes a plain
 /// `inout` closure, which keeps raw-pointer payloads out of region-isolation trouble.
 /// Critical sections must stay tiny: no I/O, no callbacks, no allocation where avoidable.
-package final class Locked<Value>: @unchecked Sendable {
+public final class Locked<Value>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only touched between lock and unlock of `mutex`.
     // Inlinable (and so these two usable from inlinable code): a lock taken from another module
     // through an opaque generic call costs a metadata lookup and a boxed closure on every use.
     @usableFromInline var value: Value
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    package init(_ value: Value) {
+    public init(_ value: Value) {
         self.value = value
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -30,7 +30,7 @@ package final class Locked<Value>: @unchecked Sendable {
     }
 
     @inlinable @inline(__always)
-    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&value)

@@ -5,14 +5,22 @@
 public struct EntryType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
+    // Written out and inlinable: the transport compares types for every message it sends.
+    @inlinable
+    public static func == (lhs: EntryType, rhs: EntryType) -> Bool { lhs.rawValue == rhs.rawValue }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
     /// Application data (`EntryNormal`, 0).
-    public static let normal = EntryType(rawValue: 0)
+    @inlinable public static var normal: EntryType { EntryType(rawValue: 0) }
     /// A marshalled ``ConfChange`` (`EntryConfChange`, 1).
-    public static let confChange = EntryType(rawValue: 1)
+    @inlinable public static var confChange: EntryType { EntryType(rawValue: 1) }
     /// A marshalled ``ConfChangeV2`` (`EntryConfChangeV2`, 2).
-    public static let confChangeV2 = EntryType(rawValue: 2)
+    @inlinable public static var confChangeV2: EntryType { EntryType(rawValue: 2) }
 
     /// etcd's name for the type (`EntryNormal`), or the number if it has none.
     public var description: String {

@@ -52,7 +52,7 @@ public struct Message: Hashable, Sendable {
 
     /// `nil` for the empty snapshot that all but `MsgSnap` carry: it keeps the five arrays and the
     /// slice of a `Snapshot` out of every copy of every message, which the hot paths copy a lot.
-    private var snapshotBox: SnapshotBox?
+    @usableFromInline var snapshotBox: SnapshotBox?
 
     /// Creates a message; every argument defaults to zero, empty or `nil`.
     public init(
@@ -89,6 +89,9 @@ extension Message: WireMessage {
 
     /// The zero value: what an absent field decodes to. Written out rather than delegated, as
     /// every decode starts here: the general initializer would build and test an empty Snapshot.
+    /// Inlinable: the stream decoders and raft build messages from it one by one, and an opaque
+    /// call returns a value that is then copied (retained) into place.
+    @inlinable
     public init() {
         type = .msgHup
         to = 0
@@ -196,7 +199,8 @@ extension Message: ProtobufMessage {
 
 /// An immutable box for a non-empty ``Snapshot`` inside a ``Message``.
 /// Sendable: a final class whose only stored property is an immutable Sendable value.
-private final class SnapshotBox: Hashable, Sendable {
+@usableFromInline
+final class SnapshotBox: Hashable, Sendable {
     let value: Snapshot
 
     private init(_ value: Snapshot) { self.value = value }
@@ -206,7 +210,9 @@ private final class SnapshotBox: Hashable, Sendable {
         snapshot.isEmpty ? nil : SnapshotBox(snapshot)
     }
 
+    @usableFromInline
     static func == (lhs: SnapshotBox, rhs: SnapshotBox) -> Bool { lhs.value == rhs.value }
 
+    @usableFromInline
     func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }

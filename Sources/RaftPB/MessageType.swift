@@ -5,46 +5,54 @@
 public struct MessageType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: Int32
 
+    @inlinable
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
+    // Written out and inlinable: the transport compares types for every message it sends.
+    @inlinable
+    public static func == (lhs: MessageType, rhs: MessageType) -> Bool { lhs.rawValue == rhs.rawValue }
+
+    @inlinable
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
     /// Local: start an election (0).
-    public static let msgHup = MessageType(rawValue: 0)
+    @inlinable public static var msgHup: MessageType { MessageType(rawValue: 0) }
     /// Local: the leader should send heartbeats (1).
-    public static let msgBeat = MessageType(rawValue: 1)
+    @inlinable public static var msgBeat: MessageType { MessageType(rawValue: 1) }
     /// A proposal, forwarded to the leader (2).
-    public static let msgProp = MessageType(rawValue: 2)
+    @inlinable public static var msgProp: MessageType { MessageType(rawValue: 2) }
     /// Append entries (3); travels on the msgappv2 stream when it is up.
-    public static let msgApp = MessageType(rawValue: 3)
+    @inlinable public static var msgApp: MessageType { MessageType(rawValue: 3) }
     /// Answer to ``msgApp`` (4).
-    public static let msgAppResp = MessageType(rawValue: 4)
+    @inlinable public static var msgAppResp: MessageType { MessageType(rawValue: 4) }
     /// Vote request (5).
-    public static let msgVote = MessageType(rawValue: 5)
+    @inlinable public static var msgVote: MessageType { MessageType(rawValue: 5) }
     /// Vote answer (6).
-    public static let msgVoteResp = MessageType(rawValue: 6)
+    @inlinable public static var msgVoteResp: MessageType { MessageType(rawValue: 6) }
     /// Snapshot (7); travels as the head of a `POST /raft/snapshot` body.
-    public static let msgSnap = MessageType(rawValue: 7)
+    @inlinable public static var msgSnap: MessageType { MessageType(rawValue: 7) }
     /// Heartbeat (8). With `from` and `to` both 0 it is rafthttp's link heartbeat.
-    public static let msgHeartbeat = MessageType(rawValue: 8)
+    @inlinable public static var msgHeartbeat: MessageType { MessageType(rawValue: 8) }
     /// Heartbeat answer (9).
-    public static let msgHeartbeatResp = MessageType(rawValue: 9)
+    @inlinable public static var msgHeartbeatResp: MessageType { MessageType(rawValue: 9) }
     /// Local: a peer is unreachable (10).
-    public static let msgUnreachable = MessageType(rawValue: 10)
+    @inlinable public static var msgUnreachable: MessageType { MessageType(rawValue: 10) }
     /// Local: how a snapshot send ended (11).
-    public static let msgSnapStatus = MessageType(rawValue: 11)
+    @inlinable public static var msgSnapStatus: MessageType { MessageType(rawValue: 11) }
     /// Local: check quorum (12).
-    public static let msgCheckQuorum = MessageType(rawValue: 12)
+    @inlinable public static var msgCheckQuorum: MessageType { MessageType(rawValue: 12) }
     /// Leadership transfer request (13).
-    public static let msgTransferLeader = MessageType(rawValue: 13)
+    @inlinable public static var msgTransferLeader: MessageType { MessageType(rawValue: 13) }
     /// Start an election now, for a leadership transfer (14).
-    public static let msgTimeoutNow = MessageType(rawValue: 14)
+    @inlinable public static var msgTimeoutNow: MessageType { MessageType(rawValue: 14) }
     /// Linearizable read request (15).
-    public static let msgReadIndex = MessageType(rawValue: 15)
+    @inlinable public static var msgReadIndex: MessageType { MessageType(rawValue: 15) }
     /// Linearizable read answer (16).
-    public static let msgReadIndexResp = MessageType(rawValue: 16)
+    @inlinable public static var msgReadIndexResp: MessageType { MessageType(rawValue: 16) }
     /// Pre-vote request (17).
-    public static let msgPreVote = MessageType(rawValue: 17)
+    @inlinable public static var msgPreVote: MessageType { MessageType(rawValue: 17) }
     /// Pre-vote answer (18).
-    public static let msgPreVoteResp = MessageType(rawValue: 18)
+    @inlinable public static var msgPreVoteResp: MessageType { MessageType(rawValue: 18) }
 
     private static let names = [
         "MsgHup", "MsgBeat", "MsgProp", "MsgApp", "MsgAppResp", "MsgVote", "MsgVoteResp", "MsgSnap",
