@@ -64,6 +64,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var batch: [Message] = []
     /// Link heartbeats the current read carried.
     private var heartbeatsInRead = 0
+    /// Body bytes were appended to the decoder and not yet decoded.
+    private var bodyPending = false
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     /// Set while `HTTPClient.execute` runs: a request that fails at once (an https URL without a
@@ -147,7 +149,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
                 // Forget the task first: cancelling calls `didFail` on this thread, now ignored.
                 let closing = task
                 task = nil
-                deliverBatch() // what the connection's last read decoded still goes to raft
+                decodeAndDeliver() // what the last read brought still goes to raft; the stream ends anyway
                 messageDecoder = nil
                 msgAppDecoder = nil
                 reading.store(false, ordering: .relaxed)
@@ -202,32 +204,49 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
         guard task === self.task, machine.bodyReceived(bytes, now: loop.now) == .decode else { return }
         peer.recordReceived(bytes: bytes.count)
-        do {
-            if msgAppDecoder != nil {
-                try msgAppDecoder?.feed(bytes) { m in collect(m) }
-            } else {
-                try messageDecoder?.feed(bytes) { m in collect(m) }
-            }
-        } catch {
-            // The messages decoded before a bad frame still go to raft, before the stream closes.
-            deliverBatch()
-            run(machine.decodeFailed(error))
-        }
-    }
-
-    /// Keeps a decoded message for the read's batch; counts a link heartbeat instead.
-    @inline(__always)
-    private func collect(_ m: consuming Message) {
-        if m.isLinkHeartbeat {
-            heartbeatsInRead += 1
+        // Collected until the read ends: the read's messages then share one buffer.
+        if msgAppDecoder != nil {
+            msgAppDecoder?.append(bytes)
         } else {
-            batch.append(consume m)
+            messageDecoder?.append(bytes)
         }
+        bodyPending = true
     }
 
     func didEndRead(_ task: HTTPClientTask) {
         guard task === self.task else { return }
+        if let failure = decodeAndDeliver() { run(machine.decodeFailed(failure)) }
+    }
+
+    /// Decodes what the read brought and hands the messages to raft as one batch; returns the
+    /// decode error, if a frame did not decode (the messages decoded before it went to raft).
+    @discardableResult
+    private func decodeAndDeliver() -> StreamCodecError? {
+        guard bodyPending else { return nil }
+        bodyPending = false
+        // Decoded into a local batch: appending to the stored one would check exclusive access to
+        // it for every message.
+        var decoded: [Message] = []
+        swap(&decoded, &batch)
+        var heartbeats = 0
+        var failure: StreamCodecError?
+        do throws(StreamCodecError) {
+            if msgAppDecoder != nil {
+                try msgAppDecoder?.decodeAppended { m in
+                    if m.isLinkHeartbeat { heartbeats += 1 } else { decoded.append(consume m) }
+                }
+            } else {
+                try messageDecoder?.decodeAppended { m in
+                    if m.isLinkHeartbeat { heartbeats += 1 } else { decoded.append(consume m) }
+                }
+            }
+        } catch {
+            failure = error
+        }
+        swap(&decoded, &batch)
+        heartbeatsInRead += heartbeats
         deliverBatch()
+        return failure
     }
 
     /// Hands what the read decoded to raft as one batch, in stream order.
@@ -255,7 +274,10 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didFinish(_ task: HTTPClientTask, trailers: HTTPHeaders) {
         guard task === self.task else { return }
-        deliverBatch()
+        if let failure = decodeAndDeliver() {
+            run(machine.decodeFailed(failure))
+            return
+        }
         run(machine.finished())
     }
 
@@ -265,7 +287,10 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
             return
         }
         guard task === self.task else { return }
-        deliverBatch()
+        if let failure = decodeAndDeliver() {
+            run(machine.decodeFailed(failure))
+            return
+        }
         run(machine.failed(error))
     }
 }

@@ -61,45 +61,83 @@ public struct MessageStreamEncoder: Sendable {
 
 /// Reads message stream frames out of a byte stream delivered in chunks of any size.
 ///
-/// Made for the event loop: ``feed(_:_:)`` never blocks, runs the callback for each complete
-/// message in order, and keeps the part of a frame that has not fully arrived. Each frame's bytes are
-/// copied once, into one array that the decoded message's byte fields then view, so the cost is one
-/// allocation per frame plus the entries array; no allocation is sized from a declared length before
-/// the bytes arrive. Not thread-safe: one owner (the loop thread that reads the stream).
+/// Made for the event loop: bytes go in with ``append(_:)`` as they arrive (copied once, into
+/// the decoder's input buffer), and ``decodeAppended(_:)`` hands out every message completed so
+/// far, in order. The decoded messages' byte fields view that input buffer: one allocation per
+/// decode call, shared by all the messages it completes. An unfinished frame stays for the next
+/// call (moved to a fresh buffer when frames before it were decoded, so a buffer that messages
+/// view is never written again). No allocation is sized from a declared length. Not thread-safe:
+/// one owner (the loop thread that reads the stream).
 public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// etcd's per-frame limit on the message stream (`readBytesLimit`): 512 MiB.
     public static let defaultLimit = 512 * 1024 * 1024
 
-    private var frames: FrameReader
+    private let limit: Int
+    /// Bytes appended and not yet decoded; an unfinished frame, if any, starts at 0.
+    private var input: [UInt8] = []
+    /// Stream offset of `input[0]`.
     private var consumed = 0
     private var failure: StreamCodecError?
 
     /// Creates a decoder that rejects frames longer than `limit` bytes.
     public init(limit: Int = MessageStreamDecoder.defaultLimit) {
-        frames = FrameReader(limit: limit, what: "message frame length")
+        self.limit = limit
     }
 
     /// Whether the bytes fed so far end exactly on a frame boundary (an EOF here is clean).
-    public var isAtFrameBoundary: Bool { frames.isAtBoundary }
+    public var isAtFrameBoundary: Bool { input.isEmpty }
 
-    /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order.
-    /// `chunk` need only stay valid for the call. Throws ``StreamCodecError`` when the stream is
-    /// broken; messages completed before the error have already been delivered.
+    /// Adds `bytes` (copied) to the input of the next ``decodeAppended(_:)``.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        input.append(contentsOf: bytes)
+    }
+
+    /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order:
+    /// ``append(_:)`` then ``decodeAppended(_:)``. `chunk` need only stay valid for the call.
+    /// Throws ``StreamCodecError`` when the stream is broken; messages completed before the error
+    /// have already been delivered.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         if let failure { throw failure }
+        append(chunk)
+        try decodeAppended(onMessage)
+    }
+
+    /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
+    /// stream order. Throws as ``feed(_:_:)`` does.
+    public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
+        if let failure { throw failure }
+        guard !input.isEmpty else { return }
+        let buffer = input // the messages' byte fields view this storage
         var offset = 0
-        defer { consumed += offset }
-        do throws(StreamCodecError) {
-            while let frame = try frames.next(from: chunk, at: &offset, streamOffset: consumed) {
+        var thrown: StreamCodecError?
+        buffer.withUnsafeBytes { raw in
+            while raw.count - offset >= 8 {
+                let length = raw.bigEndianUInt64(at: offset)
+                guard length <= UInt64(limit) else {
+                    thrown = .frameTooLarge("message frame length", length, limit: limit, at: consumed + offset)
+                    return
+                }
+                guard raw.count - offset - 8 >= Int(length) else { return }
+                let body = (offset + 8) ..< (offset + 8 + Int(length))
                 do throws(RaftPBError) {
-                    onMessage(try Message(decoding: frame))
+                    let message = try Message(decoding: buffer[body])
+                    offset = body.upperBound
+                    onMessage(message)
                 } catch {
-                    throw .malformed(error, "message frame", at: consumed + offset - frame.count)
+                    thrown = .malformed(error, "message frame", at: consumed + body.lowerBound)
+                    return
                 }
             }
-        } catch {
-            failure = error
-            throw error
+        }
+        consumed += offset
+        if offset == buffer.count {
+            input = []
+        } else if offset > 0 {
+            input = Array(buffer[offset...]) // only the unfinished frame; the rest is viewed
+        }
+        if let thrown {
+            failure = thrown
+            throw thrown
         }
     }
 
@@ -107,7 +145,7 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// frame (etcd's `io.ErrUnexpectedEOF`), or the error already thrown.
     public func finish() throws(StreamCodecError) {
         if let failure { throw failure }
-        guard frames.isAtBoundary else { throw .truncatedFrame("message stream", at: consumed) }
+        guard isAtFrameBoundary else { throw .truncatedFrame("message stream", at: consumed + input.count) }
     }
 }
 

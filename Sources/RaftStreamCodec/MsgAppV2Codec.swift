@@ -166,11 +166,18 @@ public struct MsgAppV2Encoder: Sendable {
 /// Reads a msgapp v2 stream delivered in chunks of any size, rebuilding the messages the short
 /// form leaves out from the stream's member IDs and the decoder's own term and index.
 ///
-/// Made for the event loop: ``feed(_:_:)`` never blocks and runs the callback for each complete
-/// message in order. Entry bytes are copied once, into one array per frame that the decoded
-/// entries' `data` then view. Every length and the entry count are checked against `limit`, and
-/// nothing is allocated from a declared size before the bytes arrive. Not thread-safe: one owner
-/// (the loop thread that reads the stream). A new connection needs a new decoder.
+/// Made for the event loop: bytes go in with ``append(_:)`` as they arrive (copied once, into
+/// the decoder's input buffer), and ``decodeAppended(_:)`` hands out every message completed so
+/// far, in order. The decoded entries' `data` view that input buffer: one allocation per decode
+/// call, shared by all the messages it completes (a reader appends a whole socket read, then
+/// decodes once). An unfinished frame stays for the next call; when frames were decoded before
+/// it, its bytes move to a fresh buffer (so a buffer that messages view is never written again),
+/// otherwise the buffer keeps growing in place, and the scan of a large frame resumes where it
+/// stopped: every byte is copied at most twice, and scanned once.
+///
+/// Every length and the entry count are checked against `limit` as soon as they arrive, and
+/// nothing is allocated from a declared size. Not thread-safe: one owner (the loop thread that
+/// reads the stream). A new connection needs a new decoder.
 public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// The receiving member (the rebuilt messages' `to`).
     public let local: UInt64
@@ -183,26 +190,24 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// The index of the last entry received.
     public private(set) var index: UInt64 = 0
 
-    private enum State: Sendable {
-        case frameType
-        case entryCount
-        case entryLength
-        case entryBody(end: Int)
-        case commit
-        case messageLength
-        case messageBody(length: Int)
-    }
-
-    private var state = State.frameType
-    private var number = BigEndianUInt64Reader()
-    private var remainingEntries: UInt64 = 0
-    /// The current appEntries frame's entries, back to back; handed to the decoded entries.
-    private var entryBytes: [UInt8] = []
-    /// Where each entry ends in `entryBytes`; kept across frames to reuse its storage.
-    private var entryEnds: [Int] = []
-    private var body: [UInt8] = []
+    /// Bytes appended and not yet decoded; an unfinished frame, if any, starts at 0.
+    private var input: [UInt8] = []
+    /// Stream offset of `input[0]`.
     private var consumed = 0
+    /// How far the scan of an unfinished appEntries frame at the start of `input` got.
+    private var scan = EntryScan()
     private var failure: StreamCodecError?
+
+    /// Progress through an appEntries frame's entries, relative to the frame's start.
+    private struct EntryScan: Sendable {
+        var count: UInt64?
+        /// Where each entry seen so far lies.
+        var entries: [Range<Int>] = []
+        /// Where the next entry's length field (or, after the last entry, the commit) starts.
+        var next = 9
+        /// Entry bytes so far, held to the limit as a total.
+        var bytes = 0
+    }
 
     /// Creates a decoder for the stream from `remote` to `local` (golden vectors: local 2,
     /// remote 1), rejecting any length or entry count above `limit`.
@@ -213,30 +218,48 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     }
 
     /// Whether the bytes fed so far end exactly on a frame boundary (an EOF here is clean).
-    public var isAtFrameBoundary: Bool {
-        if case .frameType = state { return true }
-        return false
+    public var isAtFrameBoundary: Bool { input.isEmpty }
+
+    /// Adds `bytes` (copied) to the input of the next ``decodeAppended(_:)``.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        input.append(contentsOf: bytes)
     }
 
-    /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order.
-    /// Link heartbeats are delivered too (``RaftPB/Message/isLinkHeartbeat``); the reader drops them.
-    /// `chunk` need only stay valid for the call. Throws ``StreamCodecError`` when the stream is
-    /// broken; messages completed before the error have already been delivered.
+    /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order:
+    /// ``append(_:)`` then ``decodeAppended(_:)``. Link heartbeats are delivered too
+    /// (``RaftPB/Message/isLinkHeartbeat``); the reader drops them. `chunk` need only stay valid
+    /// for the call. Throws ``StreamCodecError`` when the stream is broken; messages completed
+    /// before the error have already been delivered.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         if let failure { throw failure }
+        append(chunk)
+        try decodeAppended(onMessage)
+    }
+
+    /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
+    /// stream order. Throws as ``feed(_:_:)`` does.
+    public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
+        if let failure { throw failure }
+        guard !input.isEmpty else { return }
+        let buffer = input // the messages' entries view this storage
         var offset = 0
-        defer { consumed += offset }
-        do throws(StreamCodecError) {
-            // The state machine hands completed messages back rather than calling `onMessage`
-            // itself: passing the closure into every step retained and released its context
-            // (the stream reader) five times per message.
-            var completed: Message?
-            while try step(chunk, &offset, &completed) {
-                if let message = completed.take() { onMessage(message) }
+        var thrown: StreamCodecError?
+        buffer.withUnsafeBytes { raw in
+            do throws(StreamCodecError) {
+                while let message = try nextMessage(raw, buffer, at: &offset) { onMessage(message) }
+            } catch {
+                thrown = error
             }
-        } catch {
-            failure = error
-            throw error
+        }
+        consumed += offset
+        if offset == buffer.count {
+            input = []
+        } else if offset > 0 {
+            input = Array(buffer[offset...]) // only the unfinished frame; the rest is viewed
+        }
+        if let thrown {
+            failure = thrown
+            throw thrown
         }
     }
 
@@ -244,98 +267,89 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// frame, or the error already thrown.
     public func finish() throws(StreamCodecError) {
         if let failure { throw failure }
-        guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: consumed) }
+        guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: consumed + input.count) }
     }
 
-    /// Advances the state machine by one state, leaving a message it completed in `completed`;
-    /// `false` when the chunk is used up.
-    private mutating func step(_ chunk: UnsafeRawBufferPointer, _ offset: inout Int, _ completed: inout Message?)
-        throws(StreamCodecError) -> Bool
+    /// The message of the frame at `offset`, moving `offset` past it; nil when the frame is not
+    /// complete yet (`offset` unchanged, the scan of an appEntries frame saved).
+    private mutating func nextMessage(_ raw: UnsafeRawBufferPointer, _ buffer: [UInt8], at offset: inout Int)
+        throws(StreamCodecError) -> Message?
     {
-        let start = consumed + offset
-        switch state {
-        case .frameType:
-            guard offset < chunk.count else { return false }
-            let type = chunk[offset]
+        let start = offset
+        guard start < raw.count else { return nil }
+        let available = raw.count - start
+        switch raw[start] {
+        case MsgAppV2FrameType.linkHeartbeat:
             offset += 1
-            switch type {
-            case MsgAppV2FrameType.linkHeartbeat:
-                var heartbeat = Message()
-                heartbeat.type = .msgHeartbeat
-                completed = heartbeat
-            case MsgAppV2FrameType.appEntries:
-                state = .entryCount
-            case MsgAppV2FrameType.msgApp:
-                state = .messageLength
-            default:
-                throw .unknownFrameType(type, at: start)
+            var heartbeat = Message()
+            heartbeat.type = .msgHeartbeat
+            return heartbeat
+
+        case MsgAppV2FrameType.appEntries:
+            if scan.count == nil {
+                guard available >= 9 else { return nil }
+                let count = raw.bigEndianUInt64(at: start + 1)
+                guard count <= UInt64(limit) else {
+                    throw .frameTooLarge("msgappv2 entry count", count, limit: limit, at: consumed + start + 1)
+                }
+                scan.count = count
+                scan.entries.removeAll(keepingCapacity: true)
+                scan.next = 9
+                scan.bytes = 0
             }
-
-        case .entryCount:
-            guard let count = number.next(from: chunk, at: &offset) else { return false }
-            guard count <= UInt64(limit) else { throw .frameTooLarge("msgappv2 entry count", count, limit: limit, at: start) }
-            remainingEntries = count
-            entryEnds.removeAll(keepingCapacity: true)
-            state = count == 0 ? .commit : .entryLength
-
-        case .entryLength:
-            guard let length = number.next(from: chunk, at: &offset) else { return false }
-            guard length <= UInt64(limit - entryBytes.count) else {
-                throw .frameTooLarge("msgappv2 entry length", length, limit: limit, at: start)
+            let count = scan.count ?? 0
+            while UInt64(scan.entries.count) < count {
+                guard available - scan.next >= 8 else { return nil }
+                let length = raw.bigEndianUInt64(at: start + scan.next)
+                guard length <= UInt64(limit - scan.bytes) else {
+                    throw .frameTooLarge("msgappv2 entry length", length, limit: limit, at: consumed + start + scan.next)
+                }
+                let end = scan.next + 8 + Int(length)
+                guard available >= end else { return nil }
+                scan.entries.append((scan.next + 8) ..< end)
+                scan.bytes += Int(length)
+                scan.next = end
             }
-            // The frame's first entry sizes the buffer from the bytes at hand, never from the
-            // declared length alone: a lying length allocates no more than what arrived.
-            if entryBytes.isEmpty { entryBytes.reserveCapacity(Swift.min(Int(length), chunk.count - offset)) }
-            state = .entryBody(end: entryBytes.count + Int(length))
+            guard available - scan.next >= 8 else { return nil }
+            let commit = raw.bigEndianUInt64(at: start + scan.next)
+            offset = start + scan.next + 8
+            let message = try appEntriesMessage(buffer, frameStart: start, commit: commit)
+            scan.count = nil
+            return message
 
-        case .entryBody(let end):
-            guard entryBytes.fill(to: end, from: chunk, at: &offset) else { return false }
-            entryEnds.append(end)
-            remainingEntries -= 1
-            state = remainingEntries == 0 ? .commit : .entryLength
-
-        case .commit:
-            guard let commit = number.next(from: chunk, at: &offset) else { return false }
-            let message = try appEntriesMessage(commit: commit, at: start)
-            state = .frameType
-            completed = message
-
-        case .messageLength:
-            guard let length = number.next(from: chunk, at: &offset) else { return false }
-            guard length <= UInt64(limit) else { throw .frameTooLarge("msgappv2 frame length", length, limit: limit, at: start) }
-            state = .messageBody(length: Int(length))
-
-        case .messageBody(let length):
-            guard body.fill(to: length, from: chunk, at: &offset) else { return false }
-            let frame = body
-            body = []
+        case MsgAppV2FrameType.msgApp:
+            guard available >= 9 else { return nil }
+            let length = raw.bigEndianUInt64(at: start + 1)
+            guard length <= UInt64(limit) else {
+                throw .frameTooLarge("msgappv2 frame length", length, limit: limit, at: consumed + start + 1)
+            }
+            guard available - 9 >= Int(length) else { return nil }
             let message: Message
             do throws(RaftPBError) {
-                message = try Message(decoding: frame)
+                message = try Message(decoding: buffer[(start + 9) ..< (start + 9 + Int(length))])
             } catch {
-                throw .malformed(error, "msgappv2 message", at: start)
+                throw .malformed(error, "msgappv2 message", at: consumed + start)
             }
+            offset = start + 9 + Int(length)
             term = message.term
             index = message.entries.last?.index ?? message.index
-            state = .frameType
-            completed = message
+            return message
+
+        case let type:
+            throw .unknownFrameType(type, at: consumed + start)
         }
-        return true
     }
 
-    private mutating func appEntriesMessage(commit: UInt64, at offset: Int) throws(StreamCodecError) -> Message {
-        let storage = entryBytes
-        entryBytes = []
+    /// The MsgApp of the scanned appEntries frame starting at `frameStart` in `buffer`.
+    private mutating func appEntriesMessage(_ buffer: [UInt8], frameStart: Int, commit: UInt64) throws(StreamCodecError) -> Message {
         var entries: [Entry] = []
-        entries.reserveCapacity(entryEnds.count)  // entries that arrived, not a declared count
-        var from = 0
-        for end in entryEnds {
+        entries.reserveCapacity(scan.entries.count) // entries that arrived, not a declared count
+        for range in scan.entries {
             do throws(RaftPBError) {
-                entries.append(try Entry(decoding: storage[from ..< end]))
+                entries.append(try Entry(decoding: buffer[(frameStart + range.lowerBound) ..< (frameStart + range.upperBound)]))
             } catch {
-                throw .malformed(error, "msgappv2 entry \(entries.count)", at: offset)
+                throw .malformed(error, "msgappv2 entry \(entries.count)", at: consumed + frameStart)
             }
-            from = end
         }
         // Field by field from the zero value: the memberwise initializer would build (and drop) an
         // empty Snapshot for its default argument, five retains and releases per message.
@@ -350,5 +364,13 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
         index &+= UInt64(entries.count)
         message.entries = consume entries
         return message
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The unsigned big-endian 64-bit integer at `offset` (8 bytes must be there).
+    @inline(__always)
+    func bigEndianUInt64(at offset: Int) -> UInt64 {
+        UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 }

@@ -66,8 +66,15 @@ struct TransportTests {
             // in dials, not seconds: a slower machine takes longer, never more dials per interval.
             let retry = Duration.milliseconds(200)
             let started = ContinuousClock.now
-            let one = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000) { $0.dialRetryFrequency = retry }
-            let two = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000) { $0.dialRetryFrequency = retry }
+            // No jitter: it takes up to a fifth off a wait, and this test bounds dials by the frequency.
+            let one = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000) {
+                $0.dialRetryFrequency = retry
+                $0.dialRetryJitter = 0
+            }
+            let two = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000) {
+                $0.dialRetryFrequency = retry
+                $0.dialRetryJitter = 0
+            }
             try one.transport.addPeer(2, urls: [two.url])
             try await eventually(.seconds(30), "both of 1's stream dials refused") { (one.transport.statistics(peer: 2)?.failures ?? 0) >= 2 }
             try two.transport.addPeer(1, urls: [one.url])
