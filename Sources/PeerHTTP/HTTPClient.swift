@@ -164,6 +164,13 @@ public final class HTTPClient: Sendable {
     public func closeIdleConnections() {
         core.pool.closeAll()
     }
+
+    /// Closes the idle keep-alive connections to `url`'s host and port (and scheme). Requests in
+    /// flight are not affected; an invalid URL closes none. Any thread.
+    public func closeIdleConnections(to url: String) {
+        guard let url = HTTPURL(url) else { return }
+        core.pool.closeAll(HTTPConnectionPool.Key(host: url.host, port: url.port, tls: url.isTLS))
+    }
 }
 
 extension HTTPURL {

@@ -20,6 +20,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
             case requestBodyFailed = "request body failed"
             case cancelled = "cancelled"
             case stalled = "no progress"
+            case dialRefused = "dial refused by the caller's admission"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -44,6 +45,9 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         /// No byte moved for the request's ``HTTPClientRequest/progressTimeout``; the connection
         /// was closed.
         public static let stalled = Code(.stalled)
+        /// The request's ``HTTPClientRequest/dialAdmission`` refused a new connection; nothing
+        /// was dialed.
+        public static let dialRefused = Code(.dialRefused)
 
         public var description: String { base.rawValue }
     }

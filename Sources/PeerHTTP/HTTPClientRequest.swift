@@ -34,11 +34,17 @@ public struct HTTPClientRequest: Sendable {
     /// transfer of any size completes. Nil (the default): none. The dial has its own bound
     /// (``HTTPClient/Configuration/dialTimeout``).
     public var progressTimeout: Duration?
+    /// Asked on the request's loop thread before each new connection is dialed for it (never when
+    /// a kept-alive connection is reused): false fails the request with
+    /// ``HTTPClientError/Code/dialRefused`` without dialing. A caller that budgets connection
+    /// attempts takes a token here. Nil (the default): always dial.
+    public var dialAdmission: (@Sendable () -> Bool)?
 
     /// Creates a request.
     public init(method: HTTPRequest.Method = .get, url: String, headerFields: HTTPFields = [:], body: Body = .none,
-                progressTimeout: Duration? = nil) {
+                progressTimeout: Duration? = nil, dialAdmission: (@Sendable () -> Bool)? = nil) {
         self.progressTimeout = progressTimeout
+        self.dialAdmission = dialAdmission
         self.method = method
         self.url = url
         self.headerFields = headerFields

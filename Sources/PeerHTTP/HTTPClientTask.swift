@@ -8,7 +8,8 @@
 // Failure modes: dial refused or failing its TLS handshake → connectFailed; dial timeout → timedOut;
 // a reused keep-alive connection closed or reset before any response byte → redialed once (buffer
 // bodies only), then closedBeforeResponse; malformed response → invalidResponse, close; closed
-// mid-response → closedInResponse; cancel() → cancelled, close at once.
+// mid-response → closedInResponse; cancel() → cancelled, close at once; the request's
+// dialAdmission says no to a new connection → dialRefused, nothing dialed.
 // no byte moved for the request's progressTimeout (none read, none handed to the socket) →
 // stalled, close at once. Without a progressTimeout a silent server holds a request until it is
 // cancelled (or the kernel's TCP liveness drops a dead link).
@@ -112,6 +113,10 @@ public final class HTTPClientTask: @unchecked Sendable {
     }
 
     private func dial() {
+        if let admit = request.dialAdmission, !admit() {
+            fail(HTTPClientError(.dialRefused, request: label))
+            return
+        }
         let tls: TLSContext?
         if url.isTLS {
             guard let context = core.configuration.tls else {

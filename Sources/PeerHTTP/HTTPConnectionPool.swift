@@ -60,4 +60,10 @@ final class HTTPConnectionPool: Sendable {
         }
         for conn in all { conn.loop.executeSoon { conn.close() } }
     }
+
+    /// Closes the idle connections to `key`.
+    func closeAll(_ key: Key) {
+        let list = idle.withLock { $0.removeValue(forKey: key) } ?? []
+        for conn in list { conn.loop.executeSoon { conn.close() } }
+    }
 }

@@ -9,6 +9,11 @@
 // mismatch, any other status, no byte moved for `requestProgressTimeout`) -> the peer is deactivated, raft hears unreachable (and `.failure`
 // for MsgSnap), the next URL is tried next time. No retry: raft resends. A reused keep-alive
 // connection found dead is redialed once by the HTTP client, not counted as a failure.
+//
+// A remote learned from a request (Remotes.swift) posts through its own client (its own pool of
+// kept-alive connections): each new connection takes a token from the learned remotes' dial
+// budget first, a post refused one fails at once like any other (nothing dialed), and stop closes
+// the remote's idle connections instead of leaving them to the pool's idle timeout.
 import HTTPTypes
 import Logging
 import PeerHTTP
@@ -27,6 +32,15 @@ final class Pipeline: @unchecked Sendable {
     private let picker: URLPicker
     /// The owning peer (strong: see Peer.start); cleared at stop to break the cycle.
     var peer: Peer?
+    /// Set for a remote learned from a request; nil for peers and the user's remotes.
+    private let learned: LearnedDialing?
+
+    /// How a remote learned from a request dials: through `client` (the learned remotes' own
+    /// pool), each new connection to `url` only if `admit(url)` says yes. Any thread.
+    struct LearnedDialing: Sendable {
+        let client: HTTPClient
+        let admit: @Sendable (_ url: PeerURL) -> Bool
+    }
 
     // MARK: guarded by the lock
     private struct State {
@@ -42,7 +56,8 @@ final class Pipeline: @unchecked Sendable {
     // MARK: loop thread only
     private var tasks: [ObjectIdentifier: HTTPClientTask] = [:]
 
-    init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker) {
+    init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker, learned: LearnedDialing? = nil) {
+        self.learned = learned
         self.peerID = peerID
         self.context = context
         self.loop = loop
@@ -67,7 +82,11 @@ final class Pipeline: @unchecked Sendable {
         return accepted
     }
 
-    /// Stops: queued messages are dropped, in-flight posts cancelled.
+    /// Whether messages are queued or posts in flight. Any thread.
+    var isBusy: Bool { state.withLock { $0.active > 0 || $0.count > 0 } }
+
+    /// Stops: queued messages are dropped, in-flight posts cancelled; a learned remote's idle
+    /// connections are closed (after the posts that ended before, on this loop, parked theirs).
     func stop() {
         state.withLock { s in
             s.stopped = true
@@ -78,6 +97,9 @@ final class Pipeline: @unchecked Sendable {
             for task in tasks.values { task.cancel() }
             tasks = [:]
             peer = nil
+            if let learned {
+                for url in picker.urls { learned.client.closeIdleConnections(to: url.description) }
+            }
         }
     }
 
@@ -106,14 +128,15 @@ final class Pipeline: @unchecked Sendable {
         let url = picker.pick()
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.protobuf
-        let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
+        var request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
                                         headerFields: fields, body: .bytes(message.encode()),
                                         progressTimeout: context.configuration.requestProgressTimeout)
+        if let admit = learned?.admit { request.dialAdmission = { admit(url) } }
         var answer: HTTPResponseHead?
         var body: [UInt8] = []
         var ended = false
         let key = Box()
-        let task = context.pipelineClient.execute(request, on: loop, onHead: { head in
+        let task = (learned?.client ?? context.pipelineClient).execute(request, on: loop, onHead: { head in
             answer = head
         }, onBody: { bytes in
             if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }

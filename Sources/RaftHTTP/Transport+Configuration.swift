@@ -67,6 +67,23 @@ extension Transport {
         /// the least recently used is stopped to make room. etcd keeps one per ID ever seen, which
         /// a flood of made-up IDs grows without bound. 0 learns none. Default 64.
         public var maxLearnedRemotes: Int
+        /// A learned remote that nobody used for this long (raft sent nothing to it, its sender made
+        /// no request, no post of it is in flight) is stopped and its idle connections closed,
+        /// counted in ``RemoteStatistics/evictedIdle``. Remotes the user added are never stopped.
+        /// Checked every quarter of it. Nil: only ``maxLearnedRemotes`` evicts. Default 60 s (the
+        /// pipeline's kept-alive connections idle out after as long); etcd never stops one.
+        public var learnedRemoteIdleTimeout: Duration?
+        /// Connections that remotes learned from requests may dial at once, beyond the refill at
+        /// ``learnedRemoteDialsPerSecond``: one token bucket for all of them, since each request
+        /// of an unknown sender names a URL of its choice and raft answers any sender. A post that
+        /// would dial without a token fails at once (raft hears unreachable and resends; counted in
+        /// ``RemoteStatistics/dialsRefused``, a rate-limited warning says so). Posts on kept-alive
+        /// connections cost nothing; the user's remotes and peers are never limited. Default 8
+        /// (two learned remotes' four pipeline workers); 0 dials none. etcd has no limit.
+        public var learnedRemoteDialBurst: Int
+        /// How fast the learned remotes' dial budget refills (tokens per second, up to
+        /// ``learnedRemoteDialBurst``). Default 1; 0: never refills.
+        public var learnedRemoteDialsPerSecond: Double
         /// A pipeline post, a probe or a snapshot send during which no byte moves (none read, none
         /// handed to the socket) for this long fails: raft hears unreachable (and `.failure` for a
         /// snapshot), the peer goes inactive, ``PeerStatistics`` counts it (`stalledPipelinePosts`, ...).
@@ -108,6 +125,9 @@ extension Transport {
                     snapshotHeadLimit: Int = Wire.Limit.messageFrame,
                     snapshotReceiveTimeout: Duration = Wire.Timeout.connRead,
                     maxLearnedRemotes: Int = 64,
+                    learnedRemoteIdleTimeout: Duration? = .seconds(60),
+                    learnedRemoteDialBurst: Int = 8,
+                    learnedRemoteDialsPerSecond: Double = 1,
                     tcpLiveness: TCPLiveness? = nil,
                     requestProgressTimeout: Duration = Wire.Timeout.connRead,
                     metricsFactory: (any MetricsFactory)? = nil) {
@@ -133,6 +153,9 @@ extension Transport {
             self.snapshotHeadLimit = snapshotHeadLimit
             self.snapshotReceiveTimeout = snapshotReceiveTimeout
             self.maxLearnedRemotes = maxLearnedRemotes
+            self.learnedRemoteIdleTimeout = learnedRemoteIdleTimeout
+            self.learnedRemoteDialBurst = learnedRemoteDialBurst
+            self.learnedRemoteDialsPerSecond = learnedRemoteDialsPerSecond
             self.metricsFactory = metricsFactory
         }
 

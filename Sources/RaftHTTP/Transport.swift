@@ -24,12 +24,20 @@ public final class Transport: Sendable {
     /// Critical errors, such as "the member has been permanently removed from the cluster".
     public let errors: AsyncStream<RaftHTTPError>
     private let stopped = Atomic<Bool>(false)
+    /// Evicts idle learned remotes; nil when ``Configuration/learnedRemoteIdleTimeout`` is nil.
+    private let learnedRemoteSweep: LearnedRemoteSweep?
 
     /// Creates a transport for `raft`, running its connections on `group`'s loops.
     public init(configuration: Configuration, raft: any Raft, group: EventLoopGroup) {
         let (stream, continuation) = AsyncStream.makeStream(of: RaftHTTPError.self, bufferingPolicy: .bufferingNewest(16))
         errors = stream
         context = TransportContext(configuration: configuration, raft: raft, group: group, errors: continuation)
+        if let idle = configuration.learnedRemoteIdleTimeout, configuration.maxLearnedRemotes > 0 {
+            learnedRemoteSweep = LearnedRemoteSweep(loop: group.next(), idleTimeout: idle)
+        } else {
+            learnedRemoteSweep = nil
+        }
+        learnedRemoteSweep?.start { [weak self] in self?.evictIdleLearnedRemotes() }
     }
 
     /// The configuration the transport was created with.
@@ -40,6 +48,7 @@ public final class Transport: Sendable {
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         removeAllPeers()
+        learnedRemoteSweep?.stop()
         for pipeline in context.remotes.withLock({ $0.removeAll() }) { pipeline.stop() }
         closeIdleConnections()
         context.finishErrors()
@@ -51,6 +60,7 @@ public final class Transport: Sendable {
     /// otherwise kept for reuse until their idle timeout). Any thread.
     public func closeIdleConnections() {
         context.pipelineClient.closeIdleConnections()
+        context.learnedClient.closeIdleConnections()
         context.streamClient.closeIdleConnections()
     }
 
@@ -105,29 +115,15 @@ public final class Transport: Sendable {
     }
 
     /// Adds a pipeline-only helper for a member that is not a peer yet (a newly joined member
-    /// that must be caught up). Ignored when `id` is already a peer or remote, or after stop.
+    /// that must be caught up). Ignored when `id` is already a peer or the user's remote, or after
+    /// stop. A remote learned from a request with this ID becomes the user's: never evicted, its
+    /// dials never limited (its learned pipeline is replaced).
     public func addRemote(_ id: UInt64, urls: [String]) throws(RaftHTTPError) {
         guard !isStopped else { return }
         let parsed = try Self.parse(urls)
         if context.peers.withLock({ $0[id] != nil }) { return }
-        let added = context.remotes.withLock { remotes in remotes.add(id) { remotePipeline(id, parsed) } }
-        if added {
-            context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
-        }
-    }
-
-    /// Adds a remote learned from a request of an unknown sender (`X-Server-From` with
-    /// `X-PeerURLs`), at most ``Configuration/maxLearnedRemotes`` of them: the least recently used
-    /// learned remote is stopped to make room.
-    func learnRemote(_ id: UInt64, urls: [String]) {
-        guard !isStopped, let parsed = try? Self.parse(urls), context.peers.withLock({ $0[id] == nil }) else { return }
-        let limit = context.configuration.maxLearnedRemotes
-        let (added, evicted) = context.remotes.withLock { remotes in remotes.learn(id, limit: limit) { remotePipeline(id, parsed) } }
-        if let (evictedID, pipeline) = evicted {
-            pipeline.stop()
-            context.rateLimitedWarning(key: "remote-evicted", "stopped the least recently used remote peer to make room",
-                                       metadata: ["remote-peer-id": "\(MemberID(evictedID))", "limit": "\(limit)"])
-        }
+        let (added, replaced) = context.remotes.withLock { remotes in remotes.add(id) { remotePipeline(id, parsed) } }
+        replaced?.stop()
         if added {
             context.logger.info("added new remote peer", metadata: ["remote-peer-id": "\(MemberID(id))"])
         }
@@ -144,10 +140,10 @@ public final class Transport: Sendable {
         context.remotes.withLock { $0.contains(id) }
     }
 
-    /// Remotes now (learned from requests or added), and how many learned ones were stopped to
-    /// make room since the start. Any thread.
-    public var remoteStatistics: (count: Int, evicted: Int) {
-        context.remotes.withLock { ($0.count, $0.evicted) }
+    /// Remotes now (learned from requests or added), how many learned ones were stopped to make
+    /// room or for being idle, and their dials admitted and refused, since the start. Any thread.
+    public var remoteStatistics: RemoteStatistics {
+        context.remotes.withLock { $0.statistics }
     }
 
     /// Connections of the pipeline's client (pipeline posts, snapshots, one of the probers) open
@@ -208,7 +204,7 @@ public final class Transport: Sendable {
         }
     }
 
-    private static func parse(_ urls: [String]) throws(RaftHTTPError) -> [PeerURL] {
+    static func parse(_ urls: [String]) throws(RaftHTTPError) -> [PeerURL] {
         var parsed: [PeerURL] = []
         for u in urls { parsed.append(try PeerURL(parsing: u)) }
         guard !parsed.isEmpty else { throw .invalidPeerURL("", "a peer needs at least one URL") }

@@ -17,6 +17,9 @@ final class TransportContext: Sendable {
     let streamClient: HTTPClient
     /// Pipeline and snapshots: kept-alive connections reused per peer (etcd's pipeline client).
     let pipelineClient: HTTPClient
+    /// Remotes learned from requests: a pool of their own, so that stopping one closes its idle
+    /// connections without touching a peer's that shares its URL (a sender names any URL).
+    let learnedClient: HTTPClient
     let metrics: TransportMetrics
     let logger: Logger
     /// The headers of every request to a peer, built once.
@@ -25,7 +28,7 @@ final class TransportContext: Sendable {
 
     // MARK: guarded by locks
     let peers = Locked<[UInt64: Peer]>([:])
-    let remotes = Locked(Remotes())
+    let remotes: Locked<Remotes<Pipeline>>
     /// Warnings that can repeat per message or per request: once a second per key, bounded.
     let warnings: RateLimitedLogger
 
@@ -45,6 +48,11 @@ final class TransportContext: Sendable {
                                                        keepAlive: false, tcpLiveness: liveness))
         pipelineClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
                                                          keepAlive: true, tcpLiveness: liveness))
+        learnedClient = HTTPClient(configuration: .init(dialTimeout: configuration.dialTimeout, tls: configuration.clientTLS,
+                                                        keepAlive: true, maxIdleConnectionsPerHost: max(1, configuration.pipelineWorkers),
+                                                        tcpLiveness: liveness))
+        remotes = Locked(Remotes(dialBurst: configuration.learnedRemoteDialBurst,
+                                 dialsPerSecond: configuration.learnedRemoteDialsPerSecond))
         var fields = HTTPFields()
         fields[wire: Wire.Header.serverFrom] = MemberID(configuration.localID).description
         fields[wire: Wire.Header.serverVersion] = configuration.serverVersion

@@ -47,6 +47,17 @@ extension PeerMember {
         /// `--peer-request-progress-timeout`: a pipeline post, probe or snapshot send that moves no
         /// byte for this long fails (etcd has no such deadline). Default 5 s.
         public var requestProgressTimeout: Duration
+        /// `--peer-max-learned-remotes`: the most remotes learned from requests of unknown senders
+        /// (`X-PeerURLs`) kept at once, least recently used stopped first (etcd: no limit). Default 64.
+        public var maxLearnedRemotes: Int
+        /// `--peer-learned-remote-idle-timeout`: a learned remote unused this long is stopped and its
+        /// connections closed (etcd: never). Nil (the flag at 0): only the cap evicts. Default 60 s.
+        public var learnedRemoteIdleTimeout: Duration?
+        /// `--peer-learned-remote-dial-burst`: connections learned remotes may dial at once before
+        /// the refill limits them (etcd: no limit). Default 8.
+        public var learnedRemoteDialBurst: Int
+        /// `--peer-learned-remote-dials-per-second`: the refill of that budget. Default 1.
+        public var learnedRemoteDialsPerSecond: Double
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
@@ -63,7 +74,21 @@ extension PeerMember {
                     dialRetryFrequency: Duration = .milliseconds(100), dialRetryMaximum: Duration = .seconds(1),
                     readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
                     requestProgressTimeout: Duration = .seconds(5),
+                    maxLearnedRemotes: Int = 64, learnedRemoteIdleTimeout: Duration? = .seconds(60),
+                    learnedRemoteDialBurst: Int = 8, learnedRemoteDialsPerSecond: Double = 1,
                     dataDirectory: String? = nil) throws(PeerMemberError) {
+            guard maxLearnedRemotes >= 0 else { throw .invalidFlag("--peer-max-learned-remotes", "must not be negative") }
+            guard learnedRemoteDialBurst >= 0 else { throw .invalidFlag("--peer-learned-remote-dial-burst", "must not be negative") }
+            guard learnedRemoteDialsPerSecond >= 0, learnedRemoteDialsPerSecond.isFinite else {
+                throw .invalidFlag("--peer-learned-remote-dials-per-second", "must be a number, 0 or above")
+            }
+            if let idle = learnedRemoteIdleTimeout, idle <= .zero {
+                throw .invalidFlag("--peer-learned-remote-idle-timeout", "must be above zero (0 on the command line: never by time)")
+            }
+            self.maxLearnedRemotes = maxLearnedRemotes
+            self.learnedRemoteIdleTimeout = learnedRemoteIdleTimeout
+            self.learnedRemoteDialBurst = learnedRemoteDialBurst
+            self.learnedRemoteDialsPerSecond = learnedRemoteDialsPerSecond
             guard requestProgressTimeout > .zero else {
                 throw .invalidFlag("--peer-request-progress-timeout", "must be above zero")
             }

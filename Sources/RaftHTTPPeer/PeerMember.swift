@@ -90,7 +90,10 @@ public final class PeerMember: Sendable {
             dialRetryFrequency: configuration.dialRetryFrequency, dialRetryMaximum: configuration.dialRetryMaximum,
             dialRetryJitter: configuration.dialRetryMaximum > configuration.dialRetryFrequency ? 0.2 : 0,
             connectionReadTimeout: configuration.readTimeout,
-            logger: configuration.logger, snapshotSink: sink, tcpLiveness: configuration.tcpLiveness,
+            logger: configuration.logger, snapshotSink: sink, maxLearnedRemotes: configuration.maxLearnedRemotes,
+            learnedRemoteIdleTimeout: configuration.learnedRemoteIdleTimeout,
+            learnedRemoteDialBurst: configuration.learnedRemoteDialBurst,
+            learnedRemoteDialsPerSecond: configuration.learnedRemoteDialsPerSecond, tcpLiveness: configuration.tcpLiveness,
             requestProgressTimeout: configuration.requestProgressTimeout,
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)

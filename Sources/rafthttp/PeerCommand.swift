@@ -84,6 +84,22 @@ struct PeerCommand: AsyncParsableCommand {
             help: "Longest wait between stream redials: each failure in a row doubles the wait from 100ms up to it (jittered); a 412 or 410 goes there at once. 100ms: etcd's fixed interval.")
     var peerDialRetryMax = GoDuration(.seconds(1))
 
+    @Option(name: .customLong("peer-max-learned-remotes"),
+            help: "Most remotes learned from requests of unknown senders (X-PeerURLs) kept at once; the least recently used is stopped to make room. 0 learns none.")
+    var peerMaxLearnedRemotes = 64
+
+    @Option(name: .customLong("peer-learned-remote-idle-timeout"),
+            help: "A learned remote unused this long (nothing sent to it, no request from it, no post in flight) is stopped and its connections closed. 0: never by time.")
+    var peerLearnedRemoteIdleTimeout = GoDuration(.seconds(60))
+
+    @Option(name: .customLong("peer-learned-remote-dial-burst"),
+            help: "Connections all learned remotes together may dial at once to URLs that senders supplied; a post that would dial beyond the budget fails (raft resends). 0 dials none.")
+    var peerLearnedRemoteDialBurst = 8
+
+    @Option(name: .customLong("peer-learned-remote-dials-per-second"),
+            help: "How fast the learned remotes' dial budget refills, up to the burst. 0: never.")
+    var peerLearnedRemoteDialsPerSecond: Double = 1
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -108,6 +124,9 @@ struct PeerCommand: AsyncParsableCommand {
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
                 logger: logger, dialRetryMaximum: peerDialRetryMax.value, readTimeout: raftReadTimeout.value,
                 tcpLiveness: tcpLiveness(), requestProgressTimeout: peerRequestProgressTimeout.value,
+                maxLearnedRemotes: peerMaxLearnedRemotes,
+                learnedRemoteIdleTimeout: peerLearnedRemoteIdleTimeout.value == .zero ? nil : peerLearnedRemoteIdleTimeout.value,
+                learnedRemoteDialBurst: peerLearnedRemoteDialBurst, learnedRemoteDialsPerSecond: peerLearnedRemoteDialsPerSecond,
                 dataDirectory: dataDir ?? "\(name).swift-etcd")
         } catch {
             throw ValidationError("\(error)")

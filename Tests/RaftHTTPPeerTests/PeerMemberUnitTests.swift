@@ -34,6 +34,35 @@ struct PeerMemberUnitTests {
         }
     }
 
+    @Test("the learned-remote bounds: defaults as the transport's, carried to the configuration; bad values name their flag")
+    func learnedRemoteFlags() throws {
+        let one = try InitialCluster(parsing: "a=http://127.0.0.1:1", token: "t")
+        let url = [try PeerURL(parsing: "http://127.0.0.1:1")]
+        let defaults = try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url)
+        let transport = Transport.Configuration(localID: 1, clusterID: 1, localURLs: [])
+        #expect(defaults.maxLearnedRemotes == transport.maxLearnedRemotes)
+        #expect(defaults.learnedRemoteIdleTimeout == transport.learnedRemoteIdleTimeout)
+        #expect(defaults.learnedRemoteDialBurst == transport.learnedRemoteDialBurst)
+        #expect(defaults.learnedRemoteDialsPerSecond == transport.learnedRemoteDialsPerSecond)
+        let set = try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
+                                               maxLearnedRemotes: 3, learnedRemoteIdleTimeout: nil,
+                                               learnedRemoteDialBurst: 0, learnedRemoteDialsPerSecond: 0.5)
+        #expect(set.maxLearnedRemotes == 3 && set.learnedRemoteIdleTimeout == nil)
+        #expect(set.learnedRemoteDialBurst == 0 && set.learnedRemoteDialsPerSecond == 0.5)
+        #expect(throws: PeerMemberError.invalidFlag("--peer-learned-remote-dial-burst", "must not be negative")) {
+            try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
+                                         learnedRemoteDialBurst: -1)
+        }
+        #expect(throws: PeerMemberError.invalidFlag("--peer-learned-remote-dials-per-second", "must be a number, 0 or above")) {
+            try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
+                                         learnedRemoteDialsPerSecond: -.infinity)
+        }
+        #expect(throws: PeerMemberError.invalidFlag("--peer-max-learned-remotes", "must not be negative")) {
+            try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
+                                         maxLearnedRemotes: -1)
+        }
+    }
+
     @Test("the observer answers heartbeats, rejects appends above its hint, stays silent at it, and refuses votes")
     func observerAnswers() throws {
         let raft = ObserverRaft(localID: 3, logger: Logger(label: "test"))

@@ -17,13 +17,13 @@ struct Answer: Sendable {
 /// Sends one request to `member` as a peer would, with etcd's headers (each overridable).
 func ask(_ member: TestCluster.Member, _ path: String, method: HTTPRequest.Method = .get,
          from: UInt64 = 2, clusterID: String = "1000", to: String? = "1", version: String = "3.4.23",
-         body: [UInt8]? = nil, client: HTTPClient) async throws -> Answer {
+         body: [UInt8]? = nil, peerURLs: String = "http://127.0.0.1:1", client: HTTPClient) async throws -> Answer {
     var fields = HTTPFields()
     fields[HTTPField.Name("X-Server-From")!] = String(from, radix: 16)
     fields[HTTPField.Name("X-Server-Version")!] = version
     fields[HTTPField.Name("X-Min-Cluster-Version")!] = "3.0.0"
     fields[HTTPField.Name("X-Etcd-Cluster-ID")!] = clusterID
-    fields[HTTPField.Name("X-PeerURLs")!] = "http://127.0.0.1:1"
+    fields[HTTPField.Name("X-PeerURLs")!] = peerURLs
     if let to { fields[HTTPField.Name("X-Raft-To")!] = to }
     let request = HTTPClientRequest(method: method, url: member.url + path, headerFields: fields,
                                     body: body.map { .bytes($0) } ?? .none)
