@@ -439,13 +439,16 @@ static void on_write(uv_write_t *req, int status) {
     rio__conn_flush(c);
 }
 
-static void write_inflight(rio_conn_t *c) {
+/* `counted`: the caller already counted this write under the lock it held anyway. */
+static void write_inflight(rio_conn_t *c, int counted) {
     uv_buf_t b = uv_buf_init(c->inflight.base, (unsigned)c->inflight.len);
     c->wreq.data = c;
     c->writing = 1;
-    uv_mutex_lock(&c->mu);
-    c->stats.write_calls++;
-    uv_mutex_unlock(&c->mu);
+    if (!counted) {
+        uv_mutex_lock(&c->mu);
+        c->stats.write_calls++;
+        uv_mutex_unlock(&c->mu);
+    }
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc != 0) {
         /* UNTESTED: uv_write failing synchronously (the handle is already broken). */
@@ -485,17 +488,19 @@ void rio__conn_flush(rio_conn_t *c) {
             buf_swap(&c->cipher, &c->inflight);
             c->inflight_plain = c->cipher_plain;
             c->cipher_plain = 0;
-            write_inflight(c);
+            write_inflight(c, 0);
             /* Prepare the next slice while the kernel takes this one. */
             if (c->scratch_off < c->scratch.len) rio__conn_flush(c);
             return;
         }
     } else if (!c->writing && c->state == RIO_OPEN) {
+        /* One lock per socket write on the loop's side: writers contend for it on every batch. */
         uv_mutex_lock(&c->mu);
         buf_swap(&c->out, &c->inflight);
+        if (c->inflight.len > 0) c->stats.write_calls++;
         uv_mutex_unlock(&c->mu);
         c->inflight_plain = c->inflight.len;
-        if (c->inflight.len > 0) write_inflight(c);
+        if (c->inflight.len > 0) write_inflight(c, 1);
     }
     if (!c->writing) {
         /* Idle: give back what a burst made large. Buffers are kept while traffic flows, so a

@@ -46,6 +46,10 @@ extension TransportBench {
         /// Latency is recorded for one message in this many (per follower and kind): only those
         /// carry their send time, so the harness adds no allocation or clock read to the others.
         public var latencySampleEvery = 16
+        /// Measure the harness's own CPU per message with a dry run after the run (see
+        /// ``Result/harnessCPUMicrosecondsPerMessage``). Benchmarks that count allocations per run
+        /// turn it off.
+        public var measureHarness = true
         /// With ``processes``: followers answer each delivered batch with one cumulative
         /// MsgAppResp and MsgHeartbeatResp instead of one answer per message as etcd's raft does.
         public var cumulativeAcks = false

@@ -35,6 +35,7 @@ public enum TransportBench {
         }
         // The harness's share of the CPU, measured apart: the same generator and follower
         // bookkeeping for as many messages (at most 50,000, so that its CPU barely shows in a whole-process figure), without a transport.
+        guard options.measureHarness else { return result }
         let followers = options.target == nil ? options.members - 1 : 1
         let messages = min(max(result.sent, followers), 50_000)
         result.harnessCPUMicrosecondsPerMessage = await offThread { Sender.dryRun(options, followers: followers, messages: messages) }

@@ -138,17 +138,9 @@ final class StreamWriter: Sendable {
                 case .msgAppV2: size = s.encoder.frameSize(of: list)
                 }
                 let written = chunks.write(size: size) { buffer in
-                    var offset = 0
                     switch type {
-                    case .message:
-                        let encoder = MessageStreamEncoder()
-                        for i in list.indices {
-                            offset += encoder.encode(list[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
-                        }
-                    case .msgAppV2:
-                        for i in list.indices {
-                            offset += s.encoder.encode(list[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
-                        }
+                    case .message: _ = MessageStreamEncoder().encode(list, into: buffer)
+                    case .msgAppV2: _ = s.encoder.encode(list, into: buffer)
                     }
                 }
                 return written ? .sent(bytes: size) : .notAttached

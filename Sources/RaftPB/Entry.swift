@@ -75,13 +75,7 @@ extension Entry: ProtobufMessage {
 
     @inlinable @inline(__always)
     public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        let size = wireSize
-        precondition(buffer.count >= size, "buffer of \(buffer.count) bytes is smaller than encodedSize \(size)")
-        if let base = buffer.baseAddress, size > 0 {
-            var writer = WireWriter(base: base, position: 0)
-            write(to: &writer)
-        }
-        return size
+        encodeSized(wireSize, into: buffer) { write(to: &$0) }
     }
 
     public func encode() -> [UInt8] { WireCoding.encode(self) }

@@ -85,7 +85,7 @@ public struct Message: Hashable, Sendable {
 extension Message: WireMessage {
     /// Field 9 holding an empty Snapshot, as gogoproto always writes it: metadata { conf_state {
     /// auto_leave: false }, index: 0, term: 0 }.
-    private static let emptySnapshotField: [UInt8] = [0x4a, 0x0a, 0x12, 0x08, 0x0a, 0x02, 0x28, 0x00, 0x10, 0x00, 0x18, 0x00]
+    @usableFromInline static let emptySnapshotField: [UInt8] = [0x4a, 0x0a, 0x12, 0x08, 0x0a, 0x02, 0x28, 0x00, 0x10, 0x00, 0x18, 0x00]
 
     /// The zero value: what an absent field decodes to. Written out rather than delegated, as
     /// every decode starts here: the general initializer would build and test an empty Snapshot.
@@ -107,6 +107,9 @@ extension Message: WireMessage {
         snapshotBox = nil
     }
 
+    // Inlinable, with write(to:): the streams size and encode messages one by one from buffers of
+    // them, and an opaque call would copy (retain and release) each message it is handed.
+    @inlinable
     var wireSize: Int {
         var size = 1 + varintSize(enumWireValue(type.rawValue))
         size += 1 + varintSize(to)
@@ -119,13 +122,18 @@ extension Message: WireMessage {
             for i in list.indices { size += delimitedSize(list[i].wireSize) }
         }
         size += 1 + varintSize(commit)
-        size += snapshotBox.map { delimitedSize($0.value.wireSize) } ?? Self.emptySnapshotField.count
+        if let snapshotBox {
+            size += delimitedSize(snapshotBox.wireSize)
+        } else {
+            size += Self.emptySnapshotField.count
+        }
         size += 2
         size += 1 + varintSize(rejectHint)
         if let context { size += delimitedSize(context.count) }
         return size
     }
 
+    @inlinable
     func write(to writer: inout WireWriter) {
         writer.field(0x08, enumWireValue(type.rawValue))
         writer.field(0x10, to)
@@ -134,11 +142,15 @@ extension Message: WireMessage {
         writer.field(0x28, logTerm)
         writer.field(0x30, index)
         entries.withUnsafeBufferPointer { list in
-            for i in list.indices { writer.embedded(0x3a, list[i]) }
+            for i in list.indices {
+                writer.byte(0x3a)
+                writer.varint(UInt64(list[i].wireSize))
+                list[i].write(to: &writer)
+            }
         }
         writer.field(0x40, commit)
         if let snapshotBox {
-            writer.embedded(0x4a, snapshotBox.value)
+            snapshotBox.write(tag: 0x4a, to: &writer)
         } else {
             writer.raw(Self.emptySnapshotField[...])
         }
@@ -186,8 +198,14 @@ extension Message: WireMessage {
 }
 
 extension Message: ProtobufMessage {
+    @inlinable
     public var encodedSize: Int { wireSize }
-    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int { WireCoding.encode(self, into: buffer) }
+
+    @inlinable
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        encodeSized(wireSize, into: buffer) { write(to: &$0) }
+    }
+
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
     public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
@@ -204,6 +222,16 @@ final class SnapshotBox: Hashable, Sendable {
     let value: Snapshot
 
     private init(_ value: Snapshot) { self.value = value }
+
+    /// The snapshot's encoded size (out of line: only MsgSnap carries one).
+    @usableFromInline
+    var wireSize: Int { value.wireSize }
+
+    /// Writes the snapshot as the embedded field `tag`.
+    @usableFromInline
+    func write(tag: UInt8, to writer: inout WireWriter) {
+        writer.embedded(tag, value)
+    }
 
     /// `nil` for the empty snapshot, else a box.
     static func boxing(_ snapshot: Snapshot) -> SnapshotBox? {

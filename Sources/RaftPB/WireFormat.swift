@@ -30,6 +30,19 @@ func enumWireValue(_ raw: Int32) -> UInt64 {
     UInt64(bitPattern: Int64(raw))
 }
 
+/// Encodes `size` bytes (a value's `wireSize`) with `write` into `buffer`, which must hold them
+/// (a smaller buffer traps); returns `size`. Inlinable for the types the streams encode per
+/// message, whose encode must not become an opaque call (see ``WireWriter``).
+@inlinable @inline(__always)
+func encodeSized(_ size: Int, into buffer: UnsafeMutableRawBufferPointer, _ write: (inout WireWriter) -> Void) -> Int {
+    precondition(buffer.count >= size, "buffer of \(buffer.count) bytes is smaller than encodedSize \(size)")
+    if let base = buffer.baseAddress, size > 0 {
+        var writer = WireWriter(base: base, position: 0)
+        write(&writer)
+    }
+    return size
+}
+
 /// Writes wire format into memory the caller sized with the value's `wireSize`. It never checks
 /// bounds: the size computation is the contract.
 ///

@@ -36,11 +36,23 @@ public struct MessageStreamEncoder: Sendable {
     /// Writes one frame into `buffer`, which must hold ``frameSize(of:)`` bytes (a smaller buffer
     /// traps), and returns the bytes written. Use it to encode straight into a connection's
     /// coalescing buffer.
+    @inline(__always)
     public func encode(_ message: Message, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let size = message.encodedSize
         precondition(buffer.count >= 8 + size, "buffer of \(buffer.count) bytes is smaller than the frame (\(8 + size))")
         buffer.storeBytes(of: UInt64(size).bigEndian, toByteOffset: 0, as: UInt64.self)
         return 8 + message.encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[8...]))
+    }
+
+    /// Writes one frame per message of `messages` into `buffer`, which must hold
+    /// ``frameSize(of:)-(UnsafeBufferPointer<Message>)`` bytes (a smaller buffer traps); returns
+    /// the bytes written. The messages are read where they lie: no copy of any of them.
+    public func encode(_ messages: UnsafeBufferPointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0
+        for i in messages.indices {
+            offset += encode(messages[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+        }
+        return offset
     }
 
     /// Appends one frame to `bytes`.

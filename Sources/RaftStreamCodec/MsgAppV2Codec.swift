@@ -115,6 +115,7 @@ public struct MsgAppV2Encoder: Sendable {
 
     /// Writes `message`'s frame into `buffer`, which must hold ``frameSize(of:)`` bytes (computed
     /// in the same state; a smaller buffer traps), updates the state and returns the bytes written.
+    @inline(__always)
     public mutating func encode(_ message: Message, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let size = frameSize(of: message)
         precondition(buffer.count >= size, "buffer of \(buffer.count) bytes is smaller than the frame (\(size))")
@@ -143,6 +144,18 @@ public struct MsgAppV2Encoder: Sendable {
             advance(past: message)
             return 9 + written
         }
+    }
+
+    /// Writes the frames of `messages`, in turn, into `buffer`, which must hold
+    /// ``frameSize(of:)-(UnsafeBufferPointer<Message>)`` bytes (computed in the same state; a
+    /// smaller buffer traps); updates the state and returns the bytes written. The messages are
+    /// read where they lie: no copy of any of them.
+    public mutating func encode(_ messages: UnsafeBufferPointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0
+        for i in messages.indices {
+            offset += encode(messages[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+        }
+        return offset
     }
 
     /// Appends `message`'s frame to `bytes` and updates the state.

@@ -15,6 +15,7 @@ func options(_ change: (inout TransportBench.Options) -> Void) -> TransportBench
     o.members = 2
     o.window = 1024
     o.messages = 200_000
+    o.measureHarness = false // its dry run would add its allocations to the count
     change(&o)
     return o
 }
