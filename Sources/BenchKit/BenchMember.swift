@@ -49,6 +49,13 @@ final class BenchMember: Sendable {
         return s.msgAppStreamAttached && s.messageStreamAttached
     }
 
+    /// Whether `peer`'s answers have a stream to come back on: we read its message stream (its
+    /// writer is attached). Before that they go by pipeline, whose queue a burst of answers to
+    /// the first window overflows, and the leader would wait for acknowledgements that were dropped.
+    func answersAttached(from peer: UInt64) -> Bool {
+        transport.statistics(peer: peer)?.messageStreamReading ?? false
+    }
+
     func stop() async {
         transport.stop()
         await server.shutdown(deadline: .milliseconds(200))

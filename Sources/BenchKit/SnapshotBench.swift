@@ -1,7 +1,12 @@
 // `rafthttp bench --workload snapshot`: the leader sends each follower one snapshot of
 // `--snapshot-size` bytes over POST /raft/snapshot, all at once; a follower's sink counts the bytes
-// (no disk: this measures the transport). Done when the leader's raft heard `.finish` (or
-// `.failure`) for every follower. Latency is each snapshot's duration, send call to `.finish`.
+// and discards them (the transport alone), or with `--snapshot-dir` stores them with
+// `FileSnapshotSink` (written, fsynced, renamed, as a member does; put the folder on tmpfs to
+// leave the disk out). Done when the leader's raft heard `.finish` (or `.failure`) for every
+// follower. Latency is each snapshot's duration, send call to `.finish`.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Histogram
 import RaftHTTP
 import RaftIO
@@ -15,11 +20,20 @@ extension TransportBench {
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let reports = SnapshotReports()
         var started: [BenchMember] = []
+        var folders: [String] = []
+        defer { for folder in folders { Self.removeFolder(folder) } }
         do {
             var followers: [BenchMember] = []
             for id in followerIDs {
+                let sink: any SnapshotSink
+                if let folder = try options.snapshotDirectory.map({ try Self.makeFolder($0 + "/rafthttp-bench-\(getpid())-\(id)") }) {
+                    folders.append(folder)
+                    sink = FileSnapshotSink(directory: folder)
+                } else {
+                    sink = DiscardingSink()
+                }
                 followers.append(try await BenchMember.start(id: id, clusterID: options.clusterID, raft: SnapshotFollowerRaft(),
-                                                             tls: tls, snapshotSink: DiscardingSink(), spin: options.spin))
+                                                             tls: tls, snapshotSink: sink, spin: options.spin))
             }
             started = followers
             let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID, raft: SnapshotLeaderRaft(reports: reports),
@@ -54,6 +68,27 @@ extension TransportBench {
             for m in started { await m.stop() }
             throw error
         }
+    }
+}
+
+extension TransportBench {
+    /// Creates `path` (a follower's snapshot folder).
+    static func makeFolder(_ path: String) throws -> String {
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw TransportBenchError.invalid("--snapshot-dir: cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        return path
+    }
+
+    /// Removes a follower's snapshot folder and the files in it (it holds no subfolders).
+    static func removeFolder(_ path: String) {
+        guard let dir = opendir(path) else { return }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink(path + "/" + name) }
+        }
+        closedir(dir)
+        rmdir(path)
     }
 }
 

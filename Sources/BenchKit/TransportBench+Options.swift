@@ -35,6 +35,10 @@ extension TransportBench {
         public var entrySize = 64
         /// Bytes of the snapshot body, for ``Workload/snapshot``.
         public var snapshotSize = 1 << 30
+        /// For ``Workload/snapshot``: followers store each database with the library's
+        /// `FileSnapshotSink` in a folder of their own under this one (created, and removed with
+        /// what it holds at the end), as a member would; nil: they count the bytes and discard them.
+        public var snapshotDirectory: String?
         /// Messages per follower sent but not yet delivered (or dropped) before the leader waits.
         public var window = 1024
         /// How long each member's loop keeps polling after activity before it sleeps

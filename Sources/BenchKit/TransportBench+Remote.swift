@@ -31,7 +31,7 @@ extension TransportBench {
             }
             try leader.transport.addPeer(targetID, urls: [target])
             try await poll(options.patience, "streams to \(target) (it must know member \(String(options.localID, radix: 16)) at \(leader.url))") {
-                leader.streamsAttached(to: targetID)
+                leader.streamsAttached(to: targetID) && leader.answersAttached(from: targetID)
             }
             var outcome = try await drive(options, leader: leader, followerIDs: [targetID], flow: flow, roundTrips: log)
             outcome.dropped = leader.transport.statistics(peer: targetID)?.dropped ?? 0
@@ -82,7 +82,7 @@ extension TransportBench {
                 try leader.transport.addPeer(id, urls: ["\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"])
             }
             try await poll(options.patience, "streams from the leader to every follower process") {
-                followerIDs.allSatisfy { leader.streamsAttached(to: $0) }
+                followerIDs.allSatisfy { leader.streamsAttached(to: $0) && leader.answersAttached(from: $0) }
             }
             var outcome = try await drive(options, leader: leader, followerIDs: followerIDs, flow: flow, roundTrips: nil)
             outcome.dropped = followerIDs.reduce(0) { $0 + (leader.transport.statistics(peer: $1)?.dropped ?? 0) }

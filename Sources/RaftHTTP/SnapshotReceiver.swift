@@ -2,9 +2,10 @@
 //
 // Happy path: method (the router answers 405 `Allow: POST`) → version and cluster checks (412) →
 // add the sender as a remote → decode the head (the MsgSnap frame) as it arrives → begin the
-// sink → database bytes gathered into ~1 MiB batches, each written by the sink in a task while
-// the request is paused (the loop never waits on the disk) → body end → sink finish (fsync,
-// rename) in a task → raft.process(MsgSnap) back on the loop → 204.
+// sink → database bytes gathered into batches of 256 KiB, each written by the sink on the disk
+// queue while the next one fills (two buffers, reused: the request is paused only when both are
+// full, so the loop never waits on the disk and memory stays at two batches) → body end → sink
+// finish (fsync, rename) on the disk queue → raft.process(MsgSnap) back on the loop → 204.
 //
 // Failure modes: head not decodable or cut short → 400 "failed to decode raft message (<err>)";
 // head not a MsgSnap → 400 "wrong raft message type"; no sink configured, or the sink fails →
@@ -33,8 +34,9 @@ final class SnapshotReceiver: @unchecked Sendable {
 
     /// No limit beyond what an Int counts without overflow (etcd: unlimited).
     static let bodyLimit = 1 << 62
-    /// Database bytes gathered before the sink writes them (one write call per batch).
-    static let batchSize = 1 << 20
+    /// Database bytes gathered before the sink writes them (one write call per batch). Two batches
+    /// are in memory at most: one filling, one being written.
+    static let batchSize = 256 << 10
     /// etcd's `From` label for a receive failure before the sender is known.
     static let unknownSender = "UNKNOWN_SNAPSHOT_SENDER"
 
@@ -52,8 +54,12 @@ final class SnapshotReceiver: @unchecked Sendable {
     private var metrics: PeerMetrics?
     private var writer: (any SnapshotSinkWriter)?
     private var batch: [UInt8] = []
+    /// The other buffer, back from the disk queue, emptied for reuse (no fresh pages per batch).
+    private var spare: [UInt8] = []
     private var received: UInt64 = 0
     private var writing = false
+    /// The body is paused because both buffers are full.
+    private var paused = false
     private var bodyEnded = false
     private var done = false
     private var timer: LoopTimer?
@@ -96,7 +102,16 @@ final class SnapshotReceiver: @unchecked Sendable {
         }
         received += UInt64(rest.count)
         batch.append(contentsOf: rest)
-        if batch.count >= Self.batchSize { writeBatch() }
+        if batch.count >= Self.batchSize {
+            if writing {
+                // Both buffers full: hold the body until the write in flight returns its buffer.
+                paused = true
+                request.pause()
+                timer?.stop()
+            } else {
+                writeBatch()
+            }
+        }
     }
 
     private func end(_ result: Result<HTTPHeaders, HTTPServerRequest.BodyError>) {
@@ -144,6 +159,7 @@ final class SnapshotReceiver: @unchecked Sendable {
             return false
         }
         batch.reserveCapacity(Self.batchSize + 64 << 10)
+        spare.reserveCapacity(Self.batchSize + 64 << 10)
         return true
     }
 
@@ -157,23 +173,21 @@ final class SnapshotReceiver: @unchecked Sendable {
 
     // MARK: - sink
 
-    /// Hands the batch to the sink in a task; the body is paused until the write returns, which
-    /// bounds memory to one batch and keeps disk stalls off the loop.
+    /// Hands the full batch to the sink on the disk queue and goes on receiving into the spare
+    /// buffer; the written buffer comes back to be the next spare.
     private func writeBatch() {
         guard let writer else { return }
         writing = true
-        request.pause()
-        timer?.stop()
-        let bytes = batch
-        batch = []
-        batch.reserveCapacity(Self.batchSize + 64 << 10)
+        let full = BatchBuffer()
+        swap(&full.bytes, &batch)
+        swap(&batch, &spare)
         diskQueue.async { [self] in
-            let result = Result<Void, any Error> { try bytes.withUnsafeBytes { try writer.write($0) } }
-            loop.execute { [self] in wrote(result) }
+            let result = Result<Void, any Error> { try full.bytes.withUnsafeBytes { try writer.write($0) } }
+            loop.execute { [self] in wrote(result, buffer: full) }
         }
     }
 
-    private func wrote(_ result: Result<Void, any Error>) {
+    private func wrote(_ result: Result<Void, any Error>, buffer: BatchBuffer) {
         writing = false
         if done {
             writer?.abort()
@@ -182,11 +196,17 @@ final class SnapshotReceiver: @unchecked Sendable {
         if case .failure(let error) = result {
             return fail("\(error)", answer: .failedToSaveSnapshot("\(error)"))
         }
+        swap(&spare, &buffer.bytes) // the box held the only reference: reused, not reallocated
+        spare.removeAll(keepingCapacity: true)
         if bodyEnded {
             store()
-        } else {
-            timer?.start(after: timeoutMilliseconds)
-            request.resume()
+        } else if batch.count >= Self.batchSize {
+            writeBatch()
+            if paused {
+                paused = false
+                timer?.start(after: timeoutMilliseconds)
+                request.resume()
+            }
         }
     }
 
@@ -266,4 +286,10 @@ final class SnapshotReceiver: @unchecked Sendable {
 /// Where sinks write and fsync: blocking disk calls belong on threads of their own, neither on an
 /// event loop nor on Swift concurrency's few cooperative threads (which CPU-bound work elsewhere in
 /// the process may occupy for seconds).
+/// A batch on its way to the disk queue and back. The array is only touched by one side at a time
+/// (the disk queue while it writes, the loop before and after), which the queue hops order.
+private final class BatchBuffer: @unchecked Sendable {
+    var bytes: [UInt8] = []
+}
+
 private let diskQueue = DispatchQueue(label: "rafthttp.snapshot-disk", qos: .utility, attributes: .concurrent)

@@ -48,8 +48,10 @@ final class SnapshotSender: @unchecked Sendable {
 
     /// Database bytes read per source call and written per chunk.
     static let chunkSize = 256 << 10
-    /// Bytes allowed in the connection's queue before the producer waits for the socket.
-    static let queueLimit = 4 << 20
+    /// Bytes allowed in the connection's queue before the producer waits for the socket. The
+    /// connection's buffers grow to about twice this (the one filling and the one being written),
+    /// so it bounds the sender's memory; 512 KiB keeps loopback and LAN links busy.
+    static let queueLimit = 512 << 10
 
     // MARK: immutable, any thread
     private let peer: Peer

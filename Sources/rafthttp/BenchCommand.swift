@@ -36,6 +36,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Snapshot bytes, for --workload snapshot.")
     var snapshotSize = 1 << 30
 
+    @Option(help: "For --workload snapshot: followers store each database with FileSnapshotSink under this folder (tmpfs leaves the disk out) instead of discarding it.")
+    var snapshotDir: String?
+
     @Option(help: "Messages per follower sent but not yet delivered before the leader waits.")
     var window = 1024
 
@@ -94,6 +97,7 @@ struct BenchCommand: AsyncParsableCommand {
         options.entries = entries
         options.entrySize = entrySize
         options.snapshotSize = snapshotSize
+        options.snapshotDirectory = snapshotDir
         options.window = window
         options.spin = .microseconds(spinMicroseconds)
         options.latencySampleEvery = latencySampleEvery

@@ -68,6 +68,24 @@ struct TransportBenchTests {
         #expect(r.sent == sent)
     }
 
+    @Test("snapshot workload into files: each follower stores the database with FileSnapshotSink, and the files go at the end")
+    func snapshotToFiles() async throws {
+        try await ResourceGate.shared {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-snap-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let r = try await TransportBench.run(Self.options {
+                $0.workload = .snapshot
+                $0.members = 3
+                $0.snapshotSize = 4 << 20
+                $0.snapshotDirectory = folder
+            })
+            #expect(r.sent == 2)
+            #expect(r.delivered == 2)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        }
+    }
+
     @Test("snapshot workload: every follower gets the whole database and the leader hears finish")
     func snapshotWorkload() async throws {
         try await ResourceGate.shared {
