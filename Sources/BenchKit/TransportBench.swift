@@ -293,23 +293,14 @@ final class Sender: Sendable {
             }
             if heartbeatRound {
                 for (slot, id) in followers.enumerated() {
-                    var m = Message()
-                    m.type = .msgHeartbeat
-                    m.to = id
-                    m.from = leaderID
-                    if roundTrips == nil {
-                        // Our followers read the send time from `commit` (0: not sampled).
-                        m.term = 1
-                        m.commit = sampleHeartbeat ? stamp : 0
-                    } else {
-                        // A target may be a real raft (etcd): term 0 makes its raft answer every
-                        // heartbeat whatever its term (a lower term would be ignored, a higher one
-                        // would depose its leader), and commit 0 is below any log (a commit past
-                        // the end of its log panics etcd).
-                        m.term = 0
-                        m.commit = 0
-                    }
-                    batch.append(m)
+                    // Our followers read the send time from `commit` (0: not sampled). A target
+                    // may be a real raft (etcd): term 0 makes its raft answer every heartbeat
+                    // whatever its term (a lower term would be ignored, a higher one would depose
+                    // its leader), and commit 0 is below any log (a commit past the end of its log
+                    // panics etcd).
+                    let toTarget = roundTrips != nil
+                    batch.append(Self.heartbeat(to: id, from: leaderID, term: toTarget ? 0 : 1,
+                                                commit: toTarget || !sampleHeartbeat ? 0 : stamp))
                     if sampleHeartbeat { roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp) }
                 }
                 heartbeats += 1
@@ -322,6 +313,16 @@ final class Sender: Sendable {
             round += 1
         }
         return sent
+    }
+
+    private static func heartbeat(to: UInt64, from: UInt64, term: UInt64, commit: UInt64) -> Message {
+        var m = Message()
+        m.type = .msgHeartbeat
+        m.to = to
+        m.from = from
+        m.term = term
+        m.commit = commit
+        return m
     }
 
     private static func msgApp(to: UInt64, from: UInt64, index: UInt64, entries: [Entry]) -> Message {
