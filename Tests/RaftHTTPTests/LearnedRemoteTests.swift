@@ -44,6 +44,39 @@ struct LearnedRemoteTests {
         }
     }
 
+    @Test("two floods of made-up senders in a row: the second leaves file descriptors and loop threads where the first left them; only the eviction counter moves")
+    func floodsLeaveNothingBehind() async throws {
+        try await ResourceGate.exclusive {
+            let member = try await TestCluster.startMember(id: 1, port: 0, clusterID: 0x1000) { $0.maxLearnedRemotes = 4 }
+            try await withCleanUp {
+                let client = HTTPClient(configuration: .init(keepAlive: false), eventLoopGroup: member.group)
+                func flood(from first: UInt64) async throws {
+                    for n in 0 ..< UInt64(40) {
+                        let id = first + n
+                        _ = try await ask(member, "/raft/stream/message/\(String(id, radix: 16))", from: id, to: nil, client: client)
+                        // and one with a wrong cluster ID: a refusal that is only logged (rate-limited)
+                        _ = try await ask(member, "/raft/stream/msgapp/\(String(id, radix: 16))", from: id, clusterID: "dead", client: client)
+                    }
+                }
+                try await flood(from: 0x1_0000)
+                let fds = ProcessResources.openFileDescriptors()
+                let loops = ProcessResources.threads(named: "rio-loop")
+                let evicted = member.transport.remoteStatistics.evicted
+                try await flood(from: 0x2_0000)
+                #expect(member.transport.remoteStatistics.count == 4)
+                #expect(member.transport.remoteStatistics.evicted == evicted + 40)
+                #expect(ProcessResources.threads(named: "rio-loop") == loops)
+                // Connections of the second flood close as their answers end: wait for that, never
+                // for a time (the hang guard is far above it).
+                try await eventually(.seconds(60), "file descriptors back to \(fds)") {
+                    ProcessResources.openFileDescriptors() <= fds
+                }
+            } cleanUp: {
+                await member.stop()
+            }
+        }
+    }
+
     @Test("maxLearnedRemotes 0 learns no remote; the refusal is the same")
     func none() async throws {
         try await ResourceGate.shared {
