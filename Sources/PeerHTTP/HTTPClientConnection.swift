@@ -68,7 +68,7 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
     // MARK: ConnectionHandler
 
     func connectionDidRead(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) {
-        guard task != nil else {
+        guard var current = task else {
             close(graceful: false) // bytes nobody asked for: the connection is not reusable
             return
         }
@@ -80,7 +80,14 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
             if bodyPending { task?.didEndRead() }
             bodyPending = false
         }
-        while let task {
+        // The task is bound once, not once per event (a stream's read carries hundreds of chunks),
+        // and bound again only when an event changed it (an end, a cancel).
+        while true {
+            if task !== current {
+                guard let next = task else { break }
+                current = next
+            }
+            let task = current
             let event: HTTPParser.Event?
             do {
                 let (consumed, next) = try parser.parse(rest)

@@ -66,6 +66,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private var heartbeatsInRead = 0
     /// Body bytes were appended to the decoder and not yet decoded.
     private var bodyPending = false
+    /// Body bytes of the current read, counted when it is decoded.
+    private var bytesInRead = 0
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     /// Set while `HTTPClient.execute` runs: a request that fails at once (an https URL without a
@@ -203,7 +205,7 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
 
     func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
         guard task === self.task, machine.bodyReceived(bytes, now: loop.now) == .decode else { return }
-        peer.recordReceived(bytes: bytes.count)
+        bytesInRead += bytes.count
         // Collected until the read ends: the read's messages then share one buffer.
         if msgAppDecoder != nil {
             msgAppDecoder?.append(bytes)
@@ -224,6 +226,8 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private func decodeAndDeliver() -> StreamCodecError? {
         guard bodyPending else { return nil }
         bodyPending = false
+        peer.recordReceived(bytes: bytesInRead) // counted once per read, not per chunk
+        bytesInRead = 0
         // Decoded into a local batch: appending to the stored one would check exclusive access to
         // it for every message.
         var decoded: [Message] = []
