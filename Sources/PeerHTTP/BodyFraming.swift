@@ -70,19 +70,8 @@ struct BodyFramer {
                 }
                 return true
             case .chunked:
-                let digits = (Int.bitWidth - size.leadingZeroBitCount + 3) / 4
-                try connection.write(reserving: digits + 2 + size + 2) { buffer in
-                    var i = 0
-                    var shift = (digits - 1) * 4
-                    while shift >= 0 {
-                        let digit = (size >> shift) & 0xF
-                        buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
-                        i += 1
-                        shift -= 4
-                    }
-                    buffer[i] = ASCII.cr
-                    buffer[i + 1] = ASCII.lf
-                    i += 2
+                try connection.write(reserving: chunkSizeLineLength(size) + size + 2) { buffer in
+                    var i = writeChunkSizeLine(size, into: buffer)
                     fill(UnsafeMutableRawBufferPointer(rebasing: buffer[i ..< i + size]))
                     i += size
                     buffer[i] = ASCII.cr
@@ -123,22 +112,34 @@ struct BodyFramer {
         // At most 16 hex digits and CRLF: a stack buffer, no allocation.
         let size = bytes.count
         let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 18) { buffer -> Result<Void, RaftIOError> in
-            var i = 0
-            var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
-            while shift >= 0 {
-                let digit = (size >> shift) & 0xF
-                buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
-                i += 1
-                shift -= 4
-            }
-            buffer[i] = ASCII.cr
-            buffer[i + 1] = ASCII.lf
-            let head = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<(i + 2)])
+            let length = writeChunkSizeLine(size, into: UnsafeMutableRawBufferPointer(buffer))
+            let head = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<length])
             let tail = UnsafeRawBufferPointer(start: crlf.utf8Start, count: crlf.utf8CodeUnitCount)
             return Result { () throws(RaftIOError) in try connection.write(head, bytes, tail) }
         }
         try result.get()
     }
+}
+
+/// Bytes of a chunk's size line for `size` > 0: its hex digits and CRLF (at most 18).
+private func chunkSizeLineLength(_ size: Int) -> Int {
+    (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 + 2
+}
+
+/// Writes the size line of a chunk of `size` > 0 bytes (hex, no leading zeros, CRLF) at the start
+/// of `buffer`, which must hold ``chunkSizeLineLength(_:)`` bytes; returns that length.
+private func writeChunkSizeLine(_ size: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    var i = 0
+    var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
+    while shift >= 0 {
+        let digit = (size >> shift) & 0xF
+        buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
+        i += 1
+        shift -= 4
+    }
+    buffer[i] = ASCII.cr
+    buffer[i + 1] = ASCII.lf
+    return i + 2
 }
 
 private let crlf: StaticString = "\r\n"

@@ -10,6 +10,9 @@ import Darwin
 /// mutexes (it reports false races through `Mutex`'s futex), and because `withLock` takes a plain
 /// `inout` closure, which keeps raw-pointer payloads out of region-isolation trouble.
 /// Critical sections must stay tiny: no I/O, no callbacks, no allocation where avoidable.
+///
+/// Public (not `package`) so that `withLock` inlines into the other modules of the package: with
+/// Swift 6.3 an `@inlinable package` method was still called through its generic entry point.
 public final class Locked<Value>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only touched between lock and unlock of `mutex`.
     // Inlinable (and so these two usable from inlinable code): a lock taken from another module
@@ -17,6 +20,7 @@ public final class Locked<Value>: @unchecked Sendable {
     @usableFromInline var value: Value
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
+    /// A lock guarding `value`.
     public init(_ value: Value) {
         self.value = value
         mutex = .allocate(capacity: 1)
@@ -29,6 +33,7 @@ public final class Locked<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// Runs `body` with exclusive access to the value; returns what `body` returns.
     @inlinable @inline(__always)
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)

@@ -85,11 +85,7 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
     public static let defaultLimit = 512 * 1024 * 1024
 
     private let limit: Int
-    /// Bytes appended and not yet decoded; an unfinished frame, if any, starts at 0.
-    private var input: [UInt8] = []
-    /// Stream offset of `input[0]`.
-    private var consumed = 0
-    private var failure: StreamCodecError?
+    private var input = StreamInput()
 
     /// Creates a decoder that rejects frames longer than `limit` bytes.
     public init(limit: Int = MessageStreamDecoder.defaultLimit) {
@@ -101,7 +97,7 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
 
     /// Adds `bytes` (copied) to the input of the next ``decodeAppended(_:)``.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        input.append(contentsOf: bytes)
+        input.append(bytes)
     }
 
     /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order:
@@ -109,7 +105,7 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// Throws ``StreamCodecError`` when the stream is broken; messages completed before the error
     /// have already been delivered.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        if let failure { throw failure }
+        try input.check()
         append(chunk)
         try decodeAppended(onMessage)
     }
@@ -117,9 +113,10 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
     /// stream order. Throws as ``feed(_:_:)`` does.
     public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        if let failure { throw failure }
+        try input.check()
         guard !input.isEmpty else { return }
-        let buffer = input // the messages' byte fields view this storage
+        let consumed = input.consumed
+        let buffer = input.bytes // the messages' byte fields view this storage
         var offset = 0
         var thrown: StreamCodecError?
         buffer.withUnsafeBytes { raw in
@@ -141,23 +138,14 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
                 }
             }
         }
-        consumed += offset
-        if offset == buffer.count {
-            input = []
-        } else if offset > 0 {
-            input = Array(buffer[offset...]) // only the unfinished frame; the rest is viewed
-        }
-        if let thrown {
-            failure = thrown
-            throw thrown
-        }
+        try input.endPass(buffer, used: offset, thrown: thrown)
     }
 
     /// Call at end of stream: throws ``StreamCodecError/Code/truncatedFrame`` if it ended inside a
     /// frame (etcd's `io.ErrUnexpectedEOF`), or the error already thrown.
     public func finish() throws(StreamCodecError) {
-        if let failure { throw failure }
-        guard isAtFrameBoundary else { throw .truncatedFrame("message stream", at: consumed + input.count) }
+        try input.check()
+        guard isAtFrameBoundary else { throw .truncatedFrame("message stream", at: input.end) }
     }
 }
 

@@ -203,13 +203,11 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// The index of the last entry received.
     public private(set) var index: UInt64 = 0
 
-    /// Bytes appended and not yet decoded; an unfinished frame, if any, starts at 0.
-    private var input: [UInt8] = []
-    /// Stream offset of `input[0]`.
+    private var input = StreamInput()
+    /// Stream offset of the bytes being decoded (the input's start during a pass).
     private var consumed = 0
     /// How far the scan of an unfinished appEntries frame at the start of `input` got.
     private var scan = EntryScan()
-    private var failure: StreamCodecError?
 
     /// Progress through an appEntries frame's entries, relative to the frame's start.
     private struct EntryScan: Sendable {
@@ -235,7 +233,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
 
     /// Adds `bytes` (copied) to the input of the next ``decodeAppended(_:)``.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        input.append(contentsOf: bytes)
+        input.append(bytes)
     }
 
     /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order:
@@ -244,7 +242,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// for the call. Throws ``StreamCodecError`` when the stream is broken; messages completed
     /// before the error have already been delivered.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        if let failure { throw failure }
+        try input.check()
         append(chunk)
         try decodeAppended(onMessage)
     }
@@ -252,9 +250,10 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
     /// stream order. Throws as ``feed(_:_:)`` does.
     public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        if let failure { throw failure }
+        try input.check()
         guard !input.isEmpty else { return }
-        let buffer = input // the messages' entries view this storage
+        consumed = input.consumed
+        let buffer = input.bytes // the messages' entries view this storage
         var offset = 0
         var thrown: StreamCodecError?
         buffer.withUnsafeBytes { raw in
@@ -264,23 +263,14 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
                 thrown = error
             }
         }
-        consumed += offset
-        if offset == buffer.count {
-            input = []
-        } else if offset > 0 {
-            input = Array(buffer[offset...]) // only the unfinished frame; the rest is viewed
-        }
-        if let thrown {
-            failure = thrown
-            throw thrown
-        }
+        try input.endPass(buffer, used: offset, thrown: thrown)
     }
 
     /// Call at end of stream: throws ``StreamCodecError/Code/truncatedFrame`` if it ended inside a
     /// frame, or the error already thrown.
     public func finish() throws(StreamCodecError) {
-        if let failure { throw failure }
-        guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: consumed + input.count) }
+        try input.check()
+        guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: input.end) }
     }
 
     /// The message of the frame at `offset`, moving `offset` past it; nil when the frame is not
