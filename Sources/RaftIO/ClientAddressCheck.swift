@@ -14,15 +14,15 @@ import Darwin
 #endif
 import Dispatch
 
-enum ClientAddressCheck {
-    enum Verdict: Equatable {
+package enum ClientAddressCheck {
+    package enum Verdict: Equatable {
         case pass
         case refuse(String)
         case resolve([String])
     }
 
     /// The host part of `ip:port` or `[ip]:port`.
-    static func host(of address: String) -> String {
+    package static func host(of address: String) -> String {
         if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
             return String(address[address.index(after: address.startIndex)..<end])
         }
@@ -30,7 +30,7 @@ enum ClientAddressCheck {
         return String(address[..<colon])
     }
 
-    static func verdict(certificate: PeerCertificate?, remoteIP: String) -> Verdict {
+    package static func verdict(certificate: PeerCertificate?, remoteIP: String) -> Verdict {
         guard let cert = certificate, !(cert.ipAddresses.isEmpty && cert.dnsNames.isEmpty) else { return .pass }
         if !cert.ipAddresses.isEmpty {
             if cert.ipAddresses.contains(where: { sameIP($0, remoteIP) }) { return .pass }

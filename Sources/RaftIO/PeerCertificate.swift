@@ -10,6 +10,13 @@ public struct PeerCertificate: Sendable, Hashable {
     public var ipAddresses: [String]
     /// The DNS name SANs, in the certificate's order.
     public var dnsNames: [String]
+
+    package init(commonName: String, serialNumber: String, ipAddresses: [String], dnsNames: [String]) {
+        self.commonName = commonName
+        self.serialNumber = serialNumber
+        self.ipAddresses = ipAddresses
+        self.dnsNames = dnsNames
+    }
 }
 
 extension Connection {

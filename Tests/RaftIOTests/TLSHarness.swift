@@ -68,11 +68,19 @@ func attempt(port: Int, on loop: EventLoop, client: TLSContext, serverName: Stri
         return .refused(e)
     }
     _ = try? conn.write([1])
-    if let echoed = try? await readExactly(1, from: conn), echoed == [1] {
-        let cn = try await loop.submit { conn.peerCertificate?.commonName }
-        return .open(conn, serverCN: cn)
+    do {
+        if try await readExactly(1, from: conn) == [1] {
+            let cn = try await loop.submit { conn.peerCertificate?.commonName }
+            return .open(conn, serverCN: cn)
+        }
+        // The server hung up without a TLS error (a refusal after the handshake, as etcd's).
+        conn.close(graceful: false)
+        await conn.waitClosed()
+        return .refused(nil)
+    } catch {
+        // The session failed: the connection is closed, with the error it closed on.
+        return .refused(await conn.waitClosed() ?? (error as? RaftIOError))
     }
-    return .refused(await conn.waitClosed())
 }
 
 /// A folder of PEM files that tests replace while contexts watch them.
