@@ -70,7 +70,7 @@ public final class TLSContext: Sendable {
     public init(configuration: TLSConfiguration, role: Role,
                 onReload: (@Sendable (TLSReloadEvent) -> Void)? = nil) throws(RaftIOError) {
         if !configuration.allowedCommonNames.isEmpty && !configuration.allowedHostnames.isEmpty {
-            throw RaftIOError(kind: .configuration, message: "AllowedCN and AllowedHostname are mutually exclusive (cn=\(configuration.allowedCommonNames.joined(separator: ",")), hostname=\(configuration.allowedHostnames.joined(separator: ",")))")
+            throw RaftIOError(kind: .configuration, message: "AllowedCN and AllowedHostname are mutually exclusive (cn=\"\(configuration.allowedCommonNames.joined(separator: ","))\", hostname=\"\(configuration.allowedHostnames.joined(separator: ","))\")")
         }
         self.configuration = configuration
         self.role = role

@@ -127,7 +127,7 @@ struct TLSPolicyTests {
         #expect {
             try TLSContext(configuration: c, role: .server)
         } throws: { error in
-            (error as? RaftIOError)?.message == "AllowedCN and AllowedHostname are mutually exclusive (cn=a, hostname=b)"
+            (error as? RaftIOError)?.message == "AllowedCN and AllowedHostname are mutually exclusive (cn=\"a\", hostname=\"b\")"
         }
     }
 
