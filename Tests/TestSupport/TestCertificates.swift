@@ -8,7 +8,9 @@ import EphemeralPKI
 /// - `ca2`, `client-ca2`, `server-ca2`: a new CA and member certificates it signed, for CA rotation;
 /// - `wild` (SAN `*.peers.example`), `far-ip` (SAN IP 10.9.9.9), `nosan` (no SANs),
 ///   `dns-localhost` (SAN DNS `localhost` only), `revoked` (loopback SANs, listed in `crl-revoked`);
-/// - `crl-empty` and `crl-revoked`: CRLs from `ca`, the second listing `revoked`.
+/// - `cn-server` and `revoked-cn-server`: member certificates with CN `server` (as etcd's `server`),
+///   the second listed in `crl-revoked`;
+/// - `crl-empty` and `crl-revoked`: CRLs from `ca`, the second listing `revoked` and `revoked-cn-server`.
 public enum TestCertificates {
     public static let shared: EphemeralCertificates = {
         do {
@@ -26,8 +28,10 @@ public enum TestCertificates {
             try certificates.issue("nosan", signedBy: "ca", subjectAltNames: [])
             try certificates.issue("dns-localhost", signedBy: "ca", subjectAltNames: ["DNS:localhost"])
             try certificates.issue("revoked", signedBy: "ca")
+            try certificates.issue("cn-server", signedBy: "ca", commonName: "server")
+            try certificates.issue("revoked-cn-server", signedBy: "ca", commonName: "server")
             try certificates.makeCRL("crl-empty", signedBy: "ca", revoking: [])
-            try certificates.makeCRL("crl-revoked", signedBy: "ca", revoking: ["revoked"])
+            try certificates.makeCRL("crl-revoked", signedBy: "ca", revoking: ["revoked", "revoked-cn-server"])
             return certificates
         } catch {
             fatalError("cannot make test certificates: \(error)")
