@@ -9,10 +9,18 @@
  * connection's `cipher` buffer, which the connection hands to uv_write. No second copy through a
  * memory BIO, and many records go out in one socket write.
  *
+ * Contexts: a rio_tls_ctx_t holds the SSL_CTX new sessions start from; rio_tls_ctx_update builds a
+ * fresh one (rotated certificate, CA bundle or CRL) and swaps it in under a mutex. Each session
+ * holds a reference to the SSL_CTX it started from, and the checks that go with it (allowed names,
+ * CRL) hang off that SSL_CTX, so a reload never changes the rules for a live connection.
+ *
  * Failure modes: a bad or missing certificate -> the handshake fails with OpenSSL's reason (and the
- * alert we owe the peer is written before closing); with TLS 1.3 a client learns that the server
- * refused its certificate only on its first read, so that read fails with the alert's text;
- * garbage instead of a ClientHello -> "wrong version number" or "http request" on that connection.
+ * alert we owe the peer is written before closing); a revoked serial or a leaf outside the allowed
+ * CNs / host names -> verify_cb refuses with etcd's text ("transport: certificate serial 1f
+ * revoked", "client certificate authentication failed") and the matching alert; with TLS 1.3 a
+ * client learns that the server refused its certificate only on its first read, so that read fails
+ * with the alert's text; garbage instead of a ClientHello -> "wrong version number" or "http
+ * request" on that connection. A rebuild that fails (half-written file) leaves the old context.
  */
 #include "internal.h"
 
