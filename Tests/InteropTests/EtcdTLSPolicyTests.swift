@@ -10,8 +10,9 @@ import TestSupport
 @Suite("Peer TLS policy between a Swift member and a real etcd 3.4", .serialized,
        .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)), .timeLimit(.minutes(3)))
 struct EtcdTLSPolicyTests {
-    /// Starts our member with `cert` and `peerTLS` and waits until it is refused by both etcds
-    /// (their dials to us or ours to them), then stops it.
+    /// Starts our member with `cert` and `peerTLS` and waits until its dials to both etcds fail,
+    /// then stops it. (etcd's own dials to us may still succeed: etcd 3.4 checks the CRL on its
+    /// listener only, so a revoked member still receives etcd's streams and counts etcd active.)
     private func expectRefused(_ harness: EtcdHarness, cert: String, peerTLS: PeerMember.TLSOptions = .init(),
                                _ what: String) async throws -> CapturingLogHandler.Store {
         let (logger, logs) = CapturingLogHandler.logger(level: .info)
@@ -21,7 +22,6 @@ struct EtcdTLSPolicyTests {
             try await eventually("\(what): our dials fail", harness: harness) {
                 ids.allSatisfy { (member.transport.statistics(peer: $0.rawValue)?.failures ?? 0) > 0 }
             }
-            #expect(member.transport.activePeers == 0)
         } catch {
             await member.stop()
             throw error
