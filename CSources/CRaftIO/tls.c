@@ -380,6 +380,7 @@ static int add_ext(X509 *x, int nid, const char *value) {
     return ok;
 }
 
+/* UNTESTED: the failure paths (unwritable directory, OpenSSL failing to make the key). */
 int rio_tls_write_self_signed(const char *cert_path, const char *key_path, const char *hosts, char *err,
                               size_t errlen) {
     ERR_clear_error();
