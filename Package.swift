@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftHTTPPeerTests",
-            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftIO", "RaftPB", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),

@@ -115,6 +115,7 @@ struct rio_conn_s {
     BIO *rbio;
     char *pbuf;                   /* decrypted plaintext handed to on_read */
     int tls_server, handshake_done;
+    int verify_msg_set;           /* close_msg holds the verify callback's own reason */
     char *server_name;
 };
 
@@ -140,7 +141,8 @@ struct rio_timer_s {
 };
 
 struct rio_tls_ctx_s {
-    SSL_CTX *ctx;
+    uv_mutex_t mu;
+    SSL_CTX *ctx;                 /* under mu: where new sessions start (rio_tls_ctx_update swaps it) */
     rio_tls_role_t role;
 };
 

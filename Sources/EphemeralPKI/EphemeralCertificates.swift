@@ -35,10 +35,12 @@ public final class EphemeralCertificates: Sendable {
     }
 
     /// Issues certificate `name`, signed by the authority `ca`, valid ten years for
-    /// `subjectAltNames` and for both server and client authentication.
-    public func issue(_ name: String, signedBy ca: String, subjectAltNames: [String] = loopbackNames) throws {
+    /// `subjectAltNames` (none when empty) and for both server and client authentication. The
+    /// subject CN is `commonName`, by default `name`.
+    public func issue(_ name: String, signedBy ca: String, subjectAltNames: [String] = loopbackNames,
+                      commonName: String? = nil) throws {
         let ext = try extensions(name, subjectAltNames)
-        try openssl(["req"] + Self.newKey(name) + ["-out", "\(name).csr", "-subj", "/CN=\(name)"])
+        try openssl(["req"] + Self.newKey(name) + ["-out", "\(name).csr", "-subj", "/CN=\(commonName ?? name)"])
         try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key",
                      "-CAcreateserial", "-out", "\(name).pem", "-days", "3650", "-extfile", ext])
     }
@@ -65,6 +67,36 @@ public final class EphemeralCertificates: Sendable {
         try openssl(["ca", "-batch", "-config", "\(name)-ca.cnf", "-cert", "\(ca).pem", "-keyfile", "\(ca).key",
                      "-in", "\(name).csr", "-out", "\(name).pem", "-startdate", "20200101000000Z",
                      "-enddate", "20200102000000Z", "-extfile", ext])
+    }
+
+    /// The serial number of certificate `name`, in lowercase hex as etcd prints it.
+    public func serial(of name: String) throws -> String {
+        var hex = try openssl(["x509", "-in", "\(name).pem", "-noout", "-serial"])
+            .trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("serial=".count).lowercased()
+        while hex.hasPrefix("0") && hex.count > 1 { hex.removeFirst() }
+        return String(hex)
+    }
+
+    /// Writes the CRL `name`.pem, signed by `ca`, listing the serials of the certificates `revoked`
+    /// (base names; none makes an empty CRL).
+    public func makeCRL(_ name: String, signedBy ca: String, revoking revoked: [String]) throws {
+        var index = ""
+        for cert in revoked {
+            let serial = try openssl(["x509", "-in", "\(cert).pem", "-noout", "-serial"])
+                .trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("serial=".count)
+            index += "R\t351231235959Z\t200101000000Z\t\(serial)\tunknown\t/CN=\(cert)\n"
+        }
+        try index.write(toFile: path("index-\(name).txt"), atomically: true, encoding: .utf8)
+        try """
+        [ ca ]
+        default_ca = d
+        [ d ]
+        database = index-\(name).txt
+        default_md = sha256
+        default_crl_days = 30
+        """.write(toFile: path("\(name)-crl.cnf"), atomically: true, encoding: .utf8)
+        try openssl(["ca", "-gencrl", "-config", "\(name)-crl.cnf", "-cert", "\(ca).pem", "-keyfile", "\(ca).key",
+                     "-out", "\(name).pem"])
     }
 
     /// The path of a file in ``directory`` (for example `ca.pem`, `server.key`).
@@ -94,25 +126,31 @@ public final class EphemeralCertificates: Sendable {
     /// Writes the extension file for `name`; returns its file name.
     private func extensions(_ name: String, _ subjectAltNames: [String]) throws -> String {
         let file = "\(name).ext"
-        try "subjectAltName=\(subjectAltNames.joined(separator: ","))\nextendedKeyUsage=serverAuth,clientAuth\n"
+        let san = subjectAltNames.isEmpty ? "" : "subjectAltName=\(subjectAltNames.joined(separator: ","))\n"
+        try "\(san)extendedKeyUsage=serverAuth,clientAuth\n"
             .write(toFile: path(file), atomically: true, encoding: .utf8)
         return file
     }
 
-    private func openssl(_ args: [String]) throws {
+    @discardableResult
+    private func openssl(_ args: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["openssl"] + args
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
         let err = Pipe()
         p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
+        let out = Pipe()
+        p.standardOutput = out
         try p.run()
+        // Small outputs: read both to the end (stdout first: it is a line or nothing).
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
             throw CertificateError(message: "openssl \(args.joined(separator: " ")) failed: \(text)")
         }
+        return stdout
     }
 
     struct CertificateError: Error, CustomStringConvertible {

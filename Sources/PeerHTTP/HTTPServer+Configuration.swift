@@ -33,6 +33,11 @@ extension HTTPServer {
         /// nil: the I/O core's keepalive (first probe after 30 s, the rest the kernel's). A raft
         /// transport's server takes the transport's (`Transport.Configuration.resolvedTCPLiveness`).
         public var tcpLiveness: TCPLiveness?
+        /// Hears of every accepted connection that failed before it was served: a TLS handshake
+        /// refused (bad certificate, revoked, wrong CN, SAN not matching the address) or an accept
+        /// error. The error's `remoteAddress` names the peer where known. Called on the loop
+        /// thread; keep it short (log a line). Default nil.
+        public var onRejectedConnection: (@Sendable (RaftIOError) -> Void)?
 
         /// Creates a configuration; each argument defaults to the value documented on its property.
         public init(
@@ -42,8 +47,10 @@ extension HTTPServer {
             requestReadTimeout: Duration = .seconds(300),
             maxConnections: Int = 1024,
             defaultBodyLimit: Int = 64 << 20,
-            tcpLiveness: TCPLiveness? = nil
+            tcpLiveness: TCPLiveness? = nil,
+            onRejectedConnection: (@Sendable (RaftIOError) -> Void)? = nil
         ) {
+            self.onRejectedConnection = onRejectedConnection
             self.tcpLiveness = tcpLiveness
             self.limits = limits
             self.headerReadTimeout = headerReadTimeout

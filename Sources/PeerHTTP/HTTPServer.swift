@@ -158,7 +158,7 @@ public final class HTTPServer: Sendable {
         let core = self.core
         let router = self.router
         let listener = try await Listener.bind(host: host, port: port, tls: tls, liveness: core.configuration.tcpLiveness,
-                                               on: loop) { connection in
+                                               on: loop, onError: core.configuration.onRejectedConnection) { connection in
             core.accept(connection, router: router.withLock { $0 })
         }
         listeners.withLock { $0.append(listener) }

@@ -27,6 +27,9 @@ extension PeerMember {
         /// `--peer-client-cert-auth`: demand a client certificate on `https` listeners. As in
         /// etcd, a trusted CA file demands one too.
         public var peerClientCertAuth: Bool
+        /// The rest of etcd's peer TLS flags: CRL, allowed CN or host name, client SAN check, cipher
+        /// suites and versions, auto TLS, a separate client certificate.
+        public var peerTLS: TLSOptions
         /// `--listen-metrics-urls` (only `http`): an extra plain listener for `/metrics`. The peer
         /// port serves `/metrics` as well.
         public var listenMetricsURLs: [PeerURL]
@@ -65,11 +68,11 @@ extension PeerMember {
         /// Checks the flags against each other, as etcd does at start.
         ///
         /// - Throws: ``PeerMemberError`` when `name` is not in the initial cluster, when the
-        ///   advertised URLs differ from the ones the initial cluster gives `name`, or when an
-        ///   `https` listener has no certificate.
+        ///   advertised URLs differ from the ones the initial cluster gives `name`, when an
+        ///   `https` listener has no certificate (and no auto TLS), or when TLS options conflict.
         public init(name: String, initialCluster: InitialCluster, listenPeerURLs: [PeerURL], advertisePeerURLs: [PeerURL],
                     peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
-                    peerClientCertAuth: Bool = false, listenMetricsURLs: [PeerURL] = [],
+                    peerClientCertAuth: Bool = false, peerTLS: TLSOptions = TLSOptions(), listenMetricsURLs: [PeerURL] = [],
                     logger: Logger = Logger(label: "rafthttp.peer"),
                     dialRetryFrequency: Duration = .milliseconds(100), dialRetryMaximum: Duration = .seconds(1),
                     readTimeout: Duration = .seconds(5), tcpLiveness: TCPLiveness? = nil,
@@ -106,9 +109,11 @@ extension PeerMember {
                                    "\(advertisePeerURLs.map(\.description)) differ from \(me.peerURLs.map(\.description)) given to \(name) in --initial-cluster")
             }
             guard !listenPeerURLs.isEmpty else { throw .invalidFlag("--listen-peer-urls", "no URL given") }
-            if listenPeerURLs.contains(where: \.isTLS), peerCertFile == nil || peerKeyFile == nil {
-                throw .invalidFlag("--listen-peer-urls", "an https URL needs --peer-cert-file and --peer-key-file")
+            if listenPeerURLs.contains(where: \.isTLS), peerCertFile == nil || peerKeyFile == nil, !peerTLS.autoTLS {
+                throw .invalidFlag("--listen-peer-urls", "an https URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
             }
+            try peerTLS.validate()
+            self.peerTLS = peerTLS
             if let bad = listenMetricsURLs.first(where: \.isTLS) {
                 throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http")
             }
@@ -129,23 +134,5 @@ extension PeerMember {
 
         /// Our member ID.
         public var memberID: MemberID { initialCluster.member(named: name)?.id ?? MemberID(0) }
-
-        /// The server side of peer TLS, or nil when no certificate is configured.
-        func serverTLS() throws(RaftIOError) -> TLSContext? {
-            guard let peerCertFile, let peerKeyFile else { return nil }
-            let demand = peerClientCertAuth || peerTrustedCAFile != nil
-            return try TLSContext(configuration: .server(certificateChain: .file(peerCertFile), privateKey: .file(peerKeyFile),
-                                                         trustRoots: peerTrustedCAFile.map { .file($0) },
-                                                         clientAuth: demand ? .require : .none), role: .server)
-        }
-
-        /// The client side: trust the peers' CA, present our certificate.
-        func clientTLS() throws(RaftIOError) -> TLSContext? {
-            let anyTLS = initialCluster.members.contains { $0.peerURLs.contains(where: \.isTLS) }
-            guard anyTLS || peerCertFile != nil else { return nil }
-            return try TLSContext(configuration: .client(trustRoots: peerTrustedCAFile.map { .file($0) },
-                                                         certificateChain: peerCertFile.map { .file($0) },
-                                                         privateKey: peerKeyFile.map { .file($0) }), role: .client)
-        }
     }
 }

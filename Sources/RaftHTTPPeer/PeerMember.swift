@@ -66,9 +66,10 @@ public final class PeerMember: Sendable {
         logger[metadataKey: "local-member-id"] = "\(localID)"
         let serverTLS: TLSContext?
         let clientTLS: TLSContext?
+        let certificate = try configuration.servedCertificate()
         do {
-            serverTLS = try configuration.serverTLS()
-            clientTLS = try configuration.clientTLS()
+            serverTLS = try configuration.serverTLS(certificate: certificate)
+            clientTLS = try configuration.clientTLS(certificate: certificate)
         } catch {
             throw .invalidFlag("--peer-cert-file/--peer-key-file/--peer-trusted-ca-file", "\(error)")
         }
@@ -99,7 +100,8 @@ public final class PeerMember: Sendable {
         let transport = Transport(configuration: transportConfiguration, raft: raft, group: group)
         raft.attach(transport)
 
-        let server = HTTPServer(configuration: .init(tcpLiveness: transportConfiguration.resolvedTCPLiveness))
+        let server = HTTPServer(configuration: .init(tcpLiveness: transportConfiguration.resolvedTCPLiveness,
+                                                     onRejectedConnection: configuration.rejectionLogger()))
         transport.registerRoutes(on: server)
         MemberRoutes.register(on: server, cluster: cluster, metrics: registry)
         var servers = [server]

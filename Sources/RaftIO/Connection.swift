@@ -74,6 +74,7 @@ public final class Connection: @unchecked Sendable {
         let connection = Connection(loop: loop, raw: nil)
         connection.handler = handler ?? connection.inbound
         connection.onOpen = onOpen
+        tls?.reloadIfChanged() // certificate, CA or CRL files replaced since the last handshake
         let me = Unmanaged.passRetained(connection).toOpaque() // released by on_close
         let raw = rio_dial(loop.raw, host, Int32(clamping: port), timeout.milliseconds, tls?.raw,
                            serverName ?? host, callbackTable.pointer, me)

@@ -95,12 +95,51 @@ public final class Listener: @unchecked Sendable {
     }
 
     fileprivate func didAccept(_ conn: OpaquePointer) -> UnsafeMutableRawPointer {
-        Connection.accepted(raw: conn, loop: loop) { [self] result in
+        tls?.reloadIfChanged() // C attaches the TLS session after this returns: it gets the new files
+        var buf = [CChar](repeating: 0, count: 80)
+        let remote = rio_conn_peer_address(conn, &buf, buf.count) == 0 ? cString(buf) : nil
+        let checkAddress = tls?.configuration.verifyClientAddress ?? false
+        return Connection.accepted(raw: conn, loop: loop) { [self] result in
             switch result {
-            case .success(let connection): accept(connection)
-            case .failure(let error): onError?(error)
+            case .success(let connection):
+                if checkAddress { verifyClientAddress(connection, remote: remote) } else { accept(connection) }
+            case .failure(var error):
+                error.remoteAddress = remote
+                onError?(error)
             }
         }
+    }
+
+    /// etcd's `checkCertSAN`, after the handshake: pass, refuse, or resolve names off the loop
+    /// (reading paused meanwhile, so nothing reaches the connection before it is handed over).
+    private func verifyClientAddress(_ connection: Connection, remote: String?) {
+        let ip = remote.map(ClientAddressCheck.host(of:)) ?? ""
+        switch ClientAddressCheck.verdict(certificate: connection.peerCertificate, remoteIP: ip) {
+        case .pass:
+            accept(connection)
+        case .refuse(let message):
+            refuse(connection, remote: remote, message)
+        case .resolve(let names):
+            guard let raw = connection.raw else { return }
+            rio_conn_read_stop(raw)
+            ClientAddressCheck.resolveOffLoop(ip: ip, names: names) { [self] failure in
+                loop.executeSoon { [self] in
+                    if let failure {
+                        refuse(connection, remote: remote, failure)
+                    } else if !connection.isClosed {
+                        accept(connection)
+                        if let raw = connection.raw { rio_conn_read_start(raw) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func refuse(_ connection: Connection, remote: String?, _ message: String) {
+        connection.close(graceful: false)
+        var error = RaftIOError(kind: .tlsHandshake, message: message)
+        error.remoteAddress = remote
+        onError?(error)
     }
 
     fileprivate func didFail(_ error: RaftIOError) { onError?(error) }

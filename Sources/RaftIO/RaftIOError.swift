@@ -54,6 +54,9 @@ public struct RaftIOError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: Int32
     /// The full message, naming the operation and the reason.
     public let message: String
+    /// For a failure of one accepted connection (reported to a listener's `onError`): the
+    /// peer's address, `ip:port`. Nil elsewhere.
+    public var remoteAddress: String?
 
     public var description: String { message }
 

@@ -51,6 +51,37 @@ struct PeerCommand: AsyncParsableCommand {
     @Flag(help: "Require and verify peer client certificates.")
     var peerClientCertAuth = false
 
+    @Flag(help: "Peer TLS using generated certificates (self-signed, in <data-dir>/fixtures/peer); dialing verifies nothing.")
+    var peerAutoTls = false
+
+    @Option(help: "Path to the peer certificate revocation list file (re-read when it changes).")
+    var peerCrlFile: String?
+
+    @Option(help: "Allowed CN for inter peer authentication (comma-separated list, as etcd main).")
+    var peerCertAllowedCn: String?
+
+    @Option(help: "Allowed TLS hostname for inter peer authentication (comma-separated list, as etcd main).")
+    var peerCertAllowedHostname: String?
+
+    @Flag(name: [.customLong("experimental-peer-skip-client-san-verification"), .customLong("peer-skip-client-san-verification")],
+          help: "Skip verification of SAN field in client certificate for peer connections.")
+    var peerSkipClientSANVerification = false
+
+    @Option(help: "Comma-separated list of supported TLS cipher suites between peers, by Go's names (TLS 1.2; empty: OpenSSL's defaults).")
+    var cipherSuites: String?
+
+    @Option(help: "Minimum TLS version supported by the peer port: TLS1.2 or TLS1.3 (etcd main).")
+    var tlsMinVersion = "TLS1.2"
+
+    @Option(help: "Maximum TLS version supported by the peer port: TLS1.2 or TLS1.3; empty: the highest (etcd main).")
+    var tlsMaxVersion = ""
+
+    @Option(help: "Path to the client certificate presented when dialing peers (default: --peer-cert-file; etcd main).")
+    var peerClientCertFile: String?
+
+    @Option(help: "Path to the key of --peer-client-cert-file (etcd main).")
+    var peerClientKeyFile: String?
+
     @Option(name: .customLong("listen-metrics-urls"), help: "Extra plain-HTTP URLs serving only /metrics, comma-separated.")
     var listenMetricsURLs = ""
 
@@ -120,7 +151,7 @@ struct PeerCommand: AsyncParsableCommand {
                 listenPeerURLs: try Self.urls(listenPeerURLs, flag: "--listen-peer-urls"),
                 advertisePeerURLs: try Self.urls(initialAdvertisePeerURLs, flag: "--initial-advertise-peer-urls"),
                 peerCertFile: peerCertFile, peerKeyFile: peerKeyFile, peerTrustedCAFile: peerTrustedCAFile,
-                peerClientCertAuth: peerClientCertAuth,
+                peerClientCertAuth: peerClientCertAuth, peerTLS: try peerTLSOptions(),
                 listenMetricsURLs: listenMetricsURLs.isEmpty ? [] : try Self.urls(listenMetricsURLs, flag: "--listen-metrics-urls"),
                 logger: logger, dialRetryMaximum: peerDialRetryMax.value, readTimeout: raftReadTimeout.value,
                 tcpLiveness: tcpLiveness(), requestProgressTimeout: peerRequestProgressTimeout.value,
@@ -137,6 +168,28 @@ struct PeerCommand: AsyncParsableCommand {
         logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
         await member.stop()
         logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
+    }
+
+    /// The TLS flags beyond certificate, key, CA and client-cert-auth.
+    private func peerTLSOptions() throws -> PeerMember.TLSOptions {
+        func list(_ text: String?) -> [String] {
+            (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let minimum = TLSConfiguration.Version(etcdName: tlsMinVersion) else {
+            throw ValidationError("--tls-min-version: unexpected TLS version \(tlsMinVersion) (must be TLS1.2 or TLS1.3)")
+        }
+        var maximum: TLSConfiguration.Version?
+        if !tlsMaxVersion.isEmpty {
+            guard let v = TLSConfiguration.Version(etcdName: tlsMaxVersion) else {
+                throw ValidationError("--tls-max-version: unexpected TLS version \(tlsMaxVersion) (must be TLS1.2 or TLS1.3)")
+            }
+            maximum = v
+        }
+        return PeerMember.TLSOptions(crlFile: peerCrlFile, allowedCNs: list(peerCertAllowedCn),
+                                     allowedHostnames: list(peerCertAllowedHostname),
+                                     skipClientSANVerification: peerSkipClientSANVerification,
+                                     cipherSuites: list(cipherSuites), minimumVersion: minimum, maximumVersion: maximum,
+                                     autoTLS: peerAutoTls, clientCertFile: peerClientCertFile, clientKeyFile: peerClientKeyFile)
     }
 
     /// The liveness flags over the values derived from the read timeout; nil when none is given.

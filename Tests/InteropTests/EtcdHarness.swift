@@ -48,7 +48,8 @@ final class EtcdHarness: @unchecked Sendable {
     var clientEndpoints: String { clientPorts.map { "http://127.0.0.1:\($0)" }.joined(separator: ",") }
 
     /// Starts `a` and `b` and waits until they have elected a leader.
-    init(tls: Bool = false, snapshotCount: Int? = nil) async throws {
+    /// `etcdFlags` are added to both etcds' command lines (with `tls`: the peer TLS checks).
+    init(tls: Bool = false, snapshotCount: Int? = nil, etcdFlags: [String] = []) async throws {
         self.tls = tls
         scheme = tls ? "https" : "http"
         token = "interop-\(UInt32.random(in: 0...UInt32.max))"
@@ -67,6 +68,7 @@ final class EtcdHarness: @unchecked Sendable {
                 args += ["--peer-cert-file", certificates.path("server.pem"), "--peer-key-file", certificates.path("server.key"),
                          "--peer-trusted-ca-file", certificates.path("ca.pem"), "--peer-client-cert-auth"]
             }
+            args += etcdFlags
             etcds.append(try ChildProcess("etcd", args))
         }
         do {
@@ -102,13 +104,13 @@ final class EtcdHarness: @unchecked Sendable {
     /// A configuration for our member `swift`, with `token` (default: the cluster's) and, with TLS,
     /// the certificate `cert` (default: `client`, signed by the cluster's CA).
     func memberConfiguration(token: String? = nil, cert: String = "client", logger: Logger,
-                             dataDirectory: String? = nil) throws -> PeerMember.Configuration {
+                             dataDirectory: String? = nil, peerTLS: PeerMember.TLSOptions = .init()) throws -> PeerMember.Configuration {
         let cluster = try InitialCluster(parsing: initialCluster, token: token ?? self.token)
         let url = try PeerURL(parsing: peerURL(2))
         return try PeerMember.Configuration(
             name: "swift", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
             peerCertFile: tls ? certificates.path("\(cert).pem") : nil, peerKeyFile: tls ? certificates.path("\(cert).key") : nil,
-            peerTrustedCAFile: tls ? certificates.path("ca.pem") : nil, peerClientCertAuth: tls, logger: logger,
+            peerTrustedCAFile: tls ? certificates.path("ca.pem") : nil, peerClientCertAuth: tls, peerTLS: peerTLS, logger: logger,
             dataDirectory: dataDirectory)
     }
 

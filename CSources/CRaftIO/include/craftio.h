@@ -73,17 +73,61 @@ int rio_loop_on_thread(const rio_loop_t *loop);
 
 typedef enum { RIO_TLS_CLIENT = 0, RIO_TLS_SERVER = 1 } rio_tls_role_t;
 
-/* Builds a context from PEM bytes. `cert`/`key` may be NULL (a client without a certificate).
- * `ca` NULL means the system's default trust store. `require_peer_cert`: a server then demands and
- * verifies a client certificate; a client always verifies the server unless `ca` is NULL and
- * `verify_server` is 0. Minimum version TLS 1.2; no ALPN is offered.
- * Returns NULL with OpenSSL's reason text in `err` on failure. */
-rio_tls_ctx_t *rio_tls_ctx_new(rio_tls_role_t role,
-                               const char *cert, size_t cert_len,
-                               const char *key, size_t key_len,
-                               const char *ca, size_t ca_len,
-                               int require_peer_cert, int verify_server,
-                               char *err, size_t errlen);
+/* Everything a context is built from. Pointers are borrowed for the duration of the call only:
+ * the context copies what it keeps. PEM lengths are byte counts (no terminating NUL needed). */
+typedef struct {
+    rio_tls_role_t role;
+    /* Our certificate chain (leaf first) and its key; NULL: none (a client without a certificate). */
+    const char *cert;
+    size_t cert_len;
+    const char *key;
+    size_t key_len;
+    /* Trusted CAs (one or more PEM certificates). NULL: the system's store for a verifying client,
+     * no client CAs for a server. */
+    const char *ca;
+    size_t ca_len;
+    /* A certificate revocation list, PEM or DER; NULL: none. As etcd does, a peer whose chain holds
+     * any certificate with a serial listed there is refused ("certificate serial <hex> revoked");
+     * the CRL's issuer and signature are not checked. */
+    const char *crl;
+    size_t crl_len;
+    /* Server: demand and verify a client certificate. */
+    int require_peer_cert;
+    /* Client: verify the server's chain and name. 0 (etcd's auto-TLS) skips every check below too. */
+    int verify_peer;
+    /* Comma-separated lists, NULL or "" for none; at most one of the two. The verified leaf must have
+     * exactly one of these subject CNs, or pass RFC 6125 host (or IP) verification for one of these
+     * names (X509_check_host: wildcards in the certificate). Otherwise the handshake fails with
+     * "client certificate authentication failed" (etcd's text, on both sides). */
+    const char *allowed_cns;
+    const char *allowed_hostnames;
+    /* TLS 1.2 cipher list in OpenSSL's syntax ("ECDHE-ECDSA-AES128-GCM-SHA256:..."); NULL: OpenSSL's
+     * default. TLS 1.3 suites are not affected (as in Go). */
+    const char *cipher_list;
+    /* Protocol bounds, as TLS1_2_VERSION (0x0303) or TLS1_3_VERSION (0x0304); 0: 1.2 and the highest. */
+    int min_version;
+    int max_version;
+} rio_tls_options_t;
+
+/* Builds a context. No ALPN is offered. Any thread. Returns NULL with OpenSSL's reason text in
+ * `err` when a PEM does not parse, the key does not match the certificate, the CA bundle holds no
+ * certificate, the cipher list matches nothing, or both allowed lists are given. */
+rio_tls_ctx_t *rio_tls_ctx_new(const rio_tls_options_t *options, char *err, size_t errlen);
+
+/* Any thread: builds a new OpenSSL context from `options` (same role) and makes it the one new
+ * sessions start from. Sessions already running keep the one they started with, so rotating a
+ * certificate or CA never disturbs a live connection. Returns 0, or a negative code with `err`
+ * filled (as rio_tls_ctx_new) and the context unchanged: a half-written file never replaces a good
+ * configuration. */
+int rio_tls_ctx_update(rio_tls_ctx_t *ctx, const rio_tls_options_t *options, char *err, size_t errlen);
+
+/* Writes a self-signed certificate (ECDSA P-521, valid one year from now, serial random 128 bits,
+ * organization "etcd", server and client authentication) and its key to `cert_path` and
+ * `key_path` (mode 0600), as etcd's --peer-auto-tls does. `hosts` is comma-separated; each entry
+ * becomes an IP SAN when it is an IP literal, else a DNS SAN. Returns 0 or a negative code with
+ * `err` filled. */
+int rio_tls_write_self_signed(const char *cert_path, const char *key_path, const char *hosts,
+                              char *err, size_t errlen);
 void rio_tls_ctx_free(rio_tls_ctx_t *ctx);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -202,6 +246,18 @@ void rio_conn_stats(rio_conn_t *conn, rio_conn_stats_t *out);
  * version and cipher. Buffers are filled with NUL-terminated text. */
 int rio_conn_peer_address(rio_conn_t *conn, char *buf, size_t len);
 int rio_conn_tls_info(rio_conn_t *conn, char *version, size_t vlen, char *cipher, size_t clen);
+
+/* What the peer's leaf certificate says, NUL-terminated and truncated to fit. */
+typedef struct {
+    char common_name[256];  /* subject CN, "" when none */
+    char serial[128];       /* serial number, lowercase hex without leading zeros (Go's %x) */
+    char ip_sans[512];      /* IP SANs, comma-separated ("10.0.0.1,::1") */
+    char dns_sans[1024];    /* DNS SANs, comma-separated */
+} rio_peer_cert_t;
+
+/* Loop thread, after on_open: fills `out` from the certificate the peer presented. Returns 0, or
+ * UV_ENOENT when it presented none (or the connection is plain). */
+int rio_conn_peer_cert(rio_conn_t *conn, rio_peer_cert_t *out);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Listeners */
