@@ -1,9 +1,9 @@
 // The sending side of one stream type to one peer (etcd's `streamWriter`, spec 1.3).
 //
 // Happy path: the peer dials GET /raft/stream/<type>/<its id> -> our handler answers 200 and
-// attaches the response here -> `send` sizes a batch's frames, reserves one HTTP chunk for them
-// in the connection's coalescing buffer and encodes them there, on the caller's thread -> the
-// I/O core writes whatever accumulated once per loop turn. A link heartbeat goes out every
+// attaches the response here -> `send` sizes a batch's frames, encodes them into a reused scratch
+// buffer and copies them into one HTTP chunk reserved in the connection's coalescing buffer, on the
+// caller's thread -> the I/O core writes whatever accumulated once per loop turn. A link heartbeat goes out every
 // third of the read timeout so the peer's reader knows the stream is alive.
 //
 // Failure modes: the connection closes (peer gone, reset) -> detach, deactivate the peer, report
@@ -49,6 +49,10 @@ final class StreamWriter: Sendable {
         /// The response's chunks, written without its lock: this writer's lock orders them.
         var chunks: HTTPChunkWriter?
         var encoder = MsgAppV2Encoder()
+        /// Where a batch is encoded before one copy into the connection: encoding under the
+        /// connection's write lock held it long enough for the loop to wait on it, a futex sleep
+        /// and wake-up a batch; a copy is much shorter.
+        let scratch = ScratchBuffer()
         var closed = false
     }
     private let state = Locked(State())
@@ -123,9 +127,10 @@ final class StreamWriter: Sendable {
         onFailure(error)
     }
 
-    /// Encodes `messages` in order into one chunk of the attached connection, in place in its
-    /// outbound buffer (sized first, then encoded: no scratch copy). Safe from any thread; never
-    /// blocks.
+    /// Encodes `messages` in order into one chunk of the attached connection: sized, encoded into
+    /// the writer's reused scratch buffer, then copied once into a reservation in the
+    /// connection's outbound buffer (the connection's lock is held for the copy only). Safe from
+    /// any thread; never blocks.
     func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
         state.withLock { s in
             guard let chunks = s.chunks else { return .notAttached }
@@ -137,12 +142,17 @@ final class StreamWriter: Sendable {
                 case .message: size = MessageStreamEncoder().frameSize(of: list)
                 case .msgAppV2: size = s.encoder.frameSize(of: list)
                 }
-                let written = chunks.write(size: size) { buffer in
-                    switch type {
-                    case .message: _ = MessageStreamEncoder().encode(list, into: buffer)
-                    case .msgAppV2: _ = s.encoder.encode(list, into: buffer)
-                    }
+                let frames = s.scratch.bytes(size)
+                switch type {
+                case .message: _ = MessageStreamEncoder().encode(list, into: frames)
+                case .msgAppV2: _ = s.encoder.encode(list, into: frames)
                 }
+                // A failed write leaves the encoder ahead of the connection, which is gone: the
+                // next connection starts a fresh encoder.
+                let written = chunks.write(size: size) { buffer in
+                    buffer.copyMemory(from: UnsafeRawBufferPointer(frames))
+                }
+                s.scratch.trim()
                 return written ? .sent(bytes: size) : .notAttached
             }
         }
@@ -179,6 +189,32 @@ final class StreamWriter: Sendable {
         }
         response?.end()
     }
+}
+
+/// A buffer reused for every batch a stream writer encodes, grown as needed and given back when a
+/// batch made it large. Used under the writer's lock only.
+final class ScratchBuffer: @unchecked Sendable {
+    // @unchecked Sendable: touched only under the owning stream writer's lock.
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// `count` bytes to write into, valid until the next call.
+    func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < count {
+            storage.deallocate()
+            storage = .allocate(byteCount: max(count, 64 << 10), alignment: 16)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[..<count])
+    }
+
+    /// Gives back a buffer a large batch left behind (over 1 MiB).
+    func trim() {
+        if storage.count > 1 << 20 {
+            storage.deallocate()
+            storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        }
+    }
+
+    deinit { storage.deallocate() }
 }
 
 extension Message {
