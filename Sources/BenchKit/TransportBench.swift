@@ -241,14 +241,21 @@ final class Sender: Sendable {
         var apps = 0
         var heartbeats = 0
         var round = 0
-        var batch: [Message] = []
-        batch.reserveCapacity(2 * n)
+        // The messages of a round, one per follower, kept from round to round and updated in
+        // place: building each anew cost the harness a copy and a destroy of every message.
+        let toTarget = roundTrips != nil
+        var appRound = followers.map { Self.msgApp(to: $0, from: leaderID, index: 0, entries: []) }
+        // A target may be a real raft (etcd): term 0 makes its raft answer every heartbeat whatever
+        // its term (a lower term would be ignored, a higher one would depose its leader), and
+        // commit 0 is below any log (a commit past the end of its log panics etcd). Our followers
+        // read the send time from `commit` (0: not sampled).
+        var heartbeatRound = followers.map { Self.heartbeat(to: $0, from: leaderID, term: toTarget ? 0 : 1, commit: 0) }
         var stalled = false
 
         while total < limit, !stalled {
-            let heartbeatRound = sendsHeartbeats && (workload == .heartbeat || round % 8 == 7)
+            let beats = sendsHeartbeats && (workload == .heartbeat || round % 8 == 7)
             let sampleApp = sendsApps && apps % sampleEvery == 0
-            let sampleHeartbeat = heartbeatRound && heartbeats % sampleEvery == 0
+            let sampleHeartbeat = beats && heartbeats % sampleEvery == 0
             var stamp: UInt64 = 0
             if sampleApp || sampleHeartbeat || interval != nil || round & 63 == 0 {
                 stamp = monotonicNanos()
@@ -266,7 +273,6 @@ final class Sender: Sendable {
                 }
             }
             if stalled { break }
-            batch.removeAll(keepingCapacity: true)
             if sendsApps {
                 let index = UInt64(apps * entries)
                 var list: [Entry] = []
@@ -284,32 +290,30 @@ final class Sender: Sendable {
                     }
                     list.append(entry)
                 }
-                for (slot, id) in followers.enumerated() {
-                    // Built by a function: its result moves into the batch, where a local would be copied.
-                    batch.append(Self.msgApp(to: id, from: leaderID, index: index, entries: list))
+                for slot in 0..<n {
+                    appRound[slot].index = index
+                    appRound[slot].entries = list
                     if sampleApp { roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp) }
                 }
                 apps += 1
             }
-            if heartbeatRound {
-                for (slot, id) in followers.enumerated() {
-                    // Our followers read the send time from `commit` (0: not sampled). A target
-                    // may be a real raft (etcd): term 0 makes its raft answer every heartbeat
-                    // whatever its term (a lower term would be ignored, a higher one would depose
-                    // its leader), and commit 0 is below any log (a commit past the end of its log
-                    // panics etcd).
-                    let toTarget = roundTrips != nil
-                    batch.append(Self.heartbeat(to: id, from: leaderID, term: toTarget ? 0 : 1,
-                                                commit: toTarget || !sampleHeartbeat ? 0 : stamp))
+            if beats {
+                for slot in 0..<n {
+                    heartbeatRound[slot].commit = toTarget || !sampleHeartbeat ? 0 : stamp
                     if sampleHeartbeat { roundTrips?.sent(heartbeat: true, sequence: heartbeats, slot: slot, at: stamp) }
                 }
                 heartbeats += 1
             }
-            let perFollower = batch.count / n
-            for slot in 0..<n { sent[slot] += perFollower }
-            total += batch.count
-            flow.sent.add(batch.count, ordering: .relaxed)
-            send(batch)
+            let count = (sendsApps ? n : 0) + (beats ? n : 0)
+            for slot in 0..<n { sent[slot] += count / n }
+            total += count
+            flow.sent.add(count, ordering: .relaxed)
+            switch (sendsApps, beats) {
+            case (true, false): send(appRound)
+            case (false, true): send(heartbeatRound)
+            case (true, true): send(appRound + heartbeatRound)
+            case (false, false): break
+            }
             round += 1
         }
         return sent
