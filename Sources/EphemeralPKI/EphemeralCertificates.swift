@@ -73,7 +73,9 @@ public final class EphemeralCertificates: Sendable {
     public func serial(of name: String) throws -> String {
         var hex = try openssl(["x509", "-in", "\(name).pem", "-noout", "-serial"])
             .trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("serial=".count).lowercased()
-        while hex.hasPrefix("0") && hex.count > 1 { hex.removeFirst() }
+        // As etcd prints it (`%x` of the serial's big-endian bytes): leading zero bytes dropped,
+        // two digits a byte, so a serial whose first byte is 0x06 reads "06...", not "6...".
+        while hex.hasPrefix("00") && hex.count > 2 { hex.removeFirst(2) }
         return String(hex)
     }
 
