@@ -43,9 +43,10 @@ extension TransportBench {
         public var window = 1024
         /// How long each member's loop keeps polling after activity before it sleeps
         /// (``RaftIO/EventLoopGroup/init(loopCount:spin:)``). Default zero, the library's default,
-        /// so the bench measures what a user gets. Spinning (e.g. 50 µs) helps latency at small
-        /// windows when each member has a core to itself (no sleep and wake-up per hop); on two
-        /// cores shared by sender and loops it costs CPU that the work needed (see BENCHMARKS.md).
+        /// so the bench measures what a user gets. Spinning (e.g. 20-50 µs) saves the sleep and
+        /// wake-up per hop that dominate small windows (W=1 in-process on an idle 2-core machine:
+        /// 19 k → 45 k msg/s) and costs CPU per message where the loops would otherwise sleep
+        /// (cross-process W=1: +25-55 %); see BENCHMARKS.md.
         public var spin: Duration = .zero
         /// Latency is recorded for one message in this many (per follower and kind): only those
         /// carry their send time, so the harness adds no allocation or clock read to the others.
