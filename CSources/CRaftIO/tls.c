@@ -188,6 +188,29 @@ static void serial_hex(const X509 *cert, char *out, size_t len) {
     for (; i < n && used + 3 <= len; i++) used += (size_t)snprintf(out + used, len - used, "%02x", p[i]);
 }
 
+/* Takes the next entry of the comma-separated `*list` (NULL: none) and moves `*list` past it and
+ * its comma; returns 0 once the list is used up. `*n` is the entry's length; it is copied into
+ * `name` NUL-terminated when it fits (*n < len), otherwise `name` is left empty. */
+static int next_entry(const char **list, char *name, size_t len, size_t *n) {
+    if (*list == NULL || **list == '\0') return 0;
+    const char *comma = strchr(*list, ',');
+    *n = comma ? (size_t)(comma - *list) : strlen(*list);
+    if (*n < len) {
+        memcpy(name, *list, *n);
+        name[*n] = '\0';
+    } else {
+        name[0] = '\0';
+    }
+    *list = comma ? comma + 1 : *list + *n;
+    return 1;
+}
+
+/* Whether `name` is an IPv4 or IPv6 literal rather than a DNS name. */
+static int is_ip_literal(const char *name) {
+    unsigned char ip[16];
+    return uv_inet_pton(AF_INET, name, ip) == 0 || uv_inet_pton(AF_INET6, name, ip) == 0;
+}
+
 /* Whether `cert` matches one entry of the comma-separated list. */
 static int allowed(const checks_t *k, X509 *cert) {
     char cn[256];
@@ -195,24 +218,17 @@ static int allowed(const checks_t *k, X509 *cert) {
     if (!k->allowed_are_hosts)
         cn_len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
     const char *p = k->allowed;
-    while (*p != '\0') {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    char name[256];
+    size_t n;
+    while (next_entry(&p, name, sizeof(name), &n)) {
+        if (n >= sizeof(name)) continue; /* longer than any name or CN we compare: matches nothing */
         if (k->allowed_are_hosts) {
-            char name[256];
-            unsigned char ip[16];
-            if (n > 0 && n < sizeof(name)) {
-                memcpy(name, p, n);
-                name[n] = '\0';
-                int is_ip = uv_inet_pton(AF_INET, name, ip) == 0 || uv_inet_pton(AF_INET6, name, ip) == 0;
-                if (is_ip ? X509_check_ip_asc(cert, name, 0) == 1 : X509_check_host(cert, name, n, 0, NULL) == 1)
-                    return 1;
-            }
-        } else if (cn_len >= 0 && (size_t)cn_len == n && memcmp(cn, p, n) == 0) {
+            if (n > 0 && (is_ip_literal(name) ? X509_check_ip_asc(cert, name, 0) == 1
+                                              : X509_check_host(cert, name, n, 0, NULL) == 1))
+                return 1;
+        } else if (cn_len >= 0 && (size_t)cn_len == n && memcmp(cn, name, n) == 0) {
             return 1;
         }
-        if (comma == NULL) break;
-        p = comma + 1;
     }
     ERR_clear_error();
     return 0;
@@ -388,23 +404,16 @@ int rio_tls_write_self_signed(const char *cert_path, const char *key_path, const
     char san[2048] = "";
     size_t used = 0;
     const char *p = hosts;
-    while (p != NULL && *p != '\0') {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        char name[256];
-        unsigned char ip[16];
-        if (n > 0 && n < sizeof(name)) {
-            memcpy(name, p, n);
-            name[n] = '\0';
-            int is_ip = uv_inet_pton(AF_INET, name, ip) == 0 || uv_inet_pton(AF_INET6, name, ip) == 0;
-            used += (size_t)snprintf(san + used, sizeof(san) - used, "%s%s:%s", used ? "," : "", is_ip ? "IP" : "DNS", name);
-            if (used >= sizeof(san)) {
-                snprintf(err, errlen, "auto TLS: too many hosts");
-                return UV_EINVAL;
-            }
+    char name[256];
+    size_t n;
+    while (next_entry(&p, name, sizeof(name), &n)) {
+        if (n == 0 || n >= sizeof(name)) continue;
+        used += (size_t)snprintf(san + used, sizeof(san) - used, "%s%s:%s", used ? "," : "",
+                                 is_ip_literal(name) ? "IP" : "DNS", name);
+        if (used >= sizeof(san)) {
+            snprintf(err, errlen, "auto TLS: too many hosts");
+            return UV_EINVAL;
         }
-        if (comma == NULL) break;
-        p = comma + 1;
     }
     int rc = RIO_E_TLS_CONFIG;
     EVP_PKEY *key = EVP_EC_gen("P-521");
@@ -482,9 +491,7 @@ int rio__tls_attach(rio_conn_t *c, rio_tls_ctx_t *t, int server, const char *nam
     if (name != NULL && name[0] != '\0') {
         c->server_name = strdup(name);
         X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
-        unsigned char tmp[16];
-        int is_ip = uv_inet_pton(AF_INET, name, tmp) == 0 || uv_inet_pton(AF_INET6, name, tmp) == 0;
-        if (is_ip) {
+        if (is_ip_literal(name)) {
             X509_VERIFY_PARAM_set1_ip_asc(param, name);
         } else {
             SSL_set_tlsext_host_name(c->ssl, name);
