@@ -100,18 +100,8 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
         input.append(bytes)
     }
 
-    /// Consumes `chunk` and calls `onMessage` for every message it completes, in stream order:
-    /// ``append(_:)`` then ``decodeAppended(_:)``. `chunk` need only stay valid for the call.
-    /// Throws ``StreamCodecError`` when the stream is broken; messages completed before the error
-    /// have already been delivered.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
-        try input.check()
-        append(chunk)
-        try decodeAppended(onMessage)
-    }
-
     /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
-    /// stream order. Throws as ``feed(_:_:)`` does.
+    /// stream order. Throws ``StreamCodecError`` when the stream is broken.
     public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
         try input.check()
         guard !input.isEmpty else { return }

@@ -18,7 +18,9 @@ struct StreamInput: Sendable {
     /// Stream offset just past the last byte appended.
     var end: Int { consumed + bytes.count }
 
+    /// Keeps `chunk` (copied) for the next pass; nothing once the stream is broken.
     mutating func append(_ chunk: UnsafeRawBufferPointer) {
+        guard failure == nil else { return }
         bytes.append(contentsOf: chunk)
     }
 

@@ -7,11 +7,9 @@ private func frame(length: UInt64, _ body: [UInt8] = []) -> [UInt8] {
     withUnsafeBytes(of: length.bigEndian) { Array($0) } + body
 }
 
-/// Feeds all of `bytes`, then finishes; the error, or nil, and what was delivered.
-private func decodeMessageStream(_ bytes: [UInt8], limit: Int = MessageStreamDecoder.defaultLimit)
-    -> (messages: [Message], error: StreamCodecError?)
-{
-    var decoder = MessageStreamDecoder(limit: limit)
+/// Feeds all of `bytes` to `decoder`, then finishes; the error, or nil, and what was delivered.
+private func decodeAll(_ decoder: some StreamDecoder, _ bytes: [UInt8]) -> (messages: [Message], error: StreamCodecError?) {
+    var decoder = decoder
     var messages: [Message] = []
     do {
         try decoder.feed(bytes) { messages.append($0) }
@@ -22,18 +20,16 @@ private func decodeMessageStream(_ bytes: [UInt8], limit: Int = MessageStreamDec
     }
 }
 
+private func decodeMessageStream(_ bytes: [UInt8], limit: Int = MessageStreamDecoder.defaultLimit)
+    -> (messages: [Message], error: StreamCodecError?)
+{
+    decodeAll(MessageStreamDecoder(limit: limit), bytes)
+}
+
 private func decodeMsgAppV2(_ bytes: [UInt8], limit: Int = MessageStreamDecoder.defaultLimit)
     -> (messages: [Message], error: StreamCodecError?)
 {
-    var decoder = MsgAppV2Decoder(local: 2, remote: 1, limit: limit)
-    var messages: [Message] = []
-    do {
-        try decoder.feed(bytes) { messages.append($0) }
-        try decoder.finish()
-        return (messages, nil)
-    } catch {
-        return (messages, error)
-    }
+    decodeAll(MsgAppV2Decoder(local: 2, remote: 1, limit: limit), bytes)
 }
 
 private func decodeSnapshotHead(_ bytes: [UInt8], limit: Int = SnapshotHeadDecoder.defaultLimit) -> StreamCodecError? {
