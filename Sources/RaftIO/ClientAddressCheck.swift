@@ -77,6 +77,16 @@ package enum ClientAddressCheck {
 
     struct LookupError: Error { var text: String }
 
+    /// `getnameinfo` of `address` (a `sockaddr_in` or `sockaddr_in6`), a name required.
+    private static func nameInfo<Address>(_ address: inout Address, into host: inout [CChar]) -> Int32 {
+        let capacity = socklen_t(host.count)
+        return withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, socklen_t(MemoryLayout<Address>.size), &host, capacity, nil, 0, NI_NAMEREQD)
+            }
+        }
+    }
+
     private static func reverseLookup(_ ip: String) -> Result<String, LookupError> {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var rc: Int32
@@ -84,20 +94,12 @@ package enum ClientAddressCheck {
             var sin = sockaddr_in()
             sin.sin_family = sa_family_t(AF_INET)
             withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: v4) }
-            rc = withUnsafePointer(to: &sin) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
-                }
-            }
+            rc = nameInfo(&sin, into: &host)
         } else if let v6 = bytes(ip, family: AF_INET6, count: 16) {
             var sin6 = sockaddr_in6()
             sin6.sin6_family = sa_family_t(AF_INET6)
             withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: v6) }
-            rc = withUnsafePointer(to: &sin6) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in6>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
-                }
-            }
+            rc = nameInfo(&sin6, into: &host)
         } else {
             return .failure(LookupError(text: "lookup \(ip): not an IP address"))
         }
