@@ -7,8 +7,12 @@ import TestSupport
 struct TLSReloadTests {
     let certs = TestCertificates.shared
 
-    @Test("certificate rotation: new connections present the new certificate, open ones keep their session")
-    func certificateRotation() async throws {
+    /// A server whose certificate and key are the files `member.pem` and `member.key` (at first
+    /// copies of `server`'s), re-read as they change, listening with an echo handler; a client that
+    /// trusts the test CA. Runs `body`, then removes the files.
+    private func withMemberServer(
+        _ body: (_ files: WatchedFiles, _ log: ReloadLog, _ loop: EventLoop, _ listener: Listener, _ client: TLSContext) async throws -> Void
+    ) async throws {
         let files = try WatchedFiles()
         defer { files.remove() }
         try files.install("member.pem", from: ["server.pem"])
@@ -22,6 +26,13 @@ struct TLSReloadTests {
             let loop = group.next()
             let listener = try await echoListener(on: loop, tls: server)
             defer { listener.close() }
+            try await body(files, log, loop, listener, client)
+        }
+    }
+
+    @Test("certificate rotation: new connections present the new certificate, open ones keep their session")
+    func certificateRotation() async throws {
+        try await withMemberServer { files, log, loop, listener, client in
             let before = try await attempt(port: listener.port, on: loop, client: client)
             #expect(before.serverCN == "server")
 
@@ -41,19 +52,7 @@ struct TLSReloadTests {
 
     @Test("a half-written certificate file keeps the old one in force, with a refusal reported once")
     func halfWrittenFile() async throws {
-        let files = try WatchedFiles()
-        defer { files.remove() }
-        try files.install("member.pem", from: ["server.pem"])
-        try files.install("member.key", from: ["server.key"])
-        let log = ReloadLog()
-        let server = try TLSContext(configuration: .server(certificateChain: .file(files.path("member.pem")),
-                                                           privateKey: .file(files.path("member.key"))),
-                                    role: .server, onReload: log.record)
-        let client = try TLSContext(configuration: certs.client(nil), role: .client)
-        try await withEventLoop { group in
-            let loop = group.next()
-            let listener = try await echoListener(on: loop, tls: server)
-            defer { listener.close() }
+        try await withMemberServer { files, log, loop, listener, client in
             let whole = try Data(contentsOf: URL(fileURLWithPath: certs.path("server2.pem")))
             try files.overwrite("member.pem", with: whole.prefix(whole.count / 2))
             #expect(try await attempt(port: listener.port, on: loop, client: client).serverCN == "server")
@@ -70,19 +69,7 @@ struct TLSReloadTests {
 
     @Test("a certificate replaced before its key is refused until the key follows")
     func certificateBeforeKey() async throws {
-        let files = try WatchedFiles()
-        defer { files.remove() }
-        try files.install("member.pem", from: ["server.pem"])
-        try files.install("member.key", from: ["server.key"])
-        let log = ReloadLog()
-        let server = try TLSContext(configuration: .server(certificateChain: .file(files.path("member.pem")),
-                                                           privateKey: .file(files.path("member.key"))),
-                                    role: .server, onReload: log.record)
-        let client = try TLSContext(configuration: certs.client(nil), role: .client)
-        try await withEventLoop { group in
-            let loop = group.next()
-            let listener = try await echoListener(on: loop, tls: server)
-            defer { listener.close() }
+        try await withMemberServer { files, log, loop, listener, client in
             try files.install("member.pem", from: ["server2.pem"])
             #expect(try await attempt(port: listener.port, on: loop, client: client).serverCN == "server")
             #expect(log.refusals == ["TLS private key: key values mismatch"])
