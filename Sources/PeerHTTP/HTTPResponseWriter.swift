@@ -80,19 +80,6 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes `size` body bytes that `fill` encodes in place, straight into the connection's
-    /// outbound buffer: one chunk of a chunked body, with no copy from a scratch buffer. `fill` is
-    /// given exactly `size` bytes and must write them all; it runs with this writer's and the
-    /// connection's locks held, so it must not call either. Returns false (and `fill` does not
-    /// run) as ``write(_:)-(UnsafeRawBufferPointer)`` would.
-    @discardableResult
-    public func write(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
-        state.withLock { s in
-            guard s.headWritten, !s.ended, !s.closed else { return false }
-            return s.framer.write(size: size, to: connection, fill)
-        }
-    }
-
     /// Hands a long-lived streamed body (chunked, or until close for an HTTP/1.0 client) to one
     /// owner that orders its own writes (a raft stream writer, under its own lock): the returned
     /// writer puts body pieces straight into the connection without this response's lock. Nil
@@ -277,7 +264,9 @@ public struct HTTPChunkWriter: Sendable {
     let framing: HTTPBodyFraming
 
     /// Writes one chunk of `size` bytes that `fill` encodes in place in the connection's outbound
-    /// buffer; see ``HTTPResponseWriter/write(size:_:)``. False when the connection is closed.
+    /// buffer (`fill` is given exactly `size` bytes, must write them all, and runs with the
+    /// connection's write lock held, so it must not call the connection). False, and `fill` does
+    /// not run, when the connection is closed.
     public func write(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
         var framer = BodyFramer(mode: framing)
         return framer.write(size: size, to: connection, fill)
