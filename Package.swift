@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "RaftHTTPService", targets: ["RaftHTTPService"]),
         .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
+        // Examples/: a replicated key-value store over the transport, as etcd's contrib/raftexample.
+        .library(name: "RaftKV", targets: ["RaftKV"]),
+        .executable(name: "raftexample", targets: ["raftexample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
@@ -111,6 +114,29 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Examples/: a raft core of its own, a write-ahead log and a key-value store, linked to the
+        // transport as a raft server author would (etcd's contrib/raftexample, in Swift).
+        .target(
+            name: "RaftKV",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RaftKV",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "raftexample",
+            dependencies: [
+                "RaftKV",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/raftexample",
+            swiftSettings: strict
+        ),
+
         .target(
             name: "TestSupport",
             dependencies: [
@@ -165,6 +191,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RaftKVTests",
+            dependencies: ["RaftKV", "RaftPB", "PeerHTTP", "RaftIO", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "InteropTests",
             dependencies: [

@@ -1,0 +1,205 @@
+// In-process key-value members over real loopback sockets, and a board of their raft statuses
+// that tests wait on as events ("exactly one leader", "member 3 applied index 40").
+import Foundation
+import HTTPTypes
+import PeerHTTP
+import RaftIO
+import TestSupport
+import Testing
+
+@testable import RaftKV
+
+/// The latest status of each member, with waiters woken when a condition on them starts to hold.
+final class StatusBoard: Sendable {
+    struct TimedOut: Error, CustomStringConvertible {
+        let what: String
+        let statuses: [UInt64: RaftNode.Status]
+        var description: String { "timed out waiting for \(what); statuses: \(statuses.sorted { $0.key < $1.key }.map(\.value))" }
+    }
+
+    private struct Waiter {
+        let token: Int
+        let condition: @Sendable ([UInt64: RaftNode.Status]) -> Bool
+        let continuation: CheckedContinuation<[UInt64: RaftNode.Status], any Error>
+    }
+
+    private let state = Locked<(statuses: [UInt64: RaftNode.Status], waiters: [Waiter], next: Int)>(([:], [], 0))
+
+    /// Records a member's new status (the raft loop calls it).
+    func update(_ status: RaftNode.Status) {
+        let ready: [(Waiter, [UInt64: RaftNode.Status])] = state.withLock { s in
+            s.statuses[status.id] = status
+            let statuses = s.statuses
+            let (met, rest) = s.waiters.reduce(into: ([Waiter](), [Waiter]())) { acc, w in
+                if w.condition(statuses) { acc.0.append(w) } else { acc.1.append(w) }
+            }
+            s.waiters = rest
+            return met.map { ($0, statuses) }
+        }
+        for (w, statuses) in ready { w.continuation.resume(returning: statuses) }
+    }
+
+    /// Forgets a member (stopped): conditions no longer see it.
+    func remove(_ id: UInt64) { state.withLock { _ = $0.statuses.removeValue(forKey: id) } }
+
+    var statuses: [UInt64: RaftNode.Status] { state.withLock { $0.statuses } }
+
+    /// Waits until `condition` holds over the live members' statuses; `timeout` is a hang guard.
+    @discardableResult
+    func wait(for what: String, timeout: Duration = .seconds(60),
+              _ condition: @escaping @Sendable ([UInt64: RaftNode.Status]) -> Bool) async throws -> [UInt64: RaftNode.Status] {
+        let token = state.withLock { s in defer { s.next += 1 }; return s.next }
+        let guardTask = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.expire(token, what: what)
+        }
+        defer { guardTask.cancel() }
+        return try await withCheckedThrowingContinuation { cont in
+            let now: [UInt64: RaftNode.Status]? = state.withLock { s in
+                if condition(s.statuses) { return s.statuses }
+                s.waiters.append(Waiter(token: token, condition: condition, continuation: cont))
+                return nil
+            }
+            if let now { cont.resume(returning: now) }
+        }
+    }
+
+    private func expire(_ token: Int, what: String) {
+        let expired: (Waiter, [UInt64: RaftNode.Status])? = state.withLock { s in
+            guard let i = s.waiters.firstIndex(where: { $0.token == token }) else { return nil }
+            return (s.waiters.remove(at: i), s.statuses)
+        }
+        if let (w, statuses) = expired { w.continuation.resume(throwing: TimedOut(what: what, statuses: statuses)) }
+    }
+
+    /// The single leader that every live member follows in its term, if there is one.
+    static func singleLeader(_ statuses: [UInt64: RaftNode.Status]) -> RaftNode.Status? {
+        let live = statuses.values.filter { !$0.stopped }
+        let leaders = live.filter { $0.role == .leader }
+        guard leaders.count == 1, let leader = leaders.first else { return nil }
+        return live.allSatisfy({ $0.term == leader.term && $0.leader == leader.id }) ? leader : nil
+    }
+}
+
+/// Members 1...n of one cluster, each with its own event loop, WAL directory and ports.
+final class KVTestCluster: @unchecked Sendable {
+    // @unchecked Sendable: the test's task is the only user; members are added and removed by it.
+    let directory: String
+    let board = StatusBoard()
+    let client: HTTPClient
+    private(set) var members: [UInt64: KVMember] = [:]
+    private(set) var peerPorts: [UInt64: Int] = [:]
+    private(set) var clientPorts: [UInt64: Int] = [:]
+    let ids: [UInt64]
+
+    private init(ids: [UInt64], clientGroup: EventLoopGroup) {
+        self.ids = ids
+        directory = NSTemporaryDirectory() + "raftkv-\(UInt64.random(in: 0 ... .max))"
+        client = HTTPClient(configuration: .init(dialTimeout: .seconds(10)), eventLoopGroup: clientGroup)
+    }
+
+    /// Runs `body` with a started cluster of `count` members, then stops every member and
+    /// deletes the data directories, also when `body` throws.
+    static func with(members count: Int, _ body: (KVTestCluster) async throws -> Void) async throws {
+        try await withEventLoop { group in
+            let cluster = KVTestCluster(ids: (1...count).map { UInt64($0) }, clientGroup: group)
+            try await withCleanUp {
+                for id in cluster.ids { try await cluster.launch(id) }
+                let urls = cluster.peerURLs
+                for id in cluster.ids { try cluster.members[id]?.start(peerURLs: urls) }
+                try await body(cluster)
+            } cleanUp: {
+                for id in cluster.members.keys { await cluster.stop(id) }
+                cluster.client.closeIdleConnections()
+                try? FileManager.default.removeItem(atPath: cluster.directory)
+            }
+        }
+    }
+
+    var peerURLs: [UInt64: String] {
+        Dictionary(uniqueKeysWithValues: peerPorts.map { ($0.key, "http://127.0.0.1:\($0.value)") })
+    }
+
+    /// Creates member `id` (restoring it from its WAL when it ran before) and listens, on the same
+    /// peer port as before when it had one.
+    private func launch(_ id: UInt64) async throws {
+        var node = RaftNode.Configuration(id: id, voters: Set(ids), dataDirectory: "\(directory)/member-\(id)")
+        node.tickInterval = .milliseconds(10)
+        node.electionTick = 50
+        node.heartbeatTick = 5
+        node.proposalTimeout = .seconds(10)
+        let board = self.board
+        node.onStatus = { board.update($0) }
+        node.logger.logLevel = .critical
+        var configuration = KVMember.Configuration(node: node)
+        configuration.logger.logLevel = .critical // members stopping on purpose make the peers warn
+        configuration.peerPort = peerPorts[id] ?? 0
+        let member = try KVMember(configuration: configuration)
+        let (peer, client) = try await member.listen()
+        members[id] = member
+        peerPorts[id] = peer
+        clientPorts[id] = client
+    }
+
+    /// Stops member `id` (its raft loop first: what it had not persisted is lost, as in a crash).
+    func stop(_ id: UInt64) async {
+        guard let member = members.removeValue(forKey: id) else { return }
+        await member.stop()
+        board.remove(id)
+    }
+
+    /// Starts member `id` again from its WAL, on its old peer port. Returns the status it
+    /// restored before it talked to anyone.
+    @discardableResult
+    func restart(_ id: UInt64) async throws -> RaftNode.Status {
+        try await launch(id)
+        let member = try #require(members[id])
+        let restored = member.node.status
+        try member.start(peerURLs: peerURLs)
+        return restored
+    }
+
+    /// Waits for exactly one leader that every live member follows.
+    func leader(timeout: Duration = .seconds(60)) async throws -> RaftNode.Status {
+        let statuses = try await board.wait(for: "exactly one leader", timeout: timeout) { StatusBoard.singleLeader($0) != nil }
+        return try #require(StatusBoard.singleLeader(statuses))
+    }
+
+    /// PUT `value` at `key` through member `id`; returns the status code.
+    func put(_ key: String, _ value: String, via id: UInt64) async throws -> Int {
+        let port = try #require(clientPorts[id])
+        let response = try await client.execute(HTTPClientRequest(method: .put, url: "http://127.0.0.1:\(port)/\(key)",
+                                                                   body: .bytes(Array(value.utf8))))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return response.status.code
+    }
+
+    /// PUT through the current leader until it is acknowledged (204); a 503 (no leader, or the
+    /// leader changed under the write) waits for a leader and tries again.
+    func putAcknowledged(_ key: String, _ value: String) async throws {
+        for _ in 0..<20 {
+            let leader = try await leader()
+            if try await put(key, value, via: leader.id) == 204 { return }
+        }
+        Issue.record("PUT \(key) never acknowledged")
+    }
+
+    /// GET `key` from member `id`: the value, or nil for 404.
+    func get(_ key: String, from id: UInt64) async throws -> String? {
+        let port = try #require(clientPorts[id])
+        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/\(key)"))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        if response.status.code == 404 { return nil }
+        #expect(response.status.code == 200)
+        return String(decoding: body, as: UTF8.self)
+    }
+
+    /// Waits until every running member (a restarted one included, once its loop reported)
+    /// applied at least `index`.
+    func waitApplied(_ index: UInt64) async throws {
+        let running = Set(members.keys)
+        try await board.wait(for: "members \(running.sorted()) applied \(index)") { statuses in
+            running.allSatisfy { id in statuses[id].map { !$0.stopped && $0.applied >= index } ?? false }
+        }
+    }
+}
