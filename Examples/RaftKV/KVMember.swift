@@ -70,6 +70,7 @@ public final class KVMember: Sendable {
         var transportConfiguration = Transport.Configuration(localID: id, clusterID: configuration.clusterID,
                                                              localURLs: peerURLs[id].map { [$0] } ?? [])
         transportConfiguration.logger = configuration.logger
+        transportConfiguration.snapshotSink = FileSnapshotSink(directory: node.snapshotDirectory)
         let transport = Transport(configuration: transportConfiguration, raft: node, group: group)
         self.transport.withLock { $0 = transport }
         transport.registerRoutes(on: peerServer)

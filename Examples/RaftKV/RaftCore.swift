@@ -121,7 +121,9 @@ public struct RaftCore: Sendable {
 
     private var id: UInt64 { configuration.id }
     private var quorum: Int { voters.count / 2 + 1 }
-    private var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+
+    /// Term, vote and commit now (what the WAL must hold once ``ready()`` was persisted).
+    public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
 
     // MARK: - inputs
 
@@ -223,11 +225,16 @@ public struct RaftCore: Sendable {
         progress[peer] = pr
     }
 
-    /// Folds the log through `index` into a snapshot whose data the node has just saved.
-    public mutating func compact(through index: UInt64, confState: ConfState) {
-        guard index <= applied, let term = log.term(index) else { return }
-        snapshotMetadata = SnapshotMetadata(confState: confState, index: index, term: term)
-        log.compact(through: index)
+    /// Records a snapshot of the state machine at `index` (applied, its data saved by the node)
+    /// and drops the log entries up to `index - keeping`: the `keeping` entries before the
+    /// snapshot let a follower a little behind catch up by appends rather than by a snapshot.
+    /// Returns the snapshot's metadata; nil when `index` is not applied or already compacted.
+    @discardableResult
+    public mutating func compact(snapshotAt index: UInt64, keeping: UInt64) -> SnapshotMetadata? {
+        guard index <= applied, index > snapshotMetadata.index, let term = log.term(index) else { return nil }
+        snapshotMetadata = SnapshotMetadata(confState: ConfState(voters: voters.sorted()), index: index, term: term)
+        log.compact(through: index - min(keeping, index))
+        return snapshotMetadata
     }
 
     /// Applies a membership change (the node calls it when a conf-change entry is applied).

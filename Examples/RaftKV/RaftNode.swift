@@ -35,6 +35,11 @@ public final class RaftNode: Raft {
         public var electionTick = 100
         /// Ticks between heartbeats.
         public var heartbeatTick = 10
+        /// Applied entries between snapshots of the store (etcd raftexample: 10000).
+        public var snapshotCount: UInt64 = 10_000
+        /// Entries kept in the log before a snapshot's index, so that a follower slightly behind
+        /// catches up by appends, not by a snapshot (etcd raftexample: 10000).
+        public var snapshotCatchUpEntries: UInt64 = 10_000
         /// How long a client's write may wait to be applied before it is answered 503.
         public var proposalTimeout: Duration = .seconds(5)
         /// Where the node logs.
@@ -66,6 +71,10 @@ public final class RaftNode: Raft {
         public var applied: UInt64
         /// The last log index.
         public var lastIndex: UInt64
+        /// The index of the latest snapshot (taken here or received from the leader).
+        public var snapshotIndex: UInt64
+        /// The first index still held in the log (compaction moves it up).
+        public var firstIndex: UInt64
         /// Whether the loop stopped (stop, or a WAL failure).
         public var stopped: Bool
     }
@@ -93,6 +102,9 @@ public final class RaftNode: Raft {
     public let configuration: Configuration
     /// The replicated map.
     public let store: KVStore
+    /// Where snapshot databases live: give it to the transport as a `FileSnapshotSink` so that a
+    /// snapshot received from the leader lands where the node loads it.
+    public let snapshotDirectory: String
     let mailbox = Mailbox<Event>()
     private let state: Locked<(status: Status, finished: Bool, waiters: [CheckedContinuation<Void, Never>])>
     private let loop: RaftLoop
@@ -107,14 +119,22 @@ public final class RaftNode: Raft {
         if replayed.truncatedBytes > 0 {
             configuration.logger.warning("repaired a torn WAL tail", metadata: ["bytes": "\(replayed.truncatedBytes)"])
         }
+        let snapshots = try SnapshotFiles(dataDirectory: configuration.dataDirectory)
+        snapshotDirectory = snapshots.directory
+        if replayed.snapshot.index > 0 {
+            guard store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
+                throw WALError.badSnapshot(snapshots.path(index: replayed.snapshot.index))
+            }
+        }
         let core = RaftCore(configuration: .init(id: configuration.id, electionTick: configuration.electionTick,
                                                  heartbeatTick: configuration.heartbeatTick),
                             voters: configuration.voters, hardState: replayed.hardState, log: replayed.log,
                             snapshot: replayed.snapshot)
         let status = Status(id: configuration.id, role: core.role, term: core.term, leader: core.leader,
-                            commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex, stopped: false)
+                            commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex,
+                            snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex, stopped: false)
         state = Locked((status, false, []))
-        loop = RaftLoop(configuration: configuration, core: core, wal: wal, store: store, mailbox: mailbox)
+        loop = RaftLoop(configuration: configuration, core: core, wal: wal, snapshots: snapshots, store: store, mailbox: mailbox)
     }
 
     /// Starts the raft loop on a thread of its own, sending through `transport`. Call once.
@@ -192,6 +212,7 @@ final class RaftLoop: @unchecked Sendable {
     private let configuration: RaftNode.Configuration
     private var core: RaftCore
     private let wal: WriteAheadLog
+    private let snapshots: SnapshotFiles
     private let store: KVStore
     private let mailbox: Mailbox<RaftNode.Event>
     private var pending: [UInt64: Pending] = [:]
@@ -200,11 +221,12 @@ final class RaftLoop: @unchecked Sendable {
     private var lastStatus: RaftNode.Status?
     private let logger: Logger
 
-    init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, store: KVStore,
-         mailbox: Mailbox<RaftNode.Event>) {
+    init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotFiles,
+         store: KVStore, mailbox: Mailbox<RaftNode.Event>) {
         self.configuration = configuration
         self.core = core
         self.wal = wal
+        self.snapshots = snapshots
         self.store = store
         self.mailbox = mailbox
         var logger = configuration.logger
@@ -284,11 +306,54 @@ final class RaftLoop: @unchecked Sendable {
     private func handleReady() throws(WALError) {
         while core.hasReady {
             let ready = core.ready()
+            if let snapshot = ready.snapshot { try install(snapshot) }
             try wal.save(hardState: ready.hardState, entries: ready.entries)
-            if !ready.messages.isEmpty { transport?.send(ready.messages) }
+            send(ready.messages)
             for entry in ready.committed { apply(entry) }
             core.advance(ready)
+            if core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { try takeSnapshot() }
         }
+    }
+
+    /// Sends through the transport; a MsgSnap goes by `sendSnapshot` with the snapshot's file as
+    /// its database.
+    private func send(_ messages: [Message]) {
+        guard let transport, !messages.isEmpty else { return }
+        guard messages.contains(where: { $0.type == .msgSnap }) else { return transport.send(messages) }
+        transport.send(messages.filter { $0.type != .msgSnap })
+        for m in messages where m.type == .msgSnap {
+            let path = snapshots.path(index: m.snapshot.metadata.index)
+            do {
+                transport.sendSnapshot(m, database: try FileSnapshotSource(path: path))
+                logger.info("sending snapshot", metadata: ["remote-peer-id": "\(MemberID(m.to))",
+                                                          "index": "\(m.snapshot.metadata.index)"])
+            } catch {
+                logger.error("cannot open snapshot to send", metadata: ["error": "\(error)"])
+                core.reportSnapshot(m.to, succeeded: false)
+            }
+        }
+    }
+
+    /// Loads a snapshot received from the leader (the transport's sink stored its database) and
+    /// makes the WAL start from it.
+    private func install(_ snapshot: Snapshot) throws(WALError) {
+        let meta = snapshot.metadata
+        let path = snapshots.path(index: meta.index)
+        guard store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: [])
+        logger.info("installed snapshot from the leader", metadata: ["index": "\(meta.index)", "term": "\(meta.term)"])
+    }
+
+    /// Saves the store as the snapshot at the applied index, compacts the log and rewrites the
+    /// WAL from the snapshot on (etcd raftexample's maybeTriggerSnapshot).
+    private func takeSnapshot() throws(WALError) {
+        let index = core.applied
+        try snapshots.save(index: index, store.snapshotData())
+        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries) else { return }
+        let entries = core.log.entries(from: index + 1, through: core.log.stable)
+        try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: entries)
+        snapshots.prune(below: index)
+        logger.debug("took snapshot", metadata: ["index": "\(index)", "first-index": "\(core.log.firstIndex)"])
     }
 
     private func apply(_ entry: Entry) {
@@ -300,6 +365,7 @@ final class RaftLoop: @unchecked Sendable {
     private func publishStatus(stopped: Bool) {
         let status = RaftNode.Status(id: configuration.id, role: core.role, term: core.term, leader: core.leader,
                                      commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex,
+                                     snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex,
                                      stopped: stopped)
         guard status != lastStatus else { return }
         if status.role != lastStatus?.role || status.term != lastStatus?.term || status.leader != lastStatus?.leader {

@@ -145,6 +145,33 @@ public final class WriteAheadLog {
         guard fdatasync(fd) == 0 else { throw WALError("fdatasync", path) }
     }
 
+    /// Replaces the whole log by `snapshot`, `hardState` and `entries` (those after the
+    /// snapshot): written to a new file, fsynced, renamed over the old one, the directory fsynced.
+    /// What the snapshot covers is no longer replayed, so the file stops growing.
+    /// - Throws: ``WALError``; the old file is then still the log.
+    public func rewrite(snapshot: SnapshotMetadata, hardState: HardState, entries: [Entry]) throws(WALError) {
+        buffer.removeAll(keepingCapacity: true)
+        append(.snapshot, snapshot.encode())
+        for entry in entries { append(.entry, entry.encode()) }
+        append(.hardState, hardState.encode())
+        let temp = path + ".tmp"
+        let newFD = openFile(temp, truncate: true)
+        guard newFD >= 0 else { throw WALError("open", temp) }
+        let oldFD = fd
+        fd = newFD
+        do throws(WALError) {
+            try writeAll(buffer)
+            guard fdatasync(fd) == 0 else { throw WALError("fdatasync", temp) }
+            guard rename(temp, path) == 0 else { throw WALError("rename", path) }
+            try syncDirectory(String(path.dropLast("/wal".count)))
+        } catch {
+            closeFile(newFD)
+            fd = oldFD
+            throw error
+        }
+        closeFile(oldFD)
+    }
+
     private func append(_ kind: Kind, _ payload: [UInt8]) {
         var crc = CRC32()
         crc.update([kind.rawValue][...])
@@ -186,7 +213,9 @@ private func makeDirectories(_ path: String) throws(WALError) {
 }
 
 // File-scope: inside the class, `open` and `close` name its own methods.
-private func openFile(_ path: String) -> Int32 { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+private func openFile(_ path: String, truncate: Bool = false) -> Int32 {
+    open(path, O_RDWR | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+}
 private func closeFile(_ fd: Int32) { _ = close(fd) }
 
 /// A write-ahead log operation that failed, with the file and the system's reason.
@@ -199,6 +228,10 @@ public struct WALError: Error, Sendable, CustomStringConvertible {
     }
 
     private init(description: String) { self.description = description }
+
+    static func badSnapshot(_ path: String) -> WALError {
+        WALError(description: "snapshot \(path) does not decode")
+    }
 
     static func gap(_ path: String, index: UInt64) -> WALError {
         WALError(description: "wal \(path): entry \(index) does not follow the entries before it")

@@ -91,18 +91,22 @@ final class KVTestCluster: @unchecked Sendable {
     private(set) var peerPorts: [UInt64: Int] = [:]
     private(set) var clientPorts: [UInt64: Int] = [:]
     let ids: [UInt64]
+    private let configure: @Sendable (inout RaftNode.Configuration) -> Void
 
-    private init(ids: [UInt64], clientGroup: EventLoopGroup) {
+    private init(ids: [UInt64], clientGroup: EventLoopGroup, configure: @escaping @Sendable (inout RaftNode.Configuration) -> Void) {
         self.ids = ids
+        self.configure = configure
         directory = NSTemporaryDirectory() + "raftkv-\(UInt64.random(in: 0 ... .max))"
         client = HTTPClient(configuration: .init(dialTimeout: .seconds(10)), eventLoopGroup: clientGroup)
     }
 
     /// Runs `body` with a started cluster of `count` members, then stops every member and
     /// deletes the data directories, also when `body` throws.
-    static func with(members count: Int, _ body: (KVTestCluster) async throws -> Void) async throws {
+    /// `configure` adjusts every member's node settings (snapshot thresholds).
+    static func with(members count: Int, configure: @escaping @Sendable (inout RaftNode.Configuration) -> Void = { _ in },
+                     _ body: (KVTestCluster) async throws -> Void) async throws {
         try await withEventLoop { group in
-            let cluster = KVTestCluster(ids: (1...count).map { UInt64($0) }, clientGroup: group)
+            let cluster = KVTestCluster(ids: (1...count).map { UInt64($0) }, clientGroup: group, configure: configure)
             try await withCleanUp {
                 for id in cluster.ids { try await cluster.launch(id) }
                 let urls = cluster.peerURLs
@@ -128,6 +132,7 @@ final class KVTestCluster: @unchecked Sendable {
         node.electionTick = 50
         node.heartbeatTick = 5
         node.proposalTimeout = .seconds(10)
+        configure(&node)
         let board = self.board
         node.onStatus = { board.update($0) }
         node.logger.logLevel = .critical
