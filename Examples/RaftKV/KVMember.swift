@@ -44,6 +44,7 @@ public final class KVMember: Sendable {
     private let peerServer = HTTPServer()
     private let clientServer = HTTPServer()
     private let transport = Locked<Transport?>(nil)
+    private let stopped = Locked(false)
 
     /// Opens the member's WAL and restores its state; nothing listens yet.
     /// - Throws: ``WALError``, or ``RaftIO/RaftIOError`` when the event loop cannot start.
@@ -78,10 +79,19 @@ public final class KVMember: Sendable {
             try transport.addPeer(peer, urls: [url])
         }
         node.start(transport: transport)
+        // Removed from the cluster: a peer refused our stream with 410 or our post with 403.
+        let node = self.node
+        Task {
+            for await error in transport.errors where error.code == .memberRemoved {
+                node.removedFromCluster("\(error)")
+                break
+            }
+        }
     }
 
-    /// Stops the raft loop, the transport, both servers and the event loop. Call once.
+    /// Stops the raft loop, the transport, both servers and the event loop. Idempotent.
     public func stop() async {
+        guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }
         await node.stop()
         transport.withLock { $0 }?.stop()
         await peerServer.shutdown(deadline: .zero)

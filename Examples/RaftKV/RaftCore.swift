@@ -92,6 +92,9 @@ public struct RaftCore: Sendable {
     /// The metadata of the latest snapshot (what a follower too far behind is sent).
     public private(set) var snapshotMetadata: SnapshotMetadata
 
+    /// The index of the last membership change appended; another may be proposed only once it
+    /// applied (changes go one at a time, as etcd's raft without joint consensus).
+    private var pendingConfIndex: UInt64 = 0
     private var votes: [UInt64: Bool] = [:]
     private var electionElapsed = 0
     private var heartbeatElapsed = 0
@@ -152,13 +155,15 @@ public struct RaftCore: Sendable {
     }
 
     /// Proposes entry data. The leader appends it; a follower forwards it to the leader as
-    /// MsgProp. Returns false when there is no leader to take it (the caller should fail the
-    /// request: raft promises nothing about a dropped proposal).
+    /// MsgProp. Returns false when there is no leader to take it, or (on the leader) when it is a
+    /// membership change and another one has not applied yet: the caller should fail the request.
+    /// A forwarded change that meets a pending one is appended as an empty entry, as etcd does.
     @discardableResult
     public mutating func propose(_ data: [UInt8], type: EntryType = .normal) -> Bool {
         let entry = Entry(type: type, data: data[...])
         switch role {
         case .leader:
+            if type == .confChange, pendingConfIndex > applied { return false }
             appendAsLeader([entry])
             return true
         case .follower where leader != 0:
@@ -314,6 +319,8 @@ public struct RaftCore: Sendable {
         heartbeatElapsed = 0
         progress = [:]
         for peer in voters where peer != id { progress[peer] = Progress(next: log.lastIndex + 1) }
+        // A change may sit uncommitted in the log: no new one until everything up to here applied.
+        pendingConfIndex = log.lastIndex
         // An entry of the new term: entries of earlier terms commit only under one (§5.4.2).
         appendAsLeader([Entry()])
     }
@@ -365,6 +372,13 @@ public struct RaftCore: Sendable {
         var index = log.lastIndex
         for var entry in entries {
             index += 1
+            if entry.type == .confChange {
+                if pendingConfIndex > applied {
+                    entry = Entry()
+                } else {
+                    pendingConfIndex = index
+                }
+            }
             entry.term = term
             entry.index = index
             log.append(entry)

@@ -75,8 +75,15 @@ public final class RaftNode: Raft {
         public var snapshotIndex: UInt64
         /// The first index still held in the log (compaction moves it up).
         public var firstIndex: UInt64
-        /// Whether the loop stopped (stop, or a WAL failure).
+        /// Whether the loop stopped (stop, removal, or a WAL failure).
         public var stopped: Bool
+        /// How this member learned that it was removed from the cluster (it then stops): the
+        /// transport's error (a peer answered 410 or 403) or its own removal applied; nil if not.
+        public var removal: String?
+        /// Whether this member was removed from the cluster.
+        public var removed: Bool { removal != nil }
+        /// The voting members as this member knows them.
+        public var voters: Set<UInt64>
     }
 
     /// Why a write was not acknowledged.
@@ -84,13 +91,20 @@ public final class RaftNode: Raft {
         /// For the client: "no leader", "proposal timed out", "member stopped".
         public let description: String
         static let noLeader = ProposalError(description: "no leader")
+        static let confChangePending = ProposalError(description: "a membership change is still being applied")
         static let timedOut = ProposalError(description: "proposal timed out")
         static let stopped = ProposalError(description: "member stopped")
     }
 
+    enum Proposal: Sendable {
+        case put(KVCommand)
+        case confChange(ConfChange)
+    }
+
     enum Event: Sendable {
         case messages([Message])
-        case propose(KVCommand, @Sendable (Result<Void, ProposalError>) -> Void)
+        case propose(Proposal, @Sendable (Result<Void, ProposalError>) -> Void)
+        case removed(String)
         case unreachable(UInt64)
         case congestion(UInt64, Bool)
         case snapshotStatus(UInt64, Bool)
@@ -106,6 +120,8 @@ public final class RaftNode: Raft {
     /// snapshot received from the leader lands where the node loads it.
     public let snapshotDirectory: String
     let mailbox = Mailbox<Event>()
+    /// Members removed from the cluster: the transport refuses them (410 on a stream, 403 on a post).
+    let removedIDs = Locked<Set<UInt64>>([])
     private let state: Locked<(status: Status, finished: Bool, waiters: [CheckedContinuation<Void, Never>])>
     private let loop: RaftLoop
 
@@ -115,7 +131,11 @@ public final class RaftNode: Raft {
     public init(configuration: Configuration) throws(WALError) {
         self.configuration = configuration
         store = KVStore()
-        let (wal, replayed) = try WriteAheadLog.open(directory: configuration.dataDirectory)
+        var (wal, replayed) = try WriteAheadLog.open(directory: configuration.dataDirectory)
+        if replayed.hardState == HardState(), replayed.entries.isEmpty, replayed.snapshot.index == 0,
+           !configuration.voters.isEmpty {
+            replayed = try Self.bootstrap(wal, voters: configuration.voters)
+        }
         if replayed.truncatedBytes > 0 {
             configuration.logger.warning("repaired a torn WAL tail", metadata: ["bytes": "\(replayed.truncatedBytes)"])
         }
@@ -132,9 +152,24 @@ public final class RaftNode: Raft {
                             snapshot: replayed.snapshot)
         let status = Status(id: configuration.id, role: core.role, term: core.term, leader: core.leader,
                             commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex,
-                            snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex, stopped: false)
+                            snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex, stopped: false,
+                            removal: nil, voters: core.voters)
         state = Locked((status, false, []))
-        loop = RaftLoop(configuration: configuration, core: core, wal: wal, snapshots: snapshots, store: store, mailbox: mailbox)
+        loop = RaftLoop(configuration: configuration, core: core, wal: wal, snapshots: snapshots, store: store,
+                        mailbox: mailbox, removedIDs: removedIDs)
+    }
+
+    /// A new cluster's first entries, the same on every founding member (etcd's bootstrap): one
+    /// committed ConfChange adding each voter at term 1, so that a member that joins later learns
+    /// the membership from the log.
+    private static func bootstrap(_ wal: WriteAheadLog, voters: Set<UInt64>) throws(WALError) -> WriteAheadLog.Replayed {
+        var replayed = WriteAheadLog.Replayed()
+        replayed.entries = voters.sorted().enumerated().map { i, id in
+            Entry(term: 1, index: UInt64(i + 1), type: .confChange, data: ConfChange(type: .addNode, nodeID: id).encode()[...])
+        }
+        replayed.hardState = HardState(term: 1, commit: UInt64(voters.count))
+        try wal.save(hardState: replayed.hardState, entries: replayed.entries)
+        return replayed
     }
 
     /// Starts the raft loop on a thread of its own, sending through `transport`. Call once.
@@ -150,6 +185,18 @@ public final class RaftNode: Raft {
     /// Stops the raft loop and waits for it to end. Proposals still waiting get 503.
     public func stop() async {
         mailbox.post(.stop)
+        await waitUntilStopped()
+    }
+
+    /// Asks the raft loop to stop, without waiting. Any thread.
+    public func requestStop() { mailbox.post(.stop) }
+
+    /// Tells the node that the cluster removed it (the transport was refused with 410 or 403):
+    /// the raft loop stops. Any thread.
+    public func removedFromCluster(_ reason: String) { mailbox.post(.removed(reason)) }
+
+    /// Returns once the raft loop has stopped (asked to, removed, or failed).
+    public func waitUntilStopped() async {
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s in
                 if !s.finished { s.waiters.append(cont) }
@@ -166,7 +213,17 @@ public final class RaftNode: Raft {
     /// the reason it will not be acknowledged. Any thread; never blocks.
     public func propose(key: String, value: [UInt8], completion: @escaping @Sendable (Result<Void, ProposalError>) -> Void) {
         let command = KVCommand(requestID: .random(in: 1 ... .max), key: key, value: value)
-        if !mailbox.post(.propose(command, completion)) { completion(.failure(.stopped)) }
+        if !mailbox.post(.propose(.put(command), completion)) { completion(.failure(.stopped)) }
+    }
+
+    /// Proposes adding member `id` at peer URL `url`, or removing it (`url` unused): one change
+    /// at a time. `completion` runs once the change applied here, or with the reason it will not.
+    /// Any thread; never blocks.
+    public func proposeConfChange(_ type: ConfChangeType, id: UInt64, url: String = "",
+                                  completion: @escaping @Sendable (Result<Void, ProposalError>) -> Void) {
+        let change = ConfChange(id: .random(in: 1 ... .max), type: type, nodeID: id,
+                                context: url.isEmpty ? nil : Array(url.utf8)[...])
+        if !mailbox.post(.propose(.confChange(change), completion)) { completion(.failure(.stopped)) }
     }
 
     private func publish(_ status: Status) {
@@ -184,11 +241,15 @@ public final class RaftNode: Raft {
     // MARK: Raft (the transport's event-loop threads): post and return
 
     /// Hands a message to the raft loop.
-    public func process(_ message: Message) throws { mailbox.post(.messages([message])) }
+    /// - Throws: `RaftProcessError.removedMember` for a removed sender (the transport answers 403).
+    public func process(_ message: Message) throws {
+        if removedIDs.withLock({ $0.contains(message.from) }) { throw RaftProcessError.removedMember }
+        mailbox.post(.messages([message]))
+    }
     /// Hands a stream's batch to the raft loop at once.
     public func process(batch: [Message]) throws { mailbox.post(.messages(batch)) }
-    /// No member is ever removed before membership changes exist.
-    public func isIDRemoved(_ id: UInt64) -> Bool { false }
+    /// Whether `id` was removed from the cluster (its streams are refused with 410).
+    public func isIDRemoved(_ id: UInt64) -> Bool { removedIDs.withLock { $0.contains(id) } }
     /// The core stops streaming to `id` and probes.
     public func reportUnreachable(_ id: UInt64) { mailbox.post(.unreachable(id)) }
     /// The core resumes (or retries) `id` after a snapshot.
@@ -215,6 +276,9 @@ final class RaftLoop: @unchecked Sendable {
     private let snapshots: SnapshotFiles
     private let store: KVStore
     private let mailbox: Mailbox<RaftNode.Event>
+    private let removedIDs: Locked<Set<UInt64>>
+    /// Why the loop must stop after this turn (this member was removed); nil while it runs on.
+    private var removal: String?
     private var pending: [UInt64: Pending] = [:]
     /// Writes applied this turn, answered after the status shows them applied.
     private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
@@ -222,7 +286,8 @@ final class RaftLoop: @unchecked Sendable {
     private let logger: Logger
 
     init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotFiles,
-         store: KVStore, mailbox: Mailbox<RaftNode.Event>) {
+         store: KVStore, mailbox: Mailbox<RaftNode.Event>, removedIDs: Locked<Set<UInt64>>) {
+        self.removedIDs = removedIDs
         self.configuration = configuration
         self.core = core
         self.wal = wal
@@ -244,7 +309,8 @@ final class RaftLoop: @unchecked Sendable {
             for event in mailbox.take(waitingUntil: nextTick) {
                 switch event {
                 case .messages(let messages): for m in messages { core.step(m) }
-                case .propose(let command, let completion): propose(command, completion)
+                case .propose(let proposal, let completion): propose(proposal, completion)
+                case .removed(let reason): removal = reason
                 case .unreachable(let id): core.reportUnreachable(id)
                 case .congestion(let id, let congested): core.reportCongestion(id, congested: congested)
                 case .snapshotStatus(let id, let succeeded): core.reportSnapshot(id, succeeded: succeeded)
@@ -264,6 +330,10 @@ final class RaftLoop: @unchecked Sendable {
                 try handleReady()
             } catch {
                 logger.critical("raft loop stopped: write-ahead log failed", metadata: ["error": "\(error)"])
+                running = false
+            }
+            if let removal {
+                logger.warning("this member was removed from the cluster: stopping", metadata: ["reason": "\(removal)"])
                 running = false
             }
             publishStatus(stopped: false)
@@ -288,11 +358,21 @@ final class RaftLoop: @unchecked Sendable {
         }
     }
 
-    private func propose(_ command: KVCommand, _ completion: @escaping @Sendable (Result<Void, RaftNode.ProposalError>) -> Void) {
-        guard core.propose(command.encode()) else { return completion(.failure(.noLeader)) }
+    private func propose(_ proposal: RaftNode.Proposal, _ completion: @escaping @Sendable (Result<Void, RaftNode.ProposalError>) -> Void) {
+        let requestID: UInt64
+        let accepted: Bool
+        switch proposal {
+        case .put(let command):
+            requestID = command.requestID
+            accepted = core.propose(command.encode())
+        case .confChange(let change):
+            requestID = change.id
+            accepted = core.propose(change.encode(), type: .confChange)
+        }
+        guard accepted else { return completion(.failure(core.role == .leader ? .confChangePending : .noLeader)) }
         let timeout = configuration.proposalTimeout.components
         let deadline = monotonicNanoseconds() + UInt64(timeout.seconds) * 1_000_000_000 + UInt64(timeout.attoseconds / 1_000_000_000)
-        pending[command.requestID] = Pending(deadline: deadline, completion: completion)
+        pending[requestID] = Pending(deadline: deadline, completion: completion)
     }
 
     private func expireProposals(now: UInt64) {
@@ -357,16 +437,45 @@ final class RaftLoop: @unchecked Sendable {
     }
 
     private func apply(_ entry: Entry) {
+        if entry.type == .confChange, let data = entry.data, let change = try? ConfChange(decoding: data) {
+            return apply(change)
+        }
         guard entry.type == .normal, let data = entry.data, !data.isEmpty, let command = KVCommand(decoding: data) else { return }
         store.put(command.key, command.value)
         if let p = pending.removeValue(forKey: command.requestID) { acknowledged.append(p.completion) }
+    }
+
+    /// A committed membership change: the core's voters, the transport's peers, the removed set.
+    private func apply(_ change: ConfChange) {
+        core.apply(confChange: change)
+        let id = change.nodeID
+        switch change.type {
+        case .addNode, .addLearnerNode:
+            if id != configuration.id, let url = change.context, !url.isEmpty {
+                do {
+                    try transport?.addPeer(id, urls: [String(decoding: url, as: UTF8.self)])
+                } catch {
+                    logger.error("cannot add peer", metadata: ["remote-peer-id": "\(MemberID(id))", "error": "\(error)"])
+                }
+            }
+        case .removeNode:
+            removedIDs.withLock { _ = $0.insert(id) }
+            if id == configuration.id {
+                removal = "applied its own removal at index \(core.applied)"
+            } else {
+                transport?.removePeer(id)
+            }
+        default:
+            break
+        }
+        if let p = pending.removeValue(forKey: change.id) { acknowledged.append(p.completion) }
     }
 
     private func publishStatus(stopped: Bool) {
         let status = RaftNode.Status(id: configuration.id, role: core.role, term: core.term, leader: core.leader,
                                      commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex,
                                      snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex,
-                                     stopped: stopped)
+                                     stopped: stopped, removal: removal, voters: core.voters)
         guard status != lastStatus else { return }
         if status.role != lastStatus?.role || status.term != lastStatus?.term || status.leader != lastStatus?.leader {
             logger.info("raft state", metadata: ["role": "\(status.role)", "term": "\(status.term)",

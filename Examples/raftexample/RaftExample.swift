@@ -67,7 +67,12 @@ struct MemberService: Service {
             await member.stop()
             throw error
         }
-        try? await gracefulShutdown()
+        // Until SIGTERM/SIGINT, or until the member learns it was removed from the cluster.
+        await withGracefulShutdownHandler {
+            await member.node.waitUntilStopped()
+        } onGracefulShutdown: {
+            member.node.requestStop()
+        }
         await member.stop()
     }
 }

@@ -126,8 +126,8 @@ final class KVTestCluster: @unchecked Sendable {
 
     /// Creates member `id` (restoring it from its WAL when it ran before) and listens, on the same
     /// peer port as before when it had one.
-    private func launch(_ id: UInt64) async throws {
-        var node = RaftNode.Configuration(id: id, voters: Set(ids), dataDirectory: "\(directory)/member-\(id)")
+    private func launch(_ id: UInt64, joining: Bool = false) async throws {
+        var node = RaftNode.Configuration(id: id, voters: joining ? [] : Set(ids), dataDirectory: "\(directory)/member-\(id)")
         node.tickInterval = .milliseconds(10)
         node.electionTick = 50
         node.heartbeatTick = 5
@@ -162,6 +162,24 @@ final class KVTestCluster: @unchecked Sendable {
         let restored = member.node.status
         try member.start(peerURLs: peerURLs)
         return restored
+    }
+
+    /// Starts a new member `id` that joins the running cluster (no voters of its own: it learns
+    /// them from the leader's log once a POST added it). Returns its peer URL.
+    func join(_ id: UInt64) async throws -> String {
+        try await launch(id, joining: true)
+        let member = try #require(members[id])
+        try member.start(peerURLs: peerURLs)
+        return try #require(peerURLs[id])
+    }
+
+    /// Sends `method` to `/<id>` on member `via` with `body`; returns the status code.
+    func membership(_ method: HTTPRequest.Method, _ id: UInt64, body: String = "", via: UInt64) async throws -> Int {
+        let port = try #require(clientPorts[via])
+        let response = try await client.execute(HTTPClientRequest(method: method, url: "http://127.0.0.1:\(port)/\(id)",
+                                                                   body: body.isEmpty ? .none : .bytes(Array(body.utf8))))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return response.status.code
     }
 
     /// Waits for exactly one leader that every live member follows.
