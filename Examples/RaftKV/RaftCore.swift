@@ -174,6 +174,23 @@ public struct RaftCore: Sendable {
         }
     }
 
+    /// Proposes several normal entries at once (the writes that arrived in one turn of the raft
+    /// loop): one append, one MsgApp per follower, one MsgProp when forwarded. Returns false when
+    /// there is no leader to take them.
+    public mutating func propose(batch: [[UInt8]]) -> Bool {
+        let entries = batch.map { Entry(data: $0[...]) }
+        switch role {
+        case .leader:
+            appendAsLeader(entries)
+            return true
+        case .follower where leader != 0:
+            send(Message(type: .msgProp, to: leader, term: 0, entries: entries))
+            return true
+        default:
+            return false
+        }
+    }
+
     /// Handles a message from a peer.
     public mutating func step(_ m: Message) {
         guard m.type != .msgProp else { return stepProposal(m) }

@@ -53,6 +53,9 @@ public final class WriteAheadLog {
     public let path: String
     private var fd: Int32
     private var buffer: [UInt8] = []
+    /// The term and vote last made durable: a hard state that changes only the commit index
+    /// needs no fsync.
+    private var synced: (term: UInt64, vote: UInt64) = (0, 0)
 
     /// Opens (creating if needed) the log in `directory` and replays it.
     /// - Throws: ``WALError`` when the directory or file cannot be opened or read.
@@ -129,11 +132,14 @@ public final class WriteAheadLog {
             guard ftruncate(fd, off_t(at)) == 0 else { throw WALError("ftruncate", path) }
         }
         guard lseek(fd, 0, SEEK_END) >= 0 else { throw WALError("lseek", path) }
+        synced = (out.hardState.term, out.hardState.vote)
         return out
     }
 
     /// Appends records for `hardState` (when given), `snapshot` (when given) and `entries`, and
-    /// fsyncs them before returning.
+    /// fsyncs them before returning when raft needs them durable: new entries, a snapshot, or a
+    /// new term or vote (etcd raft's MustSync). A commit index alone is written but not synced:
+    /// after a crash it is learned again from the leader, and losing it breaks no promise.
     /// - Throws: ``WALError`` for a failed write or fsync.
     public func save(hardState: HardState?, snapshot: SnapshotMetadata? = nil, entries: [Entry]) throws(WALError) {
         buffer.removeAll(keepingCapacity: true)
@@ -142,7 +148,11 @@ public final class WriteAheadLog {
         if let hardState { append(.hardState, hardState.encode()) }
         guard !buffer.isEmpty else { return }
         try writeAll(buffer)
+        let termOrVote = hardState.map { ($0.term, $0.vote) }
+        let mustSync = snapshot != nil || !entries.isEmpty || (termOrVote.map { $0 != synced } ?? false)
+        guard mustSync else { return }
         guard fdatasync(fd) == 0 else { throw WALError("fdatasync", path) }
+        if let termOrVote { synced = termOrVote }
     }
 
     /// Replaces the whole log by `snapshot`, `hardState` and `entries` (those after the
@@ -217,26 +227,6 @@ private func openFile(_ path: String, truncate: Bool = false) -> Int32 {
     open(path, O_RDWR | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
 }
 private func closeFile(_ fd: Int32) { _ = close(fd) }
-
-/// A write-ahead log operation that failed, with the file and the system's reason.
-public struct WALError: Error, Sendable, CustomStringConvertible {
-    /// What went wrong, for a person: "wal fdatasync /data/wal: No space left on device".
-    public let description: String
-
-    init(_ operation: String, _ path: String) {
-        description = "wal \(operation) \(path): \(String(cString: strerror(errno)))"
-    }
-
-    private init(description: String) { self.description = description }
-
-    static func badSnapshot(_ path: String) -> WALError {
-        WALError(description: "snapshot \(path) does not decode")
-    }
-
-    static func gap(_ path: String, index: UInt64) -> WALError {
-        WALError(description: "wal \(path): entry \(index) does not follow the entries before it")
-    }
-}
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.
 struct CRC32 {

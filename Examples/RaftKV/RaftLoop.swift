@@ -1,0 +1,250 @@
+// The raft loop proper: the thread that owns the core, the WAL, the snapshots and the store (the
+// story of a turn is at the top of RaftNode.swift).
+import Logging
+import RaftHTTP
+import RaftIO
+import RaftPB
+
+/// The raft loop's state: touched only by the raft thread once ``RaftNode/start(transport:)`` ran.
+final class RaftLoop: @unchecked Sendable {
+    // @unchecked Sendable: `transport` and `onStatus` are set before the thread starts (the
+    // thread's start orders them); afterwards every property is read and written by that thread only.
+    private struct Pending {
+        let deadline: UInt64
+        let completion: @Sendable (Result<Void, RaftNode.ProposalError>) -> Void
+    }
+
+    // MARK: raft thread only
+    var transport: Transport?
+    var onStatus: (@Sendable (RaftNode.Status) -> Void)?
+    private let configuration: RaftNode.Configuration
+    private var core: RaftCore
+    private let wal: WriteAheadLog
+    private let snapshots: SnapshotFiles
+    private let store: KVStore
+    private let mailbox: Mailbox<RaftNode.Event>
+    private let removedIDs: Locked<Set<UInt64>>
+    /// Why the loop must stop after this turn (this member was removed); nil while it runs on.
+    private var removal: String?
+    private var pending: [UInt64: Pending] = [:]
+    /// Writes applied this turn, answered after the status shows them applied.
+    private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
+    private var lastStatus: RaftNode.Status?
+    private let logger: Logger
+
+    init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotFiles,
+         store: KVStore, mailbox: Mailbox<RaftNode.Event>, removedIDs: Locked<Set<UInt64>>) {
+        self.removedIDs = removedIDs
+        self.configuration = configuration
+        self.core = core
+        self.wal = wal
+        self.snapshots = snapshots
+        self.store = store
+        self.mailbox = mailbox
+        var logger = configuration.logger
+        logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.id))"
+        self.logger = logger
+    }
+
+    func run() {
+        let interval = UInt64(configuration.tickInterval.components.seconds) * 1_000_000_000
+            + UInt64(configuration.tickInterval.components.attoseconds / 1_000_000_000)
+        var nextTick = monotonicNanoseconds() + interval
+        var running = true
+        replayCommitted()
+        while running {
+            var puts: [(KVCommand, @Sendable (Result<Void, RaftNode.ProposalError>) -> Void)] = []
+            for event in mailbox.take(waitingUntil: nextTick) {
+                switch event {
+                case .messages(let messages): for m in messages { core.step(m) }
+                case .propose(.put(let command), let completion): puts.append((command, completion))
+                case .propose(let proposal, let completion): propose(proposal, completion)
+                case .removed(let reason): removal = reason
+                case .unreachable(let id): core.reportUnreachable(id)
+                case .congestion(let id, let congested): core.reportCongestion(id, congested: congested)
+                case .snapshotStatus(let id, let succeeded): core.reportSnapshot(id, succeeded: succeeded)
+                case .stop: running = false
+                }
+            }
+            if !puts.isEmpty { propose(puts) }
+            let now = monotonicNanoseconds()
+            if now >= nextTick {
+                core.tick()
+                // After a stall (a slow fsync) tick once, not once per missed interval: a burst
+                // of ticks would start elections that nothing justified.
+                nextTick = max(nextTick + interval, now + interval / 2)
+                expireProposals(now: now)
+            }
+            guard running else { break }
+            do {
+                try handleReady()
+            } catch {
+                logger.critical("raft loop stopped: write-ahead log failed", metadata: ["error": "\(error)"])
+                running = false
+            }
+            if let removal {
+                logger.warning("this member was removed from the cluster: stopping", metadata: ["reason": "\(removal)"])
+                running = false
+            }
+            publishStatus(stopped: false)
+            for completion in acknowledged { completion(.success(())) }
+            acknowledged.removeAll(keepingCapacity: true)
+        }
+        mailbox.close()
+        for event in mailbox.take(waitingUntil: 0) {
+            if case .propose(_, let completion) = event { completion(.failure(.stopped)) }
+        }
+        for completion in acknowledged { completion(.success(())) }
+        for (_, p) in pending { p.completion(.failure(.stopped)) }
+        pending = [:]
+        wal.close()
+        publishStatus(stopped: true)
+    }
+
+    /// Applies what the WAL says was committed before the restart (the store is in memory).
+    private func replayCommitted() {
+        do { try handleReady() } catch {
+            logger.critical("raft loop: write-ahead log failed at start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func propose(_ proposal: RaftNode.Proposal, _ completion: @escaping @Sendable (Result<Void, RaftNode.ProposalError>) -> Void) {
+        let requestID: UInt64
+        let accepted: Bool
+        switch proposal {
+        case .put(let command):
+            requestID = command.requestID
+            accepted = core.propose(command.encode())
+        case .confChange(let change):
+            requestID = change.id
+            accepted = core.propose(change.encode(), type: .confChange)
+        }
+        guard accepted else { return completion(.failure(core.role == .leader ? .confChangePending : .noLeader)) }
+        pending[requestID] = Pending(deadline: proposalDeadline(), completion: completion)
+    }
+
+    /// The writes of one turn, as one append.
+    private func propose(_ puts: [(KVCommand, @Sendable (Result<Void, RaftNode.ProposalError>) -> Void)]) {
+        guard core.propose(batch: puts.map { $0.0.encode() }) else {
+            for (_, completion) in puts { completion(.failure(.noLeader)) }
+            return
+        }
+        let deadline = proposalDeadline()
+        for (command, completion) in puts { pending[command.requestID] = Pending(deadline: deadline, completion: completion) }
+    }
+
+    private func proposalDeadline() -> UInt64 {
+        let timeout = configuration.proposalTimeout.components
+        return monotonicNanoseconds() + UInt64(timeout.seconds) * 1_000_000_000 + UInt64(timeout.attoseconds / 1_000_000_000)
+    }
+
+    private func expireProposals(now: UInt64) {
+        guard !pending.isEmpty else { return }
+        for (id, p) in pending where p.deadline <= now {
+            pending[id] = nil
+            p.completion(.failure(.timedOut))
+        }
+    }
+
+    private func handleReady() throws(WALError) {
+        while core.hasReady {
+            let ready = core.ready()
+            if let snapshot = ready.snapshot { try install(snapshot) }
+            try wal.save(hardState: ready.hardState, entries: ready.entries)
+            send(ready.messages)
+            for entry in ready.committed { apply(entry) }
+            core.advance(ready)
+            if core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { try takeSnapshot() }
+        }
+    }
+
+    /// Sends through the transport; a MsgSnap goes by `sendSnapshot` with the snapshot's file as
+    /// its database.
+    private func send(_ messages: [Message]) {
+        guard let transport, !messages.isEmpty else { return }
+        guard messages.contains(where: { $0.type == .msgSnap }) else { return transport.send(messages) }
+        transport.send(messages.filter { $0.type != .msgSnap })
+        for m in messages where m.type == .msgSnap {
+            let path = snapshots.path(index: m.snapshot.metadata.index)
+            do {
+                transport.sendSnapshot(m, database: try FileSnapshotSource(path: path))
+                logger.info("sending snapshot", metadata: ["remote-peer-id": "\(MemberID(m.to))",
+                                                          "index": "\(m.snapshot.metadata.index)"])
+            } catch {
+                logger.error("cannot open snapshot to send", metadata: ["error": "\(error)"])
+                core.reportSnapshot(m.to, succeeded: false)
+            }
+        }
+    }
+
+    /// Loads a snapshot received from the leader (the transport's sink stored its database) and
+    /// makes the WAL start from it.
+    private func install(_ snapshot: Snapshot) throws(WALError) {
+        let meta = snapshot.metadata
+        let path = snapshots.path(index: meta.index)
+        guard store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: [])
+        logger.info("installed snapshot from the leader", metadata: ["index": "\(meta.index)", "term": "\(meta.term)"])
+    }
+
+    /// Saves the store as the snapshot at the applied index, compacts the log and rewrites the
+    /// WAL from the snapshot on (etcd raftexample's maybeTriggerSnapshot).
+    private func takeSnapshot() throws(WALError) {
+        let index = core.applied
+        try snapshots.save(index: index, store.snapshotData())
+        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries) else { return }
+        let entries = core.log.entries(from: index + 1, through: core.log.stable)
+        try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: entries)
+        snapshots.prune(below: index)
+        logger.debug("took snapshot", metadata: ["index": "\(index)", "first-index": "\(core.log.firstIndex)"])
+    }
+
+    private func apply(_ entry: Entry) {
+        if entry.type == .confChange, let data = entry.data, let change = try? ConfChange(decoding: data) {
+            return apply(change)
+        }
+        guard entry.type == .normal, let data = entry.data, !data.isEmpty, let command = KVCommand(decoding: data) else { return }
+        store.put(command.key, command.value)
+        if let p = pending.removeValue(forKey: command.requestID) { acknowledged.append(p.completion) }
+    }
+
+    /// A committed membership change: the core's voters, the transport's peers, the removed set.
+    private func apply(_ change: ConfChange) {
+        core.apply(confChange: change)
+        let id = change.nodeID
+        switch change.type {
+        case .addNode, .addLearnerNode:
+            if id != configuration.id, let url = change.context, !url.isEmpty {
+                do {
+                    try transport?.addPeer(id, urls: [String(decoding: url, as: UTF8.self)])
+                } catch {
+                    logger.error("cannot add peer", metadata: ["remote-peer-id": "\(MemberID(id))", "error": "\(error)"])
+                }
+            }
+        case .removeNode:
+            removedIDs.withLock { _ = $0.insert(id) }
+            if id == configuration.id {
+                removal = "applied its own removal at index \(core.applied)"
+            } else {
+                transport?.removePeer(id)
+            }
+        default:
+            break
+        }
+        if let p = pending.removeValue(forKey: change.id) { acknowledged.append(p.completion) }
+    }
+
+    private func publishStatus(stopped: Bool) {
+        let status = RaftNode.Status(id: configuration.id, role: core.role, term: core.term, leader: core.leader,
+                                     commit: core.log.committed, applied: core.applied, lastIndex: core.log.lastIndex,
+                                     snapshotIndex: core.snapshotMetadata.index, firstIndex: core.log.firstIndex,
+                                     stopped: stopped, removal: removal, voters: core.voters)
+        guard status != lastStatus else { return }
+        if status.role != lastStatus?.role || status.term != lastStatus?.term || status.leader != lastStatus?.leader {
+            logger.info("raft state", metadata: ["role": "\(status.role)", "term": "\(status.term)",
+                                                 "leader": "\(MemberID(status.leader))"])
+        }
+        lastStatus = status
+        onStatus?(status)
+    }
+}
