@@ -442,7 +442,9 @@ public struct RaftCore: Sendable {
         if case .snapshot(let index) = pr.state, pr.match >= index { pr.becomeProbe() }
         progress[m.from] = pr
         if moved, maybeCommit() {
-            for peer in voters where peer != id { sendAppend(to: peer, evenIfEmpty: peer != m.from) }
+            // Every follower learns the new commit now, the one that just answered included: its
+            // clients may be waiting for their forwarded writes to apply there (etcd's bcastAppend).
+            for peer in voters where peer != id { sendAppend(to: peer, evenIfEmpty: true) }
         } else {
             sendAppend(to: m.from)
         }

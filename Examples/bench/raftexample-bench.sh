@@ -53,3 +53,5 @@ awk -v k="$kind" -v a="$answered" -v s="$start" -v e="$end" -v ap="$applied" -v 
   printf "%-6s answered PUTs/s %8.0f   p50 %6.2f ms   p99 %7.2f ms   commits/s %8.0f   (run %.1f s, read-back drain %.2f s)\n",
          k, a / run, p50 / 1000, p99 / 1000, a / (run + drain), run, drain }'
 grep -E "Non-2xx|Socket errors" wrk.txt || true
+# Which member led (ours logs its raft state; etcd's raft logs "became leader").
+grep -hoE "local-member-id=[0-9a-f]+ role=leader|[0-9a-f]+ became leader at term [0-9]+" member*.log | sed 's/^/leader: /' | sort -u || true
