@@ -106,6 +106,20 @@ struct RaftCoreTests {
         }
     }
 
+    @Test("the follower whose answer commits an entry learns the commit at once, not at the next heartbeat")
+    func committingFollowerLearnsCommit() throws {
+        var net = CoreNetwork(ids: [1, 2, 3], seed: 17)
+        _ = net.tick(until: { $0.hasSingleLeader })
+        let leader = try #require(net.leaders.first)
+        let followers = net.cores.keys.filter { $0 != leader }.sorted()
+        net.cut.insert(followers[1]) // only followers[0]'s answer can make a majority
+        net.cores[followers[0]]?.propose(Array("forwarded".utf8))
+        net.deliver() // no tick: no heartbeat
+        #expect(net.cores[leader]!.log.committed == net.cores[leader]!.log.lastIndex)
+        #expect(net.cores[followers[0]]!.log.committed == net.cores[leader]!.log.committed)
+        #expect(net.data(followers[0]) == ["forwarded"])
+    }
+
     @Test("a vote is refused to a candidate whose log is behind")
     func voteRefusedToStaleLog() {
         var core = RaftCore(configuration: .init(id: 1, seed: 1), voters: [1, 2, 3], hardState: HardState(term: 2),
