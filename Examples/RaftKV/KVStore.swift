@@ -67,8 +67,15 @@ public final class KVStore: Sendable {
     public var count: Int { map.withLock { $0.count } }
 
     /// The whole map, encoded for a snapshot: per key, | 4 key length | key | 4 value length | value |.
-    public func snapshotData() -> [UInt8] {
-        let all = map.withLock { $0 }
+    public func snapshotData() -> [UInt8] { Self.encode(contents) }
+
+    /// The map as it is now: a copy-on-write copy, O(1) under the lock, that later writes do not
+    /// change. The raft loop takes it, a snapshot thread encodes it.
+    var contents: [String: [UInt8]] { map.withLock { $0 } }
+
+    /// `all` encoded for a snapshot (see ``snapshotData()``), keys in order so that members that
+    /// applied the same entries write the same bytes.
+    static func encode(_ all: [String: [UInt8]]) -> [UInt8] {
         var out: [UInt8] = []
         for (key, value) in all.sorted(by: { $0.key < $1.key }) {
             let k = Array(key.utf8)

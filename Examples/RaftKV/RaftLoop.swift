@@ -1,5 +1,6 @@
 // The raft loop proper: the thread that owns the core, the WAL, the snapshots and the store (the
 // story of a turn is at the top of RaftNode.swift).
+import Foundation
 import Logging
 import RaftHTTP
 import RaftIO
@@ -27,6 +28,8 @@ final class RaftLoop: @unchecked Sendable {
     /// Why the loop must stop after this turn (this member was removed); nil while it runs on.
     private var removal: String?
     private var pending: [UInt64: Pending] = [:]
+    /// A snapshot thread is encoding and saving the store.
+    private var snapshotting = false
     /// Writes applied this turn, answered after the status shows them applied.
     private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
     private var lastStatus: RaftNode.Status?
@@ -63,6 +66,13 @@ final class RaftLoop: @unchecked Sendable {
                 case .unreachable(let id): core.reportUnreachable(id)
                 case .congestion(let id, let congested): core.reportCongestion(id, congested: congested)
                 case .snapshotStatus(let id, let succeeded): core.reportSnapshot(id, succeeded: succeeded)
+                case .snapshotSaved(let index, let error):
+                    do {
+                        try compact(savedAt: index, error: error)
+                    } catch {
+                        logger.critical("raft loop stopped: write-ahead log failed", metadata: ["error": "\(error)"])
+                        running = false
+                    }
                 case .stop: running = false
                 }
             }
@@ -154,7 +164,7 @@ final class RaftLoop: @unchecked Sendable {
             send(ready.messages)
             for entry in ready.committed { apply(entry) }
             core.advance(ready)
-            if core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { try takeSnapshot() }
+            if !snapshotting, core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { takeSnapshot() }
         }
     }
 
@@ -187,11 +197,37 @@ final class RaftLoop: @unchecked Sendable {
         logger.info("installed snapshot from the leader", metadata: ["index": "\(meta.index)", "term": "\(meta.term)"])
     }
 
-    /// Saves the store as the snapshot at the applied index, compacts the log and rewrites the
-    /// WAL from the snapshot on (etcd raftexample's maybeTriggerSnapshot).
-    private func takeSnapshot() throws(WALError) {
+    /// Snapshots the store at the applied index (etcd raftexample's maybeTriggerSnapshot), off the
+    /// loop: the loop takes a copy-on-write copy of the map, a thread of its own encodes, writes
+    /// and fsyncs it, then posts `.snapshotSaved`. Encoding tens of thousands of keys on the loop
+    /// stalled every write for 100 ms and more.
+    private func takeSnapshot() {
         let index = core.applied
-        try snapshots.save(index: index, store.snapshotData())
+        let contents = store.contents
+        let snapshots = self.snapshots
+        let mailbox = self.mailbox
+        snapshotting = true
+        let thread = Thread {
+            do throws(WALError) {
+                try snapshots.save(index: index, KVStore.encode(contents))
+                mailbox.post(.snapshotSaved(index: index, error: nil))
+            } catch {
+                mailbox.post(.snapshotSaved(index: index, error: error))
+            }
+        }
+        thread.name = "raft-\(configuration.id)-snapshot"
+        thread.start()
+    }
+
+    /// The snapshot at `index` is durable: compact the log and rewrite the WAL from it on. Only
+    /// now, so the WAL never names a snapshot that a crash could have lost.
+    private func compact(savedAt index: UInt64, error: WALError?) throws(WALError) {
+        snapshotting = false
+        if let error {
+            logger.error("cannot save snapshot", metadata: ["index": "\(index)", "error": "\(error)"])
+            return
+        }
+        // nil when a snapshot from the leader replaced the log meanwhile.
         guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries) else { return }
         let entries = core.log.entries(from: index + 1, through: core.log.stable)
         try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: entries)

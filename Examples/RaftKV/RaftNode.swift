@@ -105,6 +105,8 @@ public final class RaftNode: Raft {
         case messages([Message])
         case propose(Proposal, @Sendable (Result<Void, ProposalError>) -> Void)
         case removed(String)
+        /// A snapshot thread saved the store as of `index` (or failed with `error`).
+        case snapshotSaved(index: UInt64, error: WALError?)
         case unreachable(UInt64)
         case congestion(UInt64, Bool)
         case snapshotStatus(UInt64, Bool)

@@ -26,7 +26,8 @@ trap cleanup EXIT
 cluster=http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379
 cd "$work"
 for i in 1 2 3; do
-  "$bin" --id $i --cluster $cluster --port ${i}2380 > member$i.log 2>&1 &
+  # shellcheck disable=SC2086 # EXTRA_FLAGS: extra flags for the member (e.g. --snapshot-count 1000000000)
+  "$bin" --id $i --cluster $cluster --port ${i}2380 ${EXTRA_FLAGS:-} > member$i.log 2>&1 &
   pids+=($!)
 done
 # Ready once a write reads back from member 1 (etcd's PUT answers before commit).

@@ -31,6 +31,9 @@ struct RaftExample: AsyncParsableCommand {
     @Option(help: "Raft tick in milliseconds (election after 100 to 199 ticks, heartbeat every 10).")
     var tickMilliseconds = 10
 
+    @Option(help: "Applied entries between snapshots (etcd raftexample's defaultSnapshotCount).")
+    var snapshotCount: UInt64 = 10_000
+
     mutating func run() async throws {
         let urls = cluster.split(separator: ",").map(String.init)
         guard id >= 1, id <= urls.count else { throw ValidationError("--id must be between 1 and \(urls.count)") }
@@ -41,6 +44,7 @@ struct RaftExample: AsyncParsableCommand {
         var node = RaftNode.Configuration(id: UInt64(id), voters: join ? [] : Set(peerURLs.keys),
                                           dataDirectory: "raftexample-\(id)")
         node.tickInterval = .milliseconds(tickMilliseconds)
+        node.snapshotCount = snapshotCount
         var configuration = KVMember.Configuration(node: node)
         configuration.peerHost = "0.0.0.0"
         configuration.peerPort = self_.port
