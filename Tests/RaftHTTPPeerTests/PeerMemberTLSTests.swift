@@ -97,7 +97,7 @@ struct PeerMemberTLSTests {
         #expect(configure(.init(cipherSuites: ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"], minimumVersion: .v1_3))
             == "invalid --cipher-suites: cipher suites cannot be configured when only TLS1.3 is enabled")
         #expect(configure(.init(), cert: nil)
-            == "invalid --listen-peer-urls: an https URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
+            == "invalid --listen-peer-urls: an https or unixs URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
         #expect(configure(.init(autoTLS: true), cert: nil) == nil)
     }
 }
