@@ -167,6 +167,12 @@ struct TLSPolicyTests {
         #expect(Check.verdict(certificate: cert(["10.0.0.2"], ["a.example"]), remoteIP: "10.0.0.1") == .resolve(["a.example"]))
         #expect(Check.host(of: "[::1]:2380") == "::1")
         #expect(Check.host(of: "127.0.0.1:2380") == "127.0.0.1")
+        // A Unix socket's client is "@" (Go's text): no port, so SANs cannot match, as in etcd.
+        #expect(Check.host(of: "@") == nil)
+        #expect(Check.verdict(certificate: cert(["127.0.0.1"], ["localhost"]), remoteAddress: "@")
+            == .refuse("address @: missing port in address"))
+        #expect(Check.verdict(certificate: cert([], []), remoteAddress: "@") == .pass)
+        #expect(Check.verdict(certificate: cert(["10.0.0.1"], []), remoteAddress: "10.0.0.1:2380") == .pass)
     }
 
     // MARK: cipher suites and versions
