@@ -68,9 +68,8 @@ package enum ClientAddressCheck {
         }
     }
 
-    // UNTESTED: a DNS-only SAN that neither resolves to nor from the remote address (the refusal
-    // text with the resolver's error); only the passing path (SAN localhost from 127.0.0.1) is
-    // tested, since a failing lookup may wait on an unreachable DNS server.
+    // A failing lookup may wait on an unreachable DNS server (the resolver's timeouts bound it):
+    // the connection waits, paused, and the loop does not.
     static func hostInDNS(ip: String, names: [String]) -> (Bool, String?) {
         let wildcards = names.filter { $0.hasPrefix("*.") }.map { String($0.dropFirst()) }
         let plain = names.filter { !$0.hasPrefix("*.") }
