@@ -63,6 +63,10 @@ public final class PeerProcess: Sendable {
     /// Continues a process stopped by ``suspend()``.
     public func resume() { child.signal(SIGCONT) }
 
+    /// Asks the process to stop with SIGTERM, as an operator does: the member stops cleanly (closes
+    /// its connections and listeners). Returns at once; ``isRunning`` turns false once it exited.
+    public func terminate() { child.signal(SIGTERM) }
+
     /// Kills the process with SIGKILL (its sockets are closed by the kernel, nothing by the
     /// member) and waits for it, without holding a cooperative thread. Idempotent.
     public func kill() async {
