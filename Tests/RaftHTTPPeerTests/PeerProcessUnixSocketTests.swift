@@ -39,8 +39,8 @@ struct PeerProcessUnixSocketTests {
                     && s?.msgAppStreamReading == true && s?.messageStreamReading == true
             }
             #expect(FileManager.default.fileExists(atPath: files[1]))
-            child.terminate()
-            try await eventually(.seconds(20), "the process exits on SIGTERM") { !child.isRunning }
+            let status = try await withDeadline(.seconds(20), "the process exits on SIGTERM") { await child.stop(with: SIGTERM) }
+            #expect(status == 0)
             #expect(!FileManager.default.fileExists(atPath: files[1]), "the stopped member's socket file is left")
             try await eventually(.seconds(10), "the process's streams seen gone") { member.transport.activePeers == 0 }
         } catch {

@@ -63,9 +63,11 @@ public final class PeerProcess: Sendable {
     /// Continues a process stopped by ``suspend()``.
     public func resume() { child.signal(SIGCONT) }
 
-    /// Asks the process to stop with SIGTERM, as an operator does: the member stops cleanly (closes
-    /// its connections and listeners). Returns at once; ``isRunning`` turns false once it exited.
-    public func terminate() { child.signal(SIGTERM) }
+    /// Sends `number` (SIGTERM, SIGINT) and waits for the process to exit; its exit status.
+    public func stop(with number: Int32) async -> Int32 {
+        child.signal(number)
+        return await child.waitForExit()
+    }
 
     /// Kills the process with SIGKILL (its sockets are closed by the kernel, nothing by the
     /// member) and waits for it, without holding a cooperative thread. Idempotent.
