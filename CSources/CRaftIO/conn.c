@@ -880,7 +880,8 @@ int rio_conn_peer_address(rio_conn_t *c, char *buf, size_t len) {
         int rc = uv_pipe_getpeername(&c->sock.pipe, buf, &n);
         if (rc != 0) return rc;
         /* Go writes an abstract name with '@' for its leading NUL, and an unnamed peer (a dialing
-         * client) as "@" alone: so etcd logs it, and so do we. */
+         * client) as "@" alone: so etcd logs it, and so do we.
+         * UNTESTED: a peer bound to an abstract name (no listener of ours binds one). */
         if (n == 0 || buf[0] == '\0') {
             buf[0] = '@';
             n = n == 0 ? 1 : n;

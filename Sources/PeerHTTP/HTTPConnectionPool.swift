@@ -1,5 +1,5 @@
-// Idle keep-alive connections per host:port (or Unix socket): a connection is in here only while no request uses
-// it, so the pool never hands out one that is in use.
+// Idle keep-alive connections per host:port (or Unix socket): a connection is in here only while
+// no request uses it, so the pool never hands out one that is in use.
 import RaftIO
 
 final class HTTPConnectionPool: Sendable {

@@ -1,8 +1,8 @@
 // An HTTP/1.1 server on RaftIO: listeners, routes, connection cap, counters, graceful shutdown.
 //
 // Happy path: `route(...)` for each path, `start(host:port:tls:on:)` or `start(unixSocket:tls:on:)`
-// for each listener (TCP or Unix socket, plain or TLS) → accepted connections are served on the listener's loop by HTTPServerConnection, whose
-// handlers run on that loop with no task hop.
+// for each listener (TCP or Unix socket, plain or TLS) → accepted connections are served on the
+// listener's loop by HTTPServerConnection, whose handlers run on that loop with no task hop.
 //
 // Failure modes: over `maxConnections` → 503 `Connection: close` and close at once, the others
 // unaffected. Everything per request is in HTTPServerConnection.swift.
@@ -173,8 +173,8 @@ public final class HTTPServer: Sendable {
     public func start(unixSocket path: String, tls: TLSContext? = nil, on loop: EventLoop) async throws {
         let core = self.core
         let router = self.router
-        let listener = try await Listener.bind(unixSocket: path, tls: tls, on: loop, onError: core.configuration.onRejectedConnection) {
-            connection in
+        let onError = core.configuration.onRejectedConnection
+        let listener = try await Listener.bind(unixSocket: path, tls: tls, on: loop, onError: onError) { connection in
             core.accept(connection, router: router.withLock { $0 })
         }
         listeners.withLock { $0.append(listener) }

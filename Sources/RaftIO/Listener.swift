@@ -43,8 +43,8 @@ public final class Listener: @unchecked Sendable {
                               liveness: TCPLiveness? = nil,
                               on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
                               accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
-        let listener = try start(Listener(loop: loop, host: host, isUnixSocket: false, tls: tls, accept: accept, onError: onError)) {
-            me, err in
+        let unbound = Listener(loop: loop, host: host, isUnixSocket: false, tls: tls, accept: accept, onError: onError)
+        let listener = try start(unbound) { me, err in
             rio_listen(loop.raw, host, Int32(clamping: port), Int32(clamping: backlog), tls?.raw, listenerCallbacks.pointer, me,
                        &err, err.count)
         }
@@ -59,7 +59,8 @@ public final class Listener: @unchecked Sendable {
     public static func listen(unixSocket path: String, backlog: Int = 511, tls: TLSContext? = nil,
                               on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
                               accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
-        try start(Listener(loop: loop, host: path, isUnixSocket: true, tls: tls, accept: accept, onError: onError)) { me, err in
+        let unbound = Listener(loop: loop, host: path, isUnixSocket: true, tls: tls, accept: accept, onError: onError)
+        return try start(unbound) { me, err in
             rio_listen_unix(loop.raw, path, Int32(clamping: backlog), tls?.raw, listenerCallbacks.pointer, me, &err, err.count)
         }
     }

@@ -128,6 +128,12 @@ struct UnixSocketTests {
                 await #expect(throws: RaftIOError(kind: .bind, message: "listen: a Unix socket path must have 1 to 107 bytes: \"\(long)\"")) {
                     try await Listener.bind(unixSocket: long, on: loop) { _ in }
                 }
+                do {
+                    _ = try await Connection.connect(unixSocket: long, on: loop)
+                    Issue.record("a dial to a path longer than the kernel takes opened")
+                } catch let error as RaftIOError {
+                    #expect(error.message == "dial: socket path longer than 107 bytes: \(long)")
+                }
                 // A TLS dial must say which name the certificate has to carry: a path names none.
                 let client = try TLSContext(configuration: certs.client(), role: .client)
                 do {

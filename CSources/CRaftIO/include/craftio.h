@@ -219,14 +219,15 @@ void rio_conn_release(rio_conn_t *conn);
 /* Connection objects allocated and not yet freed in this process (for leak tests). */
 size_t rio_conn_live_count(void);
 
-/* TCP liveness (TCP only: on a Unix socket, setting is a no-op and reading gives all zeros, since
- * the kernel ends such a connection at once when its peer's end goes): how the kernel finds out that a connection's peer vanished without a FIN or RST
+/* TCP liveness: how the kernel finds out that a connection's peer vanished without a FIN or RST
  * (powered off, blackholed, partitioned). Keepalive probes a connection that carries nothing;
  * the user timeout (Linux's TCP_USER_TIMEOUT) bounds how long sent data, or an unanswered probe,
  * may stay unacknowledged before the kernel drops the connection with ETIMEDOUT. Without them a
  * dead peer is found when TCP gives up retransmitting, ~15 minutes on Linux, or never for an
  * idle connection. A field at 0 keeps its default: keepalive is always on, first probe after
- * 30 s idle (Go's dialer, so etcd's peers); interval, count and user timeout the kernel's. */
+ * 30 s idle (Go's dialer, so etcd's peers); interval, count and user timeout the kernel's.
+ * TCP only: on a Unix socket setting them is a no-op and reading them gives all zeros (the kernel
+ * ends such a connection at once when its peer's end goes). */
 typedef struct {
     unsigned keepalive_idle_s;     /* idle time before the first probe */
     unsigned keepalive_interval_s; /* between unanswered probes */
