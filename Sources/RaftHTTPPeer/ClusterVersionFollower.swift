@@ -13,7 +13,7 @@
 // version changes (3.4 -> 3.5 during a rolling upgrade), and a joining member compares our answer
 // with its own range (`isCompatibleWithCluster`).
 //
-// Failure modes: no heartbeat yet (no leader known) -> ask no one, keep the last value; the
+// Failure modes: no heartbeat yet (no leader known) -> ask no one, look again in 250 ms; the
 // leader unreachable, a non-200 answer or a body that is not etcd's JSON -> keep the last value
 // and log at debug level (the next round asks again, the leader may have changed by then).
 import Foundation
@@ -30,6 +30,9 @@ final class ClusterVersionFollower: Sendable {
     static let notDecided = "not_decided"
     /// etcd's `monitorVersionInterval` (`rafthttp.ConnWriteTimeout - time.Second`).
     static let interval: Duration = .seconds(4)
+    /// While no leader is known: how soon to look again. A leader heartbeats every 100 ms by
+    /// default, so the first answer comes soon after the streams are up, not a round later.
+    static let leaderUnknownInterval: Duration = .milliseconds(250)
     /// A version answer is about 45 bytes; anything far larger is not one.
     static let bodyLimit = 4096
 
@@ -51,7 +54,8 @@ final class ClusterVersionFollower: Sendable {
     func start(client: HTTPClient, logger: Logger, leaderURLs: @escaping @Sendable () -> [String]) {
         let poll = Task { [version] in
             while !Task.isCancelled {
-                for url in leaderURLs() {
+                let urls = leaderURLs()
+                for url in urls {
                     if let learned = await Self.ask(client, url + MemberRoutes.versionPath, logger: logger) {
                         let previous = version.withLock { v in defer { v = learned }; return v }
                         if previous != learned {
@@ -61,7 +65,7 @@ final class ClusterVersionFollower: Sendable {
                         break
                     }
                 }
-                try? await Task.sleep(for: Self.interval)
+                try? await Task.sleep(for: urls.isEmpty ? Self.leaderUnknownInterval : Self.interval)
             }
         }
         task.withLock { $0 = poll }
@@ -82,8 +86,11 @@ final class ClusterVersionFollower: Sendable {
                 logger.debug("leader refused GET /version", metadata: ["address": "\(url)", "status": "\(response.status.code)"])
                 return nil
             }
-            let versions = try JSONDecoder().decode(Versions.self, from: Data(body))
-            guard isClusterVersion(versions.etcdcluster) else { return nil }
+            guard let versions = try? JSONDecoder().decode(Versions.self, from: Data(body)), isClusterVersion(versions.etcdcluster) else {
+                logger.debug("leader's GET /version is not etcd's answer", metadata: ["address": "\(url)",
+                                                                                      "body": "\(String(decoding: body.prefix(200), as: UTF8.self))"])
+                return nil
+            }
             return versions.etcdcluster
         } catch {
             logger.debug("failed to get the leader's version", metadata: ["address": "\(url)", "error": "\(error)"])
