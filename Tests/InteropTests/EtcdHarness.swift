@@ -48,6 +48,21 @@ enum EtcdRelease: String, Sendable, CustomStringConvertible {
     }
 
     var description: String { rawValue }
+
+    /// The releases the suites run against: 3.4.23, and 3.5.1 where `make deps-etcd35` installed
+    /// it (Etcd35Tests prints why when not).
+    static var installed: [EtcdRelease] {
+        FileManager.default.isExecutableFile(atPath: v3_5.executable) ? [.v3_4, .v3_5] : [.v3_4]
+    }
+
+    /// Whether `log` holds this release's line for peer `peer` going inactive: 3.4's capnslog
+    /// `peer <id> became inactive (...)`, 3.5's zap `"msg":"peer became inactive (...)","peer-id":"<id>"`.
+    func loggedPeerInactive(_ log: String, peer: String) -> Bool {
+        switch self {
+        case .v3_4: log.contains("peer \(peer) became inactive")
+        case .v3_5: log.split(separator: "\n").contains { $0.contains(#""msg":"peer became inactive"#) && $0.contains(#""peer-id":"\#(peer)""#) }
+        }
+    }
 }
 
 let haveEtcd35 = haveEtcd && FileManager.default.isExecutableFile(atPath: EtcdRelease.v3_5.executable)

@@ -1,6 +1,8 @@
-// Issue 6: a Swift member inside a real etcd 3.4 cluster (Debian's etcd-server 3.4.23). Each test
-// starts two etcd processes and our member as the third of the initial cluster; every child is
-// killed at the end, also when an expectation fails (the harness stops in `defer` and `deinit`).
+// Issue 6: a Swift member inside a real etcd cluster: Debian's etcd-server 3.4.23, and (issue 19)
+// etcd's own 3.5.1 release when `make deps-etcd35` installed it. Each test starts two etcd
+// processes of one release and our member as the third of the initial cluster, speaking as that
+// release; every child is killed at the end, also when an expectation fails (the harness stops in
+// `defer` and `deinit`).
 import Foundation
 import Logging
 import RaftHTTP
@@ -9,17 +11,18 @@ import RaftPB
 import Testing
 import TestSupport
 
-@Suite("A Swift member inside a real etcd 3.4 cluster", .serialized, .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)),
+@Suite("A Swift member inside a real etcd cluster (3.4.23, and 3.5.1 where installed)", .serialized, .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)),
        .timeLimit(.minutes(3)))
 struct EtcdInteropTests {
     init() {
         if !haveEtcd { print("⚠️  SKIPPING the etcd interop tests: \(etcdMissing)") }
     }
 
-    @Test("plain HTTP: streams up both ways, leader traffic decoded and answered, stop and restart seen by etcd")
-    func plainCluster() async throws {
+    @Test("plain HTTP: streams up both ways, leader traffic decoded and answered, stop and restart seen by etcd",
+          arguments: EtcdRelease.installed)
+    func plainCluster(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness()
+            let harness = try await EtcdHarness(releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             let configuration = try harness.memberConfiguration(logger: logger)
@@ -35,7 +38,7 @@ struct EtcdInteropTests {
                 let ids = try harness.etcdIDs()
                 for i in 0..<2 {
                     try await eventually("etcd \(harness.names[i]) logs our member inactive", harness: harness) {
-                        harness.log(i).contains("peer \(ours) became inactive")
+                        release.loggedPeerInactive(harness.log(i), peer: ours)
                     }
                     try await eventually("etcd \(harness.names[i]) reports our member inactive", harness: harness) {
                         try await harness.metric(i, #"etcd_network_active_peers{Local="\#(ids[i])",Remote="\#(ours)"}"#) == 0
@@ -52,10 +55,11 @@ struct EtcdInteropTests {
         }
     }
 
-    @Test("mutual TLS with --peer-client-cert-auth: streams up and traffic answered; a certificate from another CA is refused")
-    func mutualTLS() async throws {
+    @Test("mutual TLS with --peer-client-cert-auth: streams up and traffic answered; a certificate from another CA is refused",
+          arguments: EtcdRelease.installed)
+    func mutualTLS(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness(tls: true)
+            let harness = try await EtcdHarness(tls: true, releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             let member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger))
@@ -95,10 +99,11 @@ struct EtcdInteropTests {
         }
     }
 
-    @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency")
-    func wrongClusterToken() async throws {
+    @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency",
+          arguments: EtcdRelease.installed)
+    func wrongClusterToken(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness()
+            let harness = try await EtcdHarness(releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             // Rates, not speeds: the clock starts before the member's first dial and stops after
