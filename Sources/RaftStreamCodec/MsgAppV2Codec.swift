@@ -344,19 +344,9 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
                 throw .malformed(error, "msgappv2 entry \(entries.count)", at: consumed + frameStart)
             }
         }
-        // Field by field from the zero value: the memberwise initializer would build (and drop) an
-        // empty Snapshot for its default argument, five retains and releases per message.
-        var message = Message()
-        message.type = .msgApp
-        message.to = local
-        message.from = remote
-        message.term = term
-        message.logTerm = term
-        message.index = index
-        message.commit = commit
+        let first = index
         index &+= UInt64(entries.count)
-        message.entries = consume entries
-        return message
+        return Message(msgAppTo: local, from: remote, term: term, logTerm: term, index: first, commit: commit, entries: entries)
     }
 }
 
