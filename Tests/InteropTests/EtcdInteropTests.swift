@@ -99,8 +99,10 @@ struct EtcdInteropTests {
         }
     }
 
+    // 3.4.23 only: two etcd 3.5.1 members on unixs:// do not form a cluster between themselves
+    // (each one's prober reports "tls: first record does not look like a TLS handshake").
     @Test("over unixs:// sockets with mutual TLS and etcd's --experimental-peer-skip-client-san-verification: streams up both ways, traffic answered, our socket file removed on stop",
-          arguments: EtcdRelease.installed)
+          arguments: [EtcdRelease.v3_4])
     func unixSockets(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
             // Without the skip flag etcd 3.4 refuses every client certificate with SANs on a Unix
@@ -117,8 +119,8 @@ struct EtcdInteropTests {
             let path = try #require(member.configuration.listenPeerURLs.first?.unixSocketPath)
             do {
                 #expect(FileManager.default.fileExists(atPath: path))
-                try await expectStreamsUp(harness, member, logs)
-                try await expectLeaderTraffic(harness, member)
+                try await harness.expectStreamsUp(member, logs)
+                try await harness.expectLeaderTraffic(member)
                 await member.stop()
             } catch {
                 await member.stop()
