@@ -4,28 +4,31 @@ import RaftIO
 import RaftPB
 
 extension PeerMember {
-    /// A Swift member's settings, with etcd 3.4's flag names and meanings, so that the same
-    /// values that start an etcd member start ours.
+    /// A Swift member's settings, with etcd 3.4's and 3.5's flag names and meanings, so that the
+    /// same values that start an etcd member start ours.
     public struct Configuration: Sendable {
         /// `--name`: which member of ``initialCluster`` this is.
         public var name: String
         /// `--initial-cluster` and `--initial-cluster-token`, parsed, with every ID computed.
         public var initialCluster: InitialCluster
         /// `--listen-peer-urls`: where the peer port listens (`http` or `https`; host `0.0.0.0`
-        /// or an address of this machine).
+        /// or an address of this machine; or `unix` and `unixs`, a Unix socket whose path is the
+        /// URL's `host:port`, relative to the working directory, as etcd's).
         public var listenPeerURLs: [PeerURL]
         /// `--initial-advertise-peer-urls`: the URLs peers reach us at, sent as `X-PeerURLs`.
         /// They must be the URLs ``initialCluster`` gives ``name``: etcd hashes them into our ID.
         public var advertisePeerURLs: [PeerURL]
-        /// `--peer-cert-file`: our certificate, served on `https` listeners and presented when
-        /// dialing `https` peers.
+        /// `--peer-cert-file`: our certificate, served on `https` and `unixs` listeners and
+        /// presented when dialing `https` and `unixs` peers.
         public var peerCertFile: String?
         /// `--peer-key-file`: the certificate's private key.
         public var peerKeyFile: String?
         /// `--peer-trusted-ca-file`: the CA that peers' certificates must chain to.
         public var peerTrustedCAFile: String?
-        /// `--peer-client-cert-auth`: demand a client certificate on `https` listeners. As in
-        /// etcd, a trusted CA file demands one too.
+        /// `--peer-client-cert-auth`: demand a client certificate on `https` and `unixs` listeners.
+        /// As in etcd, a trusted CA file demands one too. Over `unixs` a client certificate with
+        /// SANs is refused unless the SAN check is skipped (etcd's: a Unix socket's client has no
+        /// address to check them against).
         public var peerClientCertAuth: Bool
         /// The rest of etcd's peer TLS flags: CRL, allowed CN or host name, client SAN check, cipher
         /// suites and versions, auto TLS, a separate client certificate.
@@ -64,10 +67,16 @@ extension PeerMember {
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
+        /// `--server-version`: the etcd version we speak as, sent as `X-Server-Version` and served
+        /// by `GET /version` (3.0.0 to 3.5.x). Default 3.5.1, the newest etcd whose peer protocol
+        /// we implement. A cluster settles on its oldest member's version: give 3.4.23 in a 3.4
+        /// cluster, or its leader warns every 4 s that it found a higher-versioned member.
+        public var serverVersion: String
 
         /// Checks the flags against each other, as etcd does at start.
         ///
-        /// - Throws: ``PeerMemberError`` when `name` is not in the initial cluster, when the
+        /// - Throws: ``PeerMemberError`` when `serverVersion` is not a version from 3.0.0 to 3.5.x,
+        ///   when `name` is not in the initial cluster, when the
         ///   advertised URLs differ from the ones the initial cluster gives `name`, when an
         ///   `https` listener has no certificate (and no auto TLS), or when TLS options conflict.
         public init(name: String, initialCluster: InitialCluster, listenPeerURLs: [PeerURL], advertisePeerURLs: [PeerURL],
@@ -79,7 +88,13 @@ extension PeerMember {
                     requestProgressTimeout: Duration = .seconds(5),
                     maxLearnedRemotes: Int = 64, learnedRemoteIdleTimeout: Duration? = .seconds(60),
                     learnedRemoteDialBurst: Int = 8, learnedRemoteDialsPerSecond: Double = 1,
-                    dataDirectory: String? = nil) throws(PeerMemberError) {
+                    dataDirectory: String? = nil,
+                    serverVersion: String = Transport.Configuration.defaultServerVersion) throws(PeerMemberError) {
+            guard Transport.Configuration.isAdvertisable(serverVersion: serverVersion) else {
+                throw .invalidFlag("--server-version", "\(serverVersion) is not an etcd version from 3.0.0 to 3.5.x "
+                                   + "(major.minor.patch; newer ones speak a peer protocol we do not implement)")
+            }
+            self.serverVersion = serverVersion
             guard maxLearnedRemotes >= 0 else { throw .invalidFlag("--peer-max-learned-remotes", "must not be negative") }
             guard learnedRemoteDialBurst >= 0 else { throw .invalidFlag("--peer-learned-remote-dial-burst", "must not be negative") }
             guard learnedRemoteDialsPerSecond >= 0, learnedRemoteDialsPerSecond.isFinite else {
@@ -110,12 +125,12 @@ extension PeerMember {
             }
             guard !listenPeerURLs.isEmpty else { throw .invalidFlag("--listen-peer-urls", "no URL given") }
             if listenPeerURLs.contains(where: \.isTLS), peerCertFile == nil || peerKeyFile == nil, !peerTLS.autoTLS {
-                throw .invalidFlag("--listen-peer-urls", "an https URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
+                throw .invalidFlag("--listen-peer-urls", "an https or unixs URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
             }
             try peerTLS.validate()
             self.peerTLS = peerTLS
             if let bad = listenMetricsURLs.first(where: \.isTLS) {
-                throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http")
+                throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http (or unix)")
             }
             self.dataDirectory = dataDirectory
             self.name = name
