@@ -88,7 +88,7 @@ final class RaftLoop: @unchecked Sendable {
             guard running else { break }
             do {
                 try handleReady()
-            } catch {
+            } catch { // UNTESTED: a WAL write or fsync failing (no fault injection at the file layer yet)
                 logger.critical("raft loop stopped: write-ahead log failed", metadata: ["error": "\(error)"])
                 running = false
             }
@@ -150,7 +150,7 @@ final class RaftLoop: @unchecked Sendable {
 
     private func expireProposals(now: UInt64) {
         guard !pending.isEmpty else { return }
-        for (id, p) in pending where p.deadline <= now {
+        for (id, p) in pending where p.deadline <= now { // UNTESTED: a write lost with a leader change, answered 503
             pending[id] = nil
             p.completion(.failure(.timedOut))
         }
@@ -223,7 +223,7 @@ final class RaftLoop: @unchecked Sendable {
     /// now, so the WAL never names a snapshot that a crash could have lost.
     private func compact(savedAt index: UInt64, error: WALError?) throws(WALError) {
         snapshotting = false
-        if let error {
+        if let error { // UNTESTED: a snapshot file that cannot be written
             logger.error("cannot save snapshot", metadata: ["index": "\(index)", "error": "\(error)"])
             return
         }

@@ -144,6 +144,7 @@ public final class RaftNode: Raft {
         let snapshots = try SnapshotFiles(dataDirectory: configuration.dataDirectory)
         snapshotDirectory = snapshots.directory
         if replayed.snapshot.index > 0 {
+            // UNTESTED: a snapshot file that does not decode at start
             guard store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
                 throw WALError.badSnapshot(snapshots.path(index: replayed.snapshot.index))
             }
