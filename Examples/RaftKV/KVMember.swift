@@ -43,7 +43,7 @@ public final class KVMember: Sendable {
     private let group: EventLoopGroup
     private let peerServer = HTTPServer()
     private let clientServer = HTTPServer()
-    private let transport = Locked<Transport?>(nil)
+    private let transportBox = Locked<Transport?>(nil)
     private let stopped = Locked(false)
 
     /// Opens the member's WAL and restores its state; nothing listens yet.
@@ -73,7 +73,7 @@ public final class KVMember: Sendable {
         transportConfiguration.logger = configuration.logger
         transportConfiguration.snapshotSink = FileSnapshotSink(directory: node.snapshotDirectory)
         let transport = Transport(configuration: transportConfiguration, raft: node, group: group)
-        self.transport.withLock { $0 = transport }
+        transportBox.withLock { $0 = transport }
         transport.registerRoutes(on: peerServer)
         for (peer, url) in peerURLs.sorted(by: { $0.key < $1.key }) where peer != id {
             try transport.addPeer(peer, urls: [url])
@@ -89,11 +89,14 @@ public final class KVMember: Sendable {
         }
     }
 
+    /// The transport, once ``start(peerURLs:)`` created it.
+    public var transport: Transport? { transportBox.withLock { $0 } }
+
     /// Stops the raft loop, the transport, both servers and the event loop. Idempotent.
     public func stop() async {
         guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }
         await node.stop()
-        transport.withLock { $0 }?.stop()
+        transportBox.withLock { $0 }?.stop()
         await peerServer.shutdown(deadline: .zero)
         await clientServer.shutdown(deadline: .zero)
         let group = self.group

@@ -450,11 +450,16 @@ public struct RaftCore: Sendable {
         }
     }
 
+    /// A heartbeat answer proves the follower is there: resume a paused probe, free an inflight
+    /// slot, and when it is behind send an append even if empty. Appends that were lost without a
+    /// report (the optimistic `next` is then past what it has) are found this way: the follower
+    /// rejects the empty append, and the leader probes back (etcd does the same).
     private mutating func handleHeartbeatResponse(_ m: Message) {
         guard var pr = progress[m.from] else { return }
         pr.probeSent = false
+        if pr.state == .replicate, pr.inflight.count >= configuration.maxInflight { pr.inflight.removeFirst() }
         progress[m.from] = pr
-        if pr.match < log.lastIndex { sendAppend(to: m.from) }
+        if pr.match < log.lastIndex { sendAppend(to: m.from, evenIfEmpty: true) }
     }
 
     /// Commits the highest index a majority holds, if it is of the current term.

@@ -82,3 +82,34 @@ struct KVClusterTests {
         }
     }
 }
+
+@Suite("key-value cluster partition")
+struct KVPartitionTests {
+    @Test("a follower cut off from the others (both ways, at the transport) catches up once healed")
+    func partitionedFollowerCatchesUp() async throws {
+        try await KVTestCluster.with(members: 3) { cluster in
+            try await cluster.putAcknowledged("before", "0")
+            let leader = try await cluster.leader()
+            let cut = try #require(cluster.ids.first { $0 != leader.id })
+            let others = cluster.ids.filter { $0 != cut }
+            func partition(_ on: Bool) throws {
+                for id in others {
+                    let transport = try #require(cluster.members[id]?.transport)
+                    if on { transport.pause(peer: cut) } else { transport.resume(peer: cut) }
+                    let cutTransport = try #require(cluster.members[cut]?.transport)
+                    if on { cutTransport.pause(peer: id) } else { cutTransport.resume(peer: id) }
+                }
+            }
+            try partition(true)
+            for i in 0..<20 { try await cluster.putAcknowledged("during\(i)", "d\(i)", via: others) }
+            // Proposed after the pause on both sides: no message carrying it can reach the cut member.
+            #expect(try await cluster.get("during19", from: cut) == nil, "the cut member got a write while cut off")
+            try partition(false)
+            let leaderNow = try #require(cluster.board.statuses.values.first { $0.role == .leader && $0.id != cut })
+            try await cluster.waitApplied(leaderNow.commit)
+            for i in 0..<20 { #expect(try await cluster.get("during\(i)", from: cut) == "d\(i)") }
+            try await cluster.putAcknowledged("after", "1")
+            #expect(try await cluster.get("after", from: cluster.board.statuses.values.first { $0.role == .leader }?.id ?? 1) == "1")
+        }
+    }
+}

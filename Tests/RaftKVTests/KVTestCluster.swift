@@ -207,6 +207,21 @@ final class KVTestCluster: @unchecked Sendable {
         Issue.record("PUT \(key) never acknowledged")
     }
 
+    /// ``putAcknowledged(_:_:)`` while some members are cut off: the leader among `members`,
+    /// followed by every member of `members`.
+    func putAcknowledged(_ key: String, _ value: String, via members: [UInt64]) async throws {
+        for _ in 0..<20 {
+            let statuses = try await board.wait(for: "a leader among \(members) that they follow") { statuses in
+                members.contains { id in
+                    statuses[id].map { s in s.role == .leader && members.allSatisfy { statuses[$0]?.leader == s.id } } ?? false
+                }
+            }
+            let leader = try #require(members.first { statuses[$0]?.role == .leader })
+            if try await put(key, value, via: leader) == 204 { return }
+        }
+        Issue.record("PUT \(key) never acknowledged")
+    }
+
     /// GET `key` from member `id`: the value, or nil for 404.
     func get(_ key: String, from id: UInt64) async throws -> String? {
         let port = try #require(clientPorts[id])

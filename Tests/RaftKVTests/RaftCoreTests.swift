@@ -120,6 +120,21 @@ struct RaftCoreTests {
         #expect(net.data(followers[0]) == ["forwarded"])
     }
 
+    @Test("appends lost without an unreachable report are repaired at the next heartbeat, in a quiet cluster")
+    func lostAppendsRepairedByHeartbeat() throws {
+        var net = CoreNetwork(ids: [1, 2, 3], seed: 19)
+        _ = net.tick(until: { $0.hasSingleLeader })
+        let leader = try #require(net.leaders.first)
+        let follower = try #require(net.cores.keys.first { $0 != leader })
+        net.cut.insert(follower) // its appends vanish; the leader keeps streaming optimistically
+        for i in 0..<5 { net.cores[leader]?.propose(Array("v\(i)".utf8)); net.deliver() }
+        #expect(net.cores[leader]!.progress[follower]?.state == .replicate)
+        net.cut = []
+        // No new writes: only heartbeats can find the gap.
+        let repaired = net.tick(until: { $0.cores[follower]!.log.lastIndex == $0.cores[leader]!.log.lastIndex }, limit: 10)
+        #expect(repaired != nil)
+    }
+
     @Test("a vote is refused to a candidate whose log is behind")
     func voteRefusedToStaleLog() {
         var core = RaftCore(configuration: .init(id: 1, seed: 1), voters: [1, 2, 3], hardState: HardState(term: 2),
