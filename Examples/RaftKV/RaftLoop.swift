@@ -53,8 +53,7 @@ final class RaftLoop: @unchecked Sendable {
         let interval = UInt64(configuration.tickInterval.components.seconds) * 1_000_000_000
             + UInt64(configuration.tickInterval.components.attoseconds / 1_000_000_000)
         var nextTick = monotonicNanoseconds() + interval
-        var running = true
-        replayCommitted()
+        var running = replayCommitted()
         while running {
             var puts: [(KVCommand, @Sendable (Result<Void, RaftNode.ProposalError>) -> Void)] = []
             for event in mailbox.take(waitingUntil: nextTick) {
@@ -112,9 +111,14 @@ final class RaftLoop: @unchecked Sendable {
     }
 
     /// Applies what the WAL says was committed before the restart (the store is in memory).
-    private func replayCommitted() {
-        do { try handleReady() } catch {
-            logger.critical("raft loop: write-ahead log failed at start", metadata: ["error": "\(error)"])
+    /// Returns false when the WAL failed: the loop does not start.
+    private func replayCommitted() -> Bool {
+        do {
+            try handleReady()
+            return true
+        } catch { // UNTESTED: the WAL failing while the log is replayed
+            logger.critical("raft loop stopped: write-ahead log failed at start", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
