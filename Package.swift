@@ -142,6 +142,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),
+        // The `rafthttp` command line, run as a process: its errors, flags and report files.
+        .testTarget(
+            name: "RaftHTTPToolTests",
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "InteropTests",
             dependencies: [

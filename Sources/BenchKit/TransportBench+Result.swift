@@ -80,7 +80,7 @@ extension TransportBench {
             workload = options.workload
             members = options.target == nil ? options.members : 2
             mode = options.target != nil ? "target" : options.processes ? "processes" : "in-process"
-            tls = options.tls
+            tls = options.tls || options.tlsFiles != nil
             entries = options.entries
             entrySize = options.entrySize
             snapshotSize = options.snapshotSize

@@ -53,7 +53,7 @@ public enum TransportBench {
     // MARK: - in-process
 
     private static func runInProcess(_ options: Options) async throws -> Result {
-        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let tls = try options.tlsPair()
         let leaderID = options.localID
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let flow = FlowControl(followers: followerIDs.count)

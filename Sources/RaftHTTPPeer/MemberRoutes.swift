@@ -35,11 +35,7 @@ enum MemberRoutes {
     }
 
     static func register(on server: HTTPServer, cluster: InitialCluster, metrics: PrometheusCollectorRegistry?, metricsOnly: Bool = false) {
-        if let metrics {
-            get(server, metricsPath) { response in
-                respond(response, .ok, contentType: prometheusContentType, body: metrics.emitToBuffer())
-            }
-        }
+        if let metrics { registerMetrics(on: server, registry: metrics) }
         guard !metricsOnly else { return }
         let version = Array(versionBody.utf8)
         get(server, versionPath) { response in
@@ -49,6 +45,13 @@ enum MemberRoutes {
         let clusterID = cluster.clusterID.description
         get(server, membersPath) { response in
             respond(response, .ok, contentType: "application/json", body: members, clusterID: clusterID)
+        }
+    }
+
+    /// `GET /metrics` alone: the text exposition of `registry`.
+    static func registerMetrics(on server: HTTPServer, registry: PrometheusCollectorRegistry) {
+        get(server, metricsPath) { response in
+            respond(response, .ok, contentType: prometheusContentType, body: registry.emitToBuffer())
         }
     }
 

@@ -134,19 +134,41 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    /// Usage errors: etcd's flags checked against each other before anything starts, answered
+    /// with this command's usage. What fails later (a port in use) is printed alone.
+    func validate() throws {
+        _ = try configuration(logger: Logger(label: "rafthttp.peer"))
+    }
+
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         var logger = Logger(label: "rafthttp.peer")
-        logger.logLevel = level
+        logger.logLevel = try level()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let configuration: PeerMember.Configuration
+        let configuration = try configuration(logger: logger)
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let member = try await PeerMember.start(configuration: configuration, registry: registry)
+        let signal = await signals.next()
+        logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
+        await member.stop()
+        logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
+    }
+
+    private func level() throws(ValidationError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return level
+    }
+
+    /// The member's configuration from the flags.
+    /// - Throws: `ValidationError` with etcd's reason for a flag's value or a conflict.
+    private func configuration(logger: Logger) throws -> PeerMember.Configuration {
+        _ = try level()
         do {
             let cluster = try InitialCluster(parsing: initialCluster, token: initialClusterToken)
-            configuration = try PeerMember.Configuration(
+            return try PeerMember.Configuration(
                 name: name, initialCluster: cluster,
                 listenPeerURLs: try Self.urls(listenPeerURLs, flag: "--listen-peer-urls"),
                 advertisePeerURLs: try Self.urls(initialAdvertisePeerURLs, flag: "--initial-advertise-peer-urls"),
@@ -159,15 +181,11 @@ struct PeerCommand: AsyncParsableCommand {
                 learnedRemoteIdleTimeout: peerLearnedRemoteIdleTimeout.value == .zero ? nil : peerLearnedRemoteIdleTimeout.value,
                 learnedRemoteDialBurst: peerLearnedRemoteDialBurst, learnedRemoteDialsPerSecond: peerLearnedRemoteDialsPerSecond,
                 dataDirectory: dataDir ?? "\(name).swift-etcd")
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw ValidationError("\(error)")
         }
-        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        let member = try await PeerMember.start(configuration: configuration, registry: registry)
-        let signal = await signals.next()
-        logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
-        await member.stop()
-        logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
     }
 
     /// The TLS flags beyond certificate, key, CA and client-cert-auth.
