@@ -3,6 +3,7 @@
 #   make bench      install what is missing (as root), build release, run the transport benchmark
 #   make io-bench   the I/O core alone: bulk, 64-byte frames and ping-pong, plain and TLS
 #   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
+#   make docs       the DocC documentation of the library products, with zero warnings
 #
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300); the fuzzers are the
 #                   package in Fuzz/, built by Fuzz/run.sh into .build-fuzz with -sanitize=fuzzer,address
@@ -21,7 +22,7 @@ BUILD_DEPS := libuv1-dev libssl-dev openssl pkg-config
 TEST_DEPS := curl python3 etcd-server etcd-client iproute2 nftables
 BENCH_DEPS := iperf3 wrk nginx-light
 
-.PHONY: bench io-bench test fuzz sanitize soak baselines deps-build deps-test deps-bench clean
+.PHONY: bench io-bench test docs fuzz sanitize soak baselines deps-build deps-test deps-bench clean
 
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -56,6 +57,14 @@ test: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(TEST_FUZZ_SECONDS) || exit 1; done
+
+# The products a transport user touches: RaftHTTP (with the articles: getting started, threading
+# model, etcd interop, tuning, benchmarking), RaftIO, PeerHTTP, RaftHTTPPeer, RaftPB. Warnings are
+# errors, so a broken symbol link fails the build. Archives: .build/plugins/Swift-DocC/outputs/;
+# `swift package --disable-sandbox preview-documentation --target RaftHTTP` serves one locally.
+DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPPeer RaftPB
+docs: deps-build
+	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
 
 fuzz: deps-build
 	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done

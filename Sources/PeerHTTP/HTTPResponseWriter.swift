@@ -14,7 +14,7 @@ import RaftIO
 /// Writes the response to one request of an ``HTTPServer``. Safe from any thread.
 ///
 /// Write the head with ``writeHead(_:body:)``, the body with ``write(_:)-(UnsafeRawBufferPointer)``
-/// and finish with ``end(trailers:)``; or do all three with ``respond(_:body:)``. Writes never
+/// and finish with ``end(trailers:)``; or do all three with ``respond(_:body:)-(_,[UInt8])``. Writes never
 /// block: bound memory with ``queuedBytes`` or ``waitForQueue(below:)``. ``onClose(_:)`` tells a
 /// long-lived response that the client went away.
 public final class HTTPResponseWriter: @unchecked Sendable {
@@ -165,7 +165,7 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     public var connectionStatistics: Connection.Statistics { connection.statistics }
 
     /// Waits until fewer than `limit` bytes are queued on the connection.
-    /// - Throws: ``RaftIOError`` if the connection closes first.
+    /// - Throws: `RaftIOError` if the connection closes first.
     public func waitForQueue(below limit: Int) async throws {
         try await connection.waitForQueue(below: limit)
     }
