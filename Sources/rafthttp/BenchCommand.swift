@@ -66,6 +66,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the latency distribution (HdrHistogram percentile format, µs) to this file.")
     var histogram: String?
 
+    @Option(help: "Write a self-contained HTML page with the latency percentile curve and msgs/s second by second, for this run and the --compare runs.")
+    var report: String?
+
+    @Option(parsing: .upToNextOption,
+            help: "With --report: earlier runs to draw beside this one, as files of their --json output.")
+    var compare: [String] = []
+
     @Option(help: "Send to this already running peer (http://host:port, or https:// with --peer-cert-file) instead of starting followers: a `rafthttp bench-follower`, or a follower of a real etcd cluster (--workload heartbeat only; see docs/interop.md).")
     var target: String?
 
@@ -105,6 +112,11 @@ struct BenchCommand: AsyncParsableCommand {
         if !quiet {
             options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
+        // The runs to compare are read first: a missing file should not cost a whole run.
+        let earlier = try compare.map { path in
+            try BenchReport.Run(label: URL(fileURLWithPath: path).lastPathComponent,
+                                json: Data(contentsOf: URL(fileURLWithPath: path)))
+        }
         let listener = try await metrics.start()
         let result: TransportBench.Result
         do {
@@ -117,6 +129,10 @@ struct BenchCommand: AsyncParsableCommand {
         if let histogram {
             try result.percentileDistribution.write(toFile: histogram, atomically: true, encoding: .utf8)
         }
+        if let report {
+            let page = BenchReport.html([BenchReport.Run(label: "this run", result: result)] + earlier)
+            try page.write(toFile: report, atomically: true, encoding: .utf8)
+        }
         print(json ? try result.json() : result.table)
     }
 
@@ -128,6 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
                                   + TransportBench.Workload.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard patience > 0 else { throw ValidationError("--patience must be positive") }
+        if !compare.isEmpty, report == nil { throw ValidationError("--compare draws beside this run in --report: give --report FILE.html") }
         var options = TransportBench.Options()
         options.workload = workload
         options.members = members
