@@ -132,7 +132,7 @@ public enum BenchReport {
     // MARK: - charts
 
     private static let width = 960.0, height = 400.0
-    private static let left = 80.0, right = 20.0, top = 16.0, bottom = 48.0
+    private static let left = 80.0, right = 48.0, top = 16.0, bottom = 48.0
     private static var plotWidth: Double { width - left - right }
     private static var plotHeight: Double { height - top - bottom }
 
@@ -157,7 +157,7 @@ public enum BenchReport {
             }
             svg += polyline(points, color: color(i), id: "latency-\(i)")
         }
-        svg += legend(runs)
+        svg += legend(runs, atTop: true) // the curves start low on the left
         return svg + "</svg>"
     }
 
@@ -180,7 +180,7 @@ public enum BenchReport {
             }
             svg += polyline(points, color: color(i), id: "rate-\(i)", markers: true)
         }
-        svg += legend(runs)
+        svg += legend(runs, atTop: false) // rates run high
         return svg + "</svg>"
     }
 
@@ -202,12 +202,19 @@ public enum BenchReport {
         return svg
     }
 
-    private static func legend(_ runs: [Run]) -> String {
-        var svg = ""
+    /// The runs' colours and labels in the plot's top-left or bottom-left corner, on a white box.
+    private static func legend(_ runs: [Run], atTop: Bool) -> String {
+        let rowHeight = 16.0
+        let boxHeight = Double(runs.count) * rowHeight + 8
+        let boxWidth = 40 + 7 * Double(runs.map(\.label.count).max() ?? 10)
+        let boxTop = atTop ? top + 6 : top + plotHeight - 6 - boxHeight
+        var svg = "<rect x=\"\(left + 6)\" y=\"\(rounded(boxTop))\" width=\"\(rounded(boxWidth))\" height=\"\(rounded(boxHeight))\" "
+            + "fill=\"#fff\" fill-opacity=\"0.85\" stroke=\"#ddd\"/>\n"
         for (i, run) in runs.enumerated() {
-            let y = top + 16 + Double(i) * 16
-            svg += "<line x1=\"\(left + 10)\" y1=\"\(y - 4)\" x2=\"\(left + 30)\" y2=\"\(y - 4)\" stroke=\"\(color(i))\" stroke-width=\"2.5\"/>"
-            svg += text(left + 36, y, run.label, anchor: "start")
+            let y = boxTop + 16 + Double(i) * rowHeight
+            svg += "<line x1=\"\(left + 12)\" y1=\"\(rounded(y - 4))\" x2=\"\(left + 32)\" y2=\"\(rounded(y - 4))\" "
+                + "stroke=\"\(color(i))\" stroke-width=\"2.5\"/>"
+            svg += text(left + 38, y, run.label, anchor: "start")
         }
         return svg
     }
