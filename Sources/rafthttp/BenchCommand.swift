@@ -66,11 +66,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the latency distribution (HdrHistogram percentile format, µs) to this file.")
     var histogram: String?
 
-    @Option(help: "Write a self-contained HTML page with the latency percentile curve and msgs/s second by second, for this run and the --compare runs.")
+    @Option(help: ArgumentHelp("Write a self-contained HTML page with the latency percentile curve and msgs/s second by second, for this run and the --compare runs.",
+                               valueName: "file.html"))
     var report: String?
 
     @Option(parsing: .upToNextOption,
-            help: "With --report: earlier runs to draw beside this one, as files of their --json output.")
+            help: ArgumentHelp("With --report: earlier runs to draw beside this one, as files of their --json output.", valueName: "run.json"))
     var compare: [String] = []
 
     @Option(help: "Send to this already running peer (http://host:port, or https:// with --peer-cert-file) instead of starting followers: a `rafthttp bench-follower`, or a follower of a real etcd cluster (--workload heartbeat only; see docs/interop.md).")
