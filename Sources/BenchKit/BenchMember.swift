@@ -24,14 +24,15 @@ final class BenchMember: Sendable {
     /// Starts a member listening on `host:port` (0: a free port).
     static func start(id: UInt64, clusterID: UInt64, raft: any Raft, tls: TLSPair?, host: String = "127.0.0.1",
                       port: Int = 0, loops: Int = 1, snapshotSink: (any SnapshotSink)? = nil,
-                      spin: Duration = .zero) async throws -> BenchMember {
+                      spin: Duration = .zero, streamQueueLimit: Int? = nil) async throws -> BenchMember {
         let group = try EventLoopGroup(loopCount: loops, spin: spin)
         do {
             let server = HTTPServer()
             var logger = Logger(label: "rafthttp-bench-\(id)")
             logger.logLevel = .error
-            let configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [],
+            var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [],
                                                         clientTLS: tls?.client, logger: logger, snapshotSink: snapshotSink)
+            if let streamQueueLimit { configuration.streamQueueLimitBytes = streamQueueLimit }
             let transport = Transport(configuration: configuration, raft: raft, group: group)
             transport.registerRoutes(on: server)
             let bound = try await server.start(host: host, port: port, tls: tls?.server, on: group.next())

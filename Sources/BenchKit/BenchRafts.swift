@@ -60,6 +60,9 @@ final class FollowerRaft: Raft, Sendable {
     /// Called with every delivered batch (and its running totals: MsgApps, the last log index,
     /// heartbeats) when a child process acknowledges to its leader; nil in-process.
     let acknowledge: (@Sendable (_ batch: [Message], _ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)?
+    /// How long each delivered batch holds the loop thread (a follower with a slow disk); nil:
+    /// none. The follower's loop then reads its streams no faster than this allows.
+    let delayPerBatch: Duration?
 
     // MARK: guarded by the lock (taken once per batch)
     private struct State {
@@ -70,8 +73,9 @@ final class FollowerRaft: Raft, Sendable {
     }
     private let state = Locked(State())
 
-    init(flow: FlowControl, slot: Int,
+    init(flow: FlowControl, slot: Int, delayPerBatch: Duration? = nil,
          acknowledge: (@Sendable (_ batch: [Message], _ apps: Int, _ lastIndex: UInt64, _ heartbeats: Int) -> Void)? = nil) {
+        self.delayPerBatch = delayPerBatch
         self.flow = flow
         self.slot = slot
         self.acknowledge = acknowledge
@@ -88,6 +92,7 @@ final class FollowerRaft: Raft, Sendable {
     }
 
     private func record(_ batch: [Message]) {
+        if let delayPerBatch { Thread.sleep(forTimeInterval: delayPerBatch.seconds) }
         var now: UInt64 = 0 // read once per batch, and only when a sampled message is in it
         var counted = 0
         let (apps, index, heartbeats): (Int, UInt64, Int) = state.withLock { s in
@@ -175,6 +180,11 @@ final class LeaderRaft: Raft, Sendable {
 
     func reportUnreachable(_ id: UInt64) {
         if let slot = slots[id] { flow.dropped(slot: slot) }
+    }
+
+    /// With `--backpressure` the sender waits while a follower is congested (FlowControl).
+    func reportCongestion(_ id: UInt64, state: PeerCongestion) {
+        if let slot = slots[id] { flow.congestion(state == .congested, slot: slot) }
     }
 
     func reportSnapshot(_ id: UInt64, status: SnapshotStatus) {}

@@ -24,6 +24,10 @@ final class FlowControl: Sendable {
         let appsAcked = Atomic<Int>(0)
         /// Wake the sender once `delivered + dropped` reaches this; `Int.max`: nobody waits.
         let wakeAt = Atomic<Int>(.max)
+        /// The transport reported the follower congested and not yet clear.
+        let congested = Atomic<Bool>(false)
+        /// How often it was reported congested.
+        let congestionEvents = Atomic<Int>(0)
 
         var completed: Int {
             delivered.load(ordering: .sequentiallyConsistent) + dropped.load(ordering: .sequentiallyConsistent)
@@ -65,6 +69,21 @@ final class FlowControl: Sendable {
         wakeIfWaited(s)
     }
 
+    /// The transport reported follower `slot` congested (or clear again).
+    func congestion(_ congested: Bool, slot: Int) {
+        let s = slots[slot]
+        s.congested.store(congested, ordering: .sequentiallyConsistent)
+        if congested {
+            s.congestionEvents.add(1, ordering: .relaxed)
+        } else {
+            // Rare (once per congestion): always wake; the flag is set before the lock is taken,
+            // and the sender reads it under the lock, so the wake-up is never lost.
+            condition.lock()
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
     private func wakeIfWaited(_ s: Slot) {
         if s.completed >= s.wakeAt.load(ordering: .sequentiallyConsistent) {
             condition.lock()
@@ -74,6 +93,19 @@ final class FlowControl: Sendable {
     }
 
     // MARK: sender thread
+
+    /// Waits while follower `slot` is congested, or until `deadline`; whether it is clear.
+    func waitUntilClear(slot: Int, deadline: ContinuousClock.Instant) -> Bool {
+        let s = slots[slot]
+        guard s.congested.load(ordering: .sequentiallyConsistent) else { return true }
+        condition.lock()
+        defer { condition.unlock() }
+        while s.congested.load(ordering: .sequentiallyConsistent) {
+            if ContinuousClock.now >= deadline { return false }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+        }
+        return true
+    }
 
     /// Waits until follower `slot` has completed (delivered or dropped) `target` messages, or until
     /// `deadline`. Spins `spins` checks first: at a window of one message, parking costs a

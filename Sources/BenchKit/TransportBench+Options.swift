@@ -51,6 +51,16 @@ extension TransportBench {
         /// 19 k → 45 k msg/s) and costs CPU per message where the loops would otherwise sleep
         /// (cross-process W=1: +25-55 %); see BENCHMARKS.md.
         public var spin: Duration = .zero
+        /// The first follower's raft holds its loop thread this long for each delivered batch, as
+        /// a follower with a slow disk would: the leader's queue toward it grows (in-process only).
+        public var slowFollower: Duration?
+        /// The leader stops sending to a follower while the transport reports it congested
+        /// (``RaftHTTP/Raft/reportCongestion(_:state:)``), as raft's flow control pauses a
+        /// follower, instead of letting the transport drop what does not fit.
+        public var backpressure = false
+        /// The leader's ``RaftHTTP/Transport/Configuration/streamQueueLimitBytes``; nil: the
+        /// library's default (64 MiB). In-process only.
+        public var streamQueueLimitBytes: Int?
         /// Latency is recorded for one message in this many (per follower and kind): only those
         /// carry their send time, so the harness adds no allocation or clock read to the others.
         public var latencySampleEvery = 16

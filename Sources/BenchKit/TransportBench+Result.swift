@@ -60,6 +60,9 @@ extension TransportBench {
         public var delivered: Int
         /// Messages the transport dropped because a queue was full.
         public var dropped: Int
+        /// Times a follower became congested (``RaftHTTP/Raft/reportCongestion(_:state:)``); with
+        /// `backpressure` the leader paused each time instead of running into drops.
+        public var congestionEvents: Int
         /// Messages neither delivered nor dropped when the run ended (a failed connection).
         public var lost: Int
         /// From the first send to the last delivery.
@@ -111,6 +114,7 @@ extension TransportBench {
             sent = outcome.sent
             delivered = outcome.delivered
             dropped = outcome.dropped
+            congestionEvents = outcome.congestionEvents
             lost = max(0, outcome.sent - outcome.delivered - outcome.dropped)
             seconds = outcome.seconds
             messagesPerSecond = Double(outcome.delivered) / outcome.seconds
@@ -178,6 +182,7 @@ extension TransportBench {
                 ["sent", format(Double(sent), 0)],
                 ["delivered", format(Double(delivered), 0)],
                 ["dropped", format(Double(dropped), 0)],
+                ["follower became congested (times)", format(Double(congestionEvents), 0)],
             ] + (lost > 0 ? [["lost (connection failed)", format(Double(lost), 0)]] : []) + [
                 ["frames per write syscall", format(framesPerWrite, 1)],
                 ["bytes per write syscall", format(bytesPerWrite, 0)],

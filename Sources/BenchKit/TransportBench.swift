@@ -57,7 +57,7 @@ public enum TransportBench {
         let leaderID = options.localID
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let flow = FlowControl(followers: followerIDs.count)
-        let followerRafts = followerIDs.indices.map { FollowerRaft(flow: flow, slot: $0) }
+        let followerRafts = followerIDs.indices.map { FollowerRaft(flow: flow, slot: $0, delayPerBatch: $0 == 0 ? options.slowFollower : nil) }
         var started: [BenchMember] = []
         do {
             for (slot, id) in followerIDs.enumerated() {
@@ -67,7 +67,7 @@ public enum TransportBench {
             let slots = Dictionary(uniqueKeysWithValues: followerIDs.enumerated().map { ($1, $0) })
             let leader = try await BenchMember.start(id: leaderID, clusterID: options.clusterID,
                                                      raft: LeaderRaft(flow: flow, slots: slots, entries: options.entries, roundTrips: nil),
-                                                     tls: tls, spin: options.spin)
+                                                     tls: tls, spin: options.spin, streamQueueLimit: options.streamQueueLimitBytes)
             started.append(leader)
             if options.workload == .pipeline {
                 for f in followers { try leader.transport.addRemote(f.id, urls: [f.url]) }
@@ -84,6 +84,7 @@ public enum TransportBench {
             outcome.dropped = options.workload == .pipeline
                 ? flow.slots.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }
                 : followerIDs.reduce(0) { $0 + (leader.transport.statistics(peer: $1)?.dropped ?? 0) }
+            outcome.congestionEvents = followerIDs.reduce(0) { $0 + (leader.transport.backlog(peer: $1)?.congestionEvents ?? 0) }
             var histogram = makeLatencyHistogram()
             for r in followerRafts { histogram.add(r.histogram) }
             for m in started { await m.stop() }
@@ -101,6 +102,8 @@ public enum TransportBench {
         var sent = 0
         var delivered = 0
         var dropped = 0
+        /// Times a follower became congested (``RaftHTTP/Raft/reportCongestion(_:state:)``).
+        var congestionEvents = 0
         var seconds = 0.0
         var cpuSeconds = 0.0
         var io = StreamIOStatistics()
@@ -279,6 +282,12 @@ final class Sender: Sendable {
                 let scheduled = startNanos + UInt64(Double(round) * interval)
                 if scheduled > stamp { sleepUntil(scheduled) }
                 stamp = scheduled // the intended time: a late send shows as latency
+            }
+            if options.backpressure {
+                for slot in 0..<n where !flow.waitUntilClear(slot: slot, deadline: ContinuousClock.now + options.patience) {
+                    stalled = true
+                }
+                if stalled { break }
             }
             for slot in 0..<n where sent[slot] - flow.slots[slot].completed >= window {
                 let deadline = ContinuousClock.now + options.patience

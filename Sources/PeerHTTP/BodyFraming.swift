@@ -122,7 +122,7 @@ struct BodyFramer {
 }
 
 /// Bytes of a chunk's size line for `size` > 0: its hex digits and CRLF (at most 18).
-private func chunkSizeLineLength(_ size: Int) -> Int {
+func chunkSizeLineLength(_ size: Int) -> Int {
     (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 + 2
 }
 

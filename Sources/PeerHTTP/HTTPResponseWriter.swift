@@ -274,4 +274,18 @@ public struct HTTPChunkWriter: Sendable {
 
     /// Bytes written on the connection and not yet handed to the kernel.
     public var queuedBytes: Int { connection.queuedBytes }
+
+    /// The bytes a ``write(size:_:)`` of `size` body bytes adds to the connection's queue: the
+    /// body and, for a chunked body, its chunk's size line and CRLF.
+    public func framedSize(_ size: Int) -> Int {
+        guard size > 0 else { return 0 }
+        return framing == .chunked ? chunkSizeLineLength(size) + size + 2 : size
+    }
+
+    /// Calls `callback` on the loop thread once fewer than `limit` bytes are queued, or with the
+    /// error once the connection closes; false, and nothing registered, when that is already so.
+    /// See ``Connection/onQueue(below:_:)``.
+    public func onQueue(below limit: Int, _ callback: @escaping @Sendable (RaftIOError?) -> Void) -> Bool {
+        connection.onQueue(below: limit, callback)
+    }
 }

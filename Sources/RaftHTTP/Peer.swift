@@ -22,6 +22,8 @@ final class Peer: Sendable {
     let msgAppWriter: StreamWriter
     let messageWriter: StreamWriter
     let pipeline: Pipeline
+    /// Tells raft when the channels' backlogs make this peer congested and clear (Backlog.swift).
+    let congestion: CongestionReporter
     private let readers = Locked<[StreamReader]>([])
     private let probers = Locked<[Prober]>([])
     /// Snapshots being sent to this peer, cancelled when it stops.
@@ -55,9 +57,13 @@ final class Peer: Sendable {
         self.metrics = context.metrics.peer(id)
         self.status = PeerStatus(peerID: id, logger: context.logger, metrics: metrics)
         let queueLimit = context.configuration.streamQueueLimitBytes
+        let congestion = CongestionReporter(peerID: id, raft: context.raft)
+        self.congestion = congestion
         var writers: [StreamWriter] = []
-        for type in [StreamType.msgAppV2, .message] {
-            writers.append(StreamWriter(type: type, peerID: id, queueLimit: queueLimit, logger: context.logger, onReplaced: { [id] in
+        for (type, channel) in [(StreamType.msgAppV2, CongestionReporter.Channel.msgAppStream), (.message, .messageStream)] {
+            writers.append(StreamWriter(type: type, peerID: id, queueLimit: queueLimit, logger: context.logger,
+                                        watermarks: context.configuration.congestionWatermarks,
+                                        congestion: (congestion, channel), onReplaced: { [id] in
                 // The old connection may hold messages the peer never read (it redialed because it
                 // stopped hearing from us): as etcd does for a non-empty buffer, tell raft.
                 context.raft.reportUnreachable(id)
@@ -68,7 +74,7 @@ final class Peer: Sendable {
         }
         msgAppWriter = writers[0]
         messageWriter = writers[1]
-        pipeline = Pipeline(peerID: id, context: context, loop: loop, picker: picker)
+        pipeline = Pipeline(peerID: id, context: context, loop: loop, picker: picker, congestion: congestion)
         pipeline.peer = self
     }
 
@@ -235,6 +241,17 @@ final class Peer: Sendable {
 
     private func reading(_ type: StreamType) -> Bool {
         readers.withLock { $0.first { $0.type == type } }?.isReading ?? false
+    }
+
+    var backlog: PeerBacklog {
+        let msgApp = msgAppWriter.backlog
+        let message = messageWriter.backlog
+        let posts = pipeline.backlog
+        let reported = congestion.reported
+        return PeerBacklog(msgAppStreamBytes: msgApp.bytes, msgAppStreamMessages: msgApp.messages,
+                           messageStreamBytes: message.bytes, messageStreamMessages: message.messages,
+                           pipelineMessages: posts.queued, pipelinePostsInFlight: posts.inFlight,
+                           isCongested: reported.congested, congestionEvents: reported.events)
     }
 
     var statistics: PeerStatistics {

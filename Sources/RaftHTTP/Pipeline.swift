@@ -34,6 +34,10 @@ final class Pipeline: @unchecked Sendable {
     var peer: Peer?
     /// Set for a remote learned from a request; nil for peers and the user's remotes.
     private let learned: LearnedDialing?
+    /// The peer's congestion reporter (nil for remotes), and the queue lengths at which this
+    /// channel becomes congested and clear again.
+    private let congestion: CongestionReporter?
+    private let watermarks: (high: Int, low: Int)
 
     /// How a remote learned from a request dials: through `client` (the learned remotes' own
     /// pool), each new connection to `url` only if `admit(url)` says yes. Any thread.
@@ -49,6 +53,7 @@ final class Pipeline: @unchecked Sendable {
         var active = 0
         var kickScheduled = false
         var stopped = false
+        var congested = false
         var count: Int { queue.count - head }
     }
     private let state = Locked(State())
@@ -56,8 +61,11 @@ final class Pipeline: @unchecked Sendable {
     // MARK: loop thread only
     private var tasks: [ObjectIdentifier: HTTPClientTask] = [:]
 
-    init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker, learned: LearnedDialing? = nil) {
+    init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker, learned: LearnedDialing? = nil,
+         congestion: CongestionReporter? = nil) {
         self.learned = learned
+        self.congestion = congestion
+        self.watermarks = context.configuration.congestionWatermarks.marks(bound: context.configuration.pipelineBufferSize)
         self.peerID = peerID
         self.context = context
         self.loop = loop
@@ -67,17 +75,20 @@ final class Pipeline: @unchecked Sendable {
     /// Queues `message`; false when the queue is full or the pipeline stopped. Any thread.
     func send(_ message: Message) -> Bool {
         let workers = context.configuration.pipelineWorkers
-        let (accepted, kick): (Bool, Bool) = state.withLock { s in
-            guard !s.stopped, s.count < context.configuration.pipelineBufferSize else { return (false, false) }
+        let (accepted, kick, congestionChanged): (Bool, Bool, Bool) = state.withLock { s in
+            guard !s.stopped, s.count < context.configuration.pipelineBufferSize else { return (false, false, false) }
             if s.head > 64, s.head * 2 > s.queue.count {
                 s.queue.removeFirst(s.head)
                 s.head = 0
             }
             s.queue.append(message)
-            guard !s.kickScheduled, s.active < workers else { return (true, false) }
+            let congestionChanged = !s.congested && s.count > watermarks.high
+            if congestionChanged { setCongested(true, &s) }
+            guard !s.kickScheduled, s.active < workers else { return (true, false, congestionChanged) }
             s.kickScheduled = true
-            return (true, true)
+            return (true, true, congestionChanged)
         }
+        if congestionChanged { congestion?.changed() }
         if kick { loop.execute { [self] in pump() } }
         return accepted
     }
@@ -85,14 +96,28 @@ final class Pipeline: @unchecked Sendable {
     /// Whether messages are queued or posts in flight. Any thread.
     var isBusy: Bool { state.withLock { $0.active > 0 || $0.count > 0 } }
 
+    /// Messages waiting for a worker, and posts in flight. Any thread.
+    var backlog: (queued: Int, inFlight: Int) { state.withLock { ($0.count, $0.active) } }
+
+    /// Under the lock: this channel's congestion, told to the reporter (which tells raft once
+    /// the lock is released: ``CongestionReporter/changed()``).
+    private func setCongested(_ value: Bool, _ s: inout State) {
+        s.congested = value
+        congestion?.set(.pipeline, congested: value)
+    }
+
     /// Stops: queued messages are dropped, in-flight posts cancelled; a learned remote's idle
     /// connections are closed (after the posts that ended before, on this loop, parked theirs).
     func stop() {
-        state.withLock { s in
+        let cleared = state.withLock { s in
             s.stopped = true
             s.queue = []
             s.head = 0
+            guard s.congested else { return false }
+            setCongested(false, &s)
+            return true
         }
+        if cleared { congestion?.changed() }
         loop.executeSoon { [self] in
             for task in tasks.values { task.cancel() }
             tasks = [:]
@@ -107,11 +132,11 @@ final class Pipeline: @unchecked Sendable {
 
     private func pump() {
         let workers = context.configuration.pipelineWorkers
-        let batch: [Message] = state.withLock { s in
+        let (batch, cleared): ([Message], Bool) = state.withLock { s in
             s.kickScheduled = false
-            guard !s.stopped else { return [] }
+            guard !s.stopped else { return ([], false) }
             let n = min(workers - s.active, s.count)
-            guard n > 0 else { return [] }
+            guard n > 0 else { return ([], false) }
             let out = Array(s.queue[s.head..<(s.head + n)])
             s.head += n
             s.active += n
@@ -119,8 +144,11 @@ final class Pipeline: @unchecked Sendable {
                 s.queue.removeAll(keepingCapacity: true)
                 s.head = 0
             }
-            return out
+            guard s.congested, s.count < watermarks.low else { return (out, false) }
+            setCongested(false, &s)
+            return (out, true)
         }
+        if cleared { congestion?.changed() }
         for m in batch { post(m) }
     }
 

@@ -42,9 +42,23 @@ public protocol Raft: Sendable {
 
     /// Tells raft how a snapshot sent to `id` ended.
     func reportSnapshot(_ id: UInt64, status: SnapshotStatus)
+
+    /// Tells raft that the queues toward `id` passed their high watermark (`.congested`: slow
+    /// down, e.g. pause the follower's appends, before messages are dropped) or are below their
+    /// low watermark again (`.clear`); see ``Transport/Configuration/congestionWatermarks``.
+    ///
+    /// Calls for one peer come in the order the state changed, one at a time, alternating
+    /// (`.congested` first), from the thread that made the change: a sender's (inside
+    /// ``Transport/send(_:)``, which may be raft's own) or a loop thread. It must not block; it
+    /// may call ``Transport/send(_:)``. The default does nothing: the transport then drops what
+    /// does not fit, as etcd's does.
+    func reportCongestion(_ id: UInt64, state: PeerCongestion)
 }
 
 extension Raft {
+    /// Does nothing: a raft that ignores congestion gets etcd's drops when a channel is full.
+    public func reportCongestion(_ id: UInt64, state: PeerCongestion) {}
+
     /// Calls ``process(_:)`` for every message in order. A message that throws does not stop the
     /// rest (etcd logs a failed `Process` and goes on); the first error is rethrown at the end.
     public func process(batch: [Message]) throws {

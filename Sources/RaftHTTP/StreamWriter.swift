@@ -42,6 +42,10 @@ final class StreamWriter: Sendable {
     private let logger: Logger
     private let onFailure: @Sendable (_ error: String) -> Void
     private let onReplaced: @Sendable () -> Void
+    /// Congested above `high` queued bytes, clear again below `low` (Backlog.swift).
+    private let watermarks: (high: Int, low: Int)
+    /// Where this writer's congestion goes: the peer's reporter, as this channel.
+    private let congestion: (reporter: CongestionReporter, channel: CongestionReporter.Channel)?
 
     // MARK: guarded by the lock (the lock also orders frames of concurrent senders)
     private struct State {
@@ -54,6 +58,13 @@ final class StreamWriter: Sendable {
         /// and wake-up a batch; a copy is much shorter.
         let scratch = ScratchBuffer()
         var closed = false
+        /// The messages in the connection's queued bytes.
+        var backlog = StreamBacklog()
+        /// Counts attached connections, so that a drain callback knows whether its connection is
+        /// still the current one.
+        var generation = 0
+        /// The queued bytes passed the high watermark and have not fallen below the low one.
+        var congested = false
     }
     private let state = Locked(State())
     /// Mirrors `state.response != nil` (written under the lock): the channel choice reads it for
@@ -62,9 +73,15 @@ final class StreamWriter: Sendable {
 
     /// `onFailure` runs (off the lock) when an attached connection fails, with the reason;
     /// `onReplaced` when a newer connection replaces one that had not failed.
+    /// `congestion`: the peer's reporter, told (as `channel`) when this writer's backlog passes
+    /// the high watermark of `queueLimit` and when it falls below the low one.
     init(type: StreamType, peerID: UInt64, queueLimit: Int, logger: Logger,
+         watermarks: CongestionWatermarks = CongestionWatermarks(),
+         congestion: (reporter: CongestionReporter, channel: CongestionReporter.Channel)? = nil,
          onReplaced: @escaping @Sendable () -> Void = {},
          onFailure: @escaping @Sendable (_ error: String) -> Void) {
+        self.watermarks = watermarks.marks(bound: queueLimit)
+        self.congestion = congestion
         self.onReplaced = onReplaced
         self.type = type
         self.peerID = peerID
@@ -76,6 +93,19 @@ final class StreamWriter: Sendable {
 
     /// Whether a connection is attached (etcd's `writec` being available).
     var isAttached: Bool { attached.load(ordering: .relaxed) }
+
+    /// Whether the attached connection's queue passed the high watermark and has not drained
+    /// below the low one yet.
+    var isCongested: Bool { state.withLock { $0.congested } }
+
+    /// Bytes queued on the attached connection and the messages in them; zero when detached.
+    var backlog: (bytes: Int, messages: Int) {
+        state.withLock { s in
+            guard let chunks = s.chunks else { return (0, 0) }
+            let queued = chunks.queuedBytes
+            return (queued, s.backlog.messages(queued: queued))
+        }
+    }
 
     /// The attached connection's counters; nil while none is attached.
     var connectionStatistics: Connection.Statistics? { state.withLock { $0.response?.connectionStatistics } }
@@ -91,8 +121,11 @@ final class StreamWriter: Sendable {
             s.chunks = response.chunkWriter()
             attached.store(true, ordering: .relaxed)
             s.encoder = MsgAppV2Encoder() // a new connection starts from the zero state
+            s.backlog = StreamBacklog()
+            s.generation += 1
             return (true, previous)
         }
+        clearCongestion()
         guard accepted else {
             response.end()
             return false
@@ -122,6 +155,7 @@ final class StreamWriter: Sendable {
             return true
         }
         guard wasCurrent else { return }
+        clearCongestion()
         logger.warning("lost TCP streaming connection with remote peer",
                        metadata: ["stream-writer-type": "\(type)", "remote-peer-id": "\(MemberID(peerID))", "error": "\(error)"])
         onFailure(error)
@@ -132,11 +166,12 @@ final class StreamWriter: Sendable {
     /// connection's outbound buffer (the connection's lock is held for the copy only). Safe from
     /// any thread; never blocks.
     func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
-        state.withLock { s in
-            guard let chunks = s.chunks else { return .notAttached }
-            if chunks.queuedBytes > queueLimit { return .full }
+        let (outcome, becameCongested): (StreamSendOutcome, Bool) = state.withLock { s in
+            guard let chunks = s.chunks else { return (.notAttached, false) }
+            let queuedBefore = chunks.queuedBytes
+            if queuedBefore > queueLimit { return (.full, false) }
             // Through the buffer: a `for m in messages` loop copies (retains) every message.
-            return messages.withUnsafeBufferPointer { list in
+            let (size, written) = messages.withUnsafeBufferPointer { list in
                 let size: Int
                 switch type {
                 case .message: size = MessageStreamEncoder().frameSize(of: list)
@@ -152,10 +187,53 @@ final class StreamWriter: Sendable {
                 let written = chunks.write(size: size) { buffer in
                     buffer.copyMemory(from: UnsafeRawBufferPointer(frames))
                 }
-                s.scratch.trim()
-                return written ? .sent(bytes: size) : .notAttached
+                return (size, written)
             }
+            s.scratch.trim()
+            guard written else { return (.notAttached, false) }
+            s.backlog.wrote(messages: messages.count, bytes: chunks.framedSize(size), queuedBefore: queuedBefore)
+            return (.sent(bytes: size), watchCongestion(chunks, state: &s))
         }
+        if becameCongested { congestion?.reporter.changed() }
+        return outcome
+    }
+
+    /// Under the lock, after a write: past the high watermark, the writer is congested until the
+    /// connection drains below the low one (or closes). Returns whether it became congested.
+    private func watchCongestion(_ chunks: HTTPChunkWriter, state s: inout State) -> Bool {
+        guard !s.congested, chunks.queuedBytes > watermarks.high else { return false }
+        let generation = s.generation
+        // Strong: the connection drops the callback once it ran or the connection closed.
+        let waiting = chunks.onQueue(below: watermarks.low) { [self] _ in drained(generation: generation) }
+        guard waiting else { return false } // the loop wrote it out meanwhile
+        setCongested(true, &s)
+        return true
+    }
+
+    /// Under the lock.
+    private func setCongested(_ value: Bool, _ s: inout State) {
+        s.congested = value
+        if let congestion { congestion.reporter.set(congestion.channel, congested: value) }
+    }
+
+    /// Loop thread: the connection of `generation` drained below the low watermark, or closed.
+    private func drained(generation: Int) {
+        let cleared: Bool = state.withLock { s in
+            guard s.generation == generation, s.congested else { return false }
+            setCongested(false, &s)
+            return true
+        }
+        if cleared { congestion?.reporter.changed() }
+    }
+
+    /// The connection went away or was replaced: nothing is queued on the current one.
+    private func clearCongestion() {
+        let cleared: Bool = state.withLock { s in
+            guard s.congested else { return false }
+            setCongested(false, &s)
+            return true
+        }
+        if cleared { congestion?.reporter.changed() }
     }
 
     /// Writes a link heartbeat if a connection is attached (etcd: every ConnReadTimeout/3).
@@ -175,6 +253,7 @@ final class StreamWriter: Sendable {
             return s.response
         }
         response?.end()
+        clearCongestion()
     }
 
     /// Closes the attached connection, if any, but keeps accepting new ones.
@@ -188,6 +267,7 @@ final class StreamWriter: Sendable {
             return s.response
         }
         response?.end()
+        clearCongestion()
     }
 }
 

@@ -107,6 +107,11 @@ extension Transport {
         /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
         public var metricsFactory: (any MetricsFactory)?
+        /// When a peer counts as congested (``Raft/reportCongestion(_:state:)``): once any of its
+        /// channels holds more than the high fraction of its bound (``streamQueueLimitBytes`` for
+        /// a stream, ``pipelineBufferSize`` for the pipeline), and clear again once every channel
+        /// is below the low fraction. Default: high 1/2, low 1/4. etcd has no such signal.
+        public var congestionWatermarks = CongestionWatermarks()
 
         /// A configuration with etcd's defaults (`Wire`'s constants: one source for each value).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,

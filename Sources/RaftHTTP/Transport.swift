@@ -169,6 +169,12 @@ public final class Transport: Sendable {
     /// Undoes ``pause(peer:)``.
     public func resume(peer id: UInt64) { context.peers.withLock { $0[id] }?.setPaused(false) }
 
+    /// What is queued toward peer `id` now, per channel, and whether it is congested; nil for an
+    /// unknown ID. Any thread. ``Raft/reportCongestion(_:state:)`` tells raft when it changes.
+    public func backlog(peer id: UInt64) -> PeerBacklog? {
+        context.peers.withLock { $0[id] }?.backlog
+    }
+
     /// The counters of one peer; nil for an unknown ID.
     public func statistics(peer id: UInt64) -> PeerStatistics? {
         context.peers.withLock { $0[id] }?.statistics

@@ -34,7 +34,22 @@ public final class Connection: @unchecked Sendable {
         var closed = false
         var closeError: RaftIOError?
         var closeWaiters: [CheckedContinuation<RaftIOError?, Never>] = []
-        var queueWaiters: [(limit: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+        var queueWaiters: [(limit: Int, waiter: QueueWaiter)] = []
+    }
+
+    /// Who waits for the queue to fall below a limit: a task, or a callback on the loop thread.
+    private enum QueueWaiter {
+        case task(CheckedContinuation<Void, any Error>)
+        case callback(@Sendable (RaftIOError?) -> Void)
+
+        func resume(_ error: RaftIOError?) {
+            switch self {
+            case .task(let c):
+                if let error { c.resume(throwing: error) } else { c.resume() }
+            case .callback(let f):
+                f(error)
+            }
+        }
     }
     private let shared = Locked(Shared())
     let inbound: InboundBuffer
@@ -139,16 +154,17 @@ public final class Connection: @unchecked Sendable {
 
     fileprivate func didDrain(queued: Int) {
         handler?.connectionDidDrain(self, queued: queued)
-        let ready: [CheckedContinuation<Void, any Error>] = shared.withLock { s in
-            var ready: [CheckedContinuation<Void, any Error>] = []
-            s.queueWaiters.removeAll { waiter in
-                guard queued < waiter.limit else { return false }
-                ready.append(waiter.continuation)
+        let ready: [QueueWaiter] = shared.withLock { s in
+            guard !s.queueWaiters.isEmpty else { return [] }
+            var ready: [QueueWaiter] = []
+            s.queueWaiters.removeAll { entry in
+                guard queued < entry.limit else { return false }
+                ready.append(entry.waiter)
                 return true
             }
             return ready
         }
-        for c in ready { c.resume() }
+        for w in ready { w.resume(nil) }
     }
 
     fileprivate func didClose(status: Int32, message: String) {
@@ -168,7 +184,7 @@ public final class Connection: @unchecked Sendable {
         h?.connectionDidClose(self, error: error)
         if h !== inbound { inbound.connectionDidClose(self, error: error) }
         for c in closeWaiters { c.resume(returning: error) }
-        for w in queueWaiters { w.continuation.resume(throwing: error ?? RaftIOError.closed()) }
+        for w in queueWaiters { w.waiter.resume(error ?? RaftIOError.closed()) }
     }
 
     // MARK: - handler and flow control (loop thread)
@@ -265,7 +281,7 @@ public final class Connection: @unchecked Sendable {
             let outcome: Result<Bool, RaftIOError> = shared.withLock { s in
                 if s.closed { return .failure(s.closeError ?? .closed()) }
                 if queuedBytes < limit { return .success(true) }
-                s.queueWaiters.append((limit, cont))
+                s.queueWaiters.append((limit, .task(cont)))
                 return .success(false)
             }
             switch outcome {
@@ -273,6 +289,19 @@ public final class Connection: @unchecked Sendable {
             case .success(false): break
             case .failure(let e): cont.resume(throwing: e)
             }
+        }
+    }
+
+    /// Calls `callback` on the loop thread once fewer than `limit` bytes are queued (checked after
+    /// each socket write), or with the connection's error (``RaftIOError/Kind/closed`` for a
+    /// requested close) once it closes first. Returns false and registers nothing when fewer are
+    /// queued already or the connection is closed: the caller acts at once, on its own thread.
+    /// Any thread; it may hold its own locks (the callback never runs inside this call).
+    public func onQueue(below limit: Int, _ callback: @escaping @Sendable (RaftIOError?) -> Void) -> Bool {
+        shared.withLock { s in
+            guard !s.closed, queuedBytes >= limit else { return false }
+            s.queueWaiters.append((limit, .callback(callback)))
+            return true
         }
     }
 

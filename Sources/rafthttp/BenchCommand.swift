@@ -45,6 +45,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Microseconds each loop keeps polling after activity before it sleeps. 0 (the library's default): never spin. Spinning saves the wake-ups of small windows (W=1 here: 19 k -> 45 k msg/s at 50) at a cost in CPU per message (cross-process W=1: +25-55 %); see BENCHMARKS.md.")
     var spinMicroseconds = 0
 
+    @Option(help: "In-process: the first follower's raft holds its loop this many microseconds per delivered batch (a follower with a slow disk), so the leader's queue toward it grows.")
+    var slowFollowerMicroseconds: Int?
+
+    @Flag(help: "The leader pauses sending to a follower while the transport reports it congested (Raft.reportCongestion), as raft's flow control would, instead of running into drops.")
+    var backpressure = false
+
+    @Option(help: "In-process: the leader's stream queue bound in bytes (Transport.Configuration.streamQueueLimitBytes; default 64 MiB).")
+    var streamQueueLimit: Int?
+
     @Option(help: "Record latency for one message in this many (only those carry a send time).")
     var latencySampleEvery = 16
 
@@ -158,6 +167,9 @@ struct BenchCommand: AsyncParsableCommand {
         options.snapshotDirectory = snapshotDir
         options.window = window
         options.spin = .microseconds(spinMicroseconds)
+        options.slowFollower = slowFollowerMicroseconds.map { .microseconds($0) }
+        options.backpressure = backpressure
+        options.streamQueueLimitBytes = streamQueueLimit
         options.latencySampleEvery = latencySampleEvery
         options.cumulativeAcks = cumulativeAcks
         options.rate = rate

@@ -10,8 +10,12 @@ public final class RecordingRaft: Raft, Sendable {
         public var received: [Message] = []
         public var unreachable: [UInt64] = []
         public var snapshots: [(UInt64, SnapshotStatus)] = []
+        /// Congestion reports, in the order they came.
+        public var congestion: [(UInt64, PeerCongestion)] = []
 
-        public init(received: [Message] = [], unreachable: [UInt64] = [], snapshots: [(UInt64, SnapshotStatus)] = []) {
+        public init(received: [Message] = [], unreachable: [UInt64] = [], snapshots: [(UInt64, SnapshotStatus)] = [],
+                    congestion: [(UInt64, PeerCongestion)] = []) {
+            self.congestion = congestion
             self.received = received
             self.unreachable = unreachable
             self.snapshots = snapshots
@@ -63,7 +67,8 @@ public final class RecordingRaft: Raft, Sendable {
         state.withLock { s in
             Record(received: s.record.received.withUnsafeBufferPointer { Array($0) },
                    unreachable: s.record.unreachable.withUnsafeBufferPointer { Array($0) },
-                   snapshots: s.record.snapshots.withUnsafeBufferPointer { Array($0) })
+                   snapshots: s.record.snapshots.withUnsafeBufferPointer { Array($0) },
+                   congestion: s.record.congestion.withUnsafeBufferPointer { Array($0) })
         }
     }
 
@@ -100,6 +105,15 @@ public final class RecordingRaft: Raft, Sendable {
     public func reportUnreachable(_ id: UInt64) { update { $0.unreachable.append(id) } }
 
     public func reportSnapshot(_ id: UInt64, status: SnapshotStatus) { update { $0.snapshots.append((id, status)) } }
+
+    /// Recorded, and ``onCongestion`` (if set) called after, outside the record's lock.
+    public func reportCongestion(_ id: UInt64, state: PeerCongestion) {
+        update { $0.congestion.append((id, state)) }
+        congestionHook.withLock { $0 }?(id, state)
+    }
+
+    /// Called by ``reportCongestion(_:state:)`` after recording, on the reporting thread.
+    public let congestionHook = Locked<(@Sendable (UInt64, PeerCongestion) -> Void)?>(nil)
 
     /// Waits until `condition` holds, or throws after `timeout` (a hang guard). A cancelled wait
     /// returns at once and leaves no waiter behind.
