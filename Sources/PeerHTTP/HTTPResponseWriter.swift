@@ -284,7 +284,7 @@ public struct HTTPChunkWriter: Sendable {
 
     /// Calls `callback` on the loop thread once fewer than `limit` bytes are queued, or with the
     /// error once the connection closes; false, and nothing registered, when that is already so.
-    /// See ``Connection/onQueue(below:_:)``.
+    /// See `Connection.onQueue(below:_:)` (RaftIO).
     public func onQueue(below limit: Int, _ callback: @escaping @Sendable (RaftIOError?) -> Void) -> Bool {
         connection.onQueue(below: limit, callback)
     }
