@@ -193,7 +193,7 @@ public enum BenchReport {
         while v <= yMax + yStep / 2 {
             let y = top + plotHeight * (1 - v / yMax)
             svg += grid(x1: left, y1: y, x2: left + plotWidth, y2: y)
-            svg += text(left - 6, y + 4, format(v * yScale, yStep * yScale < 1 ? 1 : 0), anchor: "end")
+            svg += text(left - 6, y + 4, axisNumber(v * yScale, step: yStep * yScale), anchor: "end")
             v += yStep
         }
         svg += text(left + plotWidth / 2, height - 8, xLabel, anchor: "middle")
@@ -257,6 +257,18 @@ public enum BenchReport {
         let power = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
         return ((value / step).rounded(.up) * step, step)
+    }
+
+    /// A tick label short enough to leave room for the axis title: 2.5M, 500k, 20, 0.5.
+    static func axisNumber(_ value: Double, step: Double) -> String {
+        func trimmed(_ v: Double) -> String {
+            let text = format(v, 1)
+            return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+        }
+        if value == 0 { return "0" }
+        if step >= 100_000 { return trimmed(value / 1e6) + "M" }
+        if step >= 10_000 && value >= 1000 { return trimmed(value / 1e3) + "k" }
+        return step < 1 ? format(value, 1) : format(value, 0)
     }
 
     private static func color(_ i: Int) -> String { colors[i % colors.count] }
