@@ -147,7 +147,7 @@ let package = Package(
         // The `rafthttp` command line, run as a process: its errors, flags and report files.
         .testTarget(
             name: "RaftHTTPToolTests",
-            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "TestSupport"],
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "EphemeralPKI", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

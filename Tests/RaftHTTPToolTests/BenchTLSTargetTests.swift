@@ -3,6 +3,7 @@
 // (heartbeats, answered by its observing raft) and a `rafthttp bench-follower` (appends). Both
 // bench commands serve /metrics while they run (`--listen-metrics-urls`). The same run against a
 // TLS etcd 3.4 follower is in InteropTests (EtcdBenchTargetTests).
+import EphemeralPKI
 import Foundation
 import Testing
 import TestSupport
@@ -11,7 +12,8 @@ import TestSupport
        .enabled(if: PeerProcess.executable != nil && haveProgram("curl"), "the rafthttp binary is built with --build-tests; curl"),
        .timeLimit(.minutes(3)))
 struct BenchTLSTargetTests {
-    private let certificates = TestCertificates.shared
+    /// Made on first use, inside a test's ``ResourceGate`` (making them runs openssl: pipes and files).
+    private var certificates: EphemeralCertificates { TestCertificates.shared }
 
     /// etcd's peer flags presenting `cert` (a base name in ``TestCertificates``) and trusting its CA.
     private func peerTLSFlags(_ cert: String, unprefixed: Bool = false) -> [String] {
