@@ -10,7 +10,7 @@ import TestSupport
 
 @Suite("rafthttp bench --target with a TLS cluster's certificates", .serialized,
        .enabled(if: PeerProcess.executable != nil && haveProgram("curl"), "the rafthttp binary is built with --build-tests; curl"),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(5))) // with the wait for ResourceGate, which exclusive tests hold for minutes in a full run
 struct BenchTLSTargetTests {
     /// Made on first use, inside a test's ``ResourceGate`` (making them runs openssl: pipes and files).
     private var certificates: EphemeralCertificates { TestCertificates.shared }

@@ -7,7 +7,7 @@ import TestSupport
 
 @Suite("rafthttp's errors: usage errors show the subcommand's usage, runtime errors print alone",
        .enabled(if: PeerProcess.executable != nil, "the rafthttp binary is built with --build-tests"),
-       .timeLimit(.minutes(2)))
+       .timeLimit(.minutes(5))) // with the wait for ResourceGate, which exclusive tests hold for minutes in a full run
 struct CommandLineErrorTests {
     /// The root command's usage line, which no subcommand's error may end with.
     private let rootUsage = "Usage: rafthttp <subcommand>"
