@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PeerHTTP", targets: ["PeerHTTP"]),
         .library(name: "RaftStreamCodec", targets: ["RaftStreamCodec"]),
         .library(name: "RaftHTTP", targets: ["RaftHTTP"]),
+        .library(name: "RaftHTTPService", targets: ["RaftHTTPService"]),
         .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
     ],
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // `make docs`: the DocC catalogs (swift package generate-documentation). Build-time only.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -63,6 +65,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The transport as a swift-service-lifecycle Service (its own module: RaftHTTP does not
+        // depend on the lifecycle library).
+        .target(
+            name: "RaftHTTPService",
+            dependencies: [
+                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Throw-away certificates made with the openssl command: the bench's --tls and the tests.
         .target(name: "EphemeralPKI", dependencies: ["RaftIO"], swiftSettings: strict),
         // Workloads shared by the `rafthttp` tool and the package-benchmark suites in Benchmarks/.
@@ -95,6 +108,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -135,6 +149,15 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RaftHTTPServiceTests",
+            dependencies: [
+                "RaftHTTPService", "RaftHTTP", "PeerHTTP", "RaftIO", "RaftPB", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

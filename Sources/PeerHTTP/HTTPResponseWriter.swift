@@ -29,6 +29,8 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         var framer = BodyFramer(mode: .none)
         var closeCallbacks: [@Sendable (RaftIOError?) -> Void] = []
         var closeError: RaftIOError?
+        /// A chunk writer was handed out: the body streams for as long as the client listens.
+        var streaming = false
     }
 
     // MARK: immutable, any thread
@@ -90,7 +92,9 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         state.withLock { s in
             guard s.headWritten, !s.ended, !s.closed else { return nil }
             switch s.framer.mode {
-            case .chunked, .untilClose: return HTTPChunkWriter(connection: connection, framing: s.framer.mode)
+            case .chunked, .untilClose:
+                s.streaming = true
+                return HTTPChunkWriter(connection: connection, framing: s.framer.mode)
             case .none, .contentLength: return nil
             }
         }
@@ -195,6 +199,9 @@ public final class HTTPResponseWriter: @unchecked Sendable {
 
     /// Whether a head went out (so an error can no longer be answered with a status).
     var headWritten: Bool { state.withLock { $0.headWritten } }
+
+    /// Whether the body streams through a chunk writer (``chunkWriter()``) until the client leaves.
+    var isStreaming: Bool { state.withLock { $0.streaming } }
 
     /// The server will close after this response: say so in the head if it is not out yet.
     func disableKeepAlive() { state.withLock { $0.keepAlive = false } }

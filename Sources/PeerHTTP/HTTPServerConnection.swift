@@ -16,7 +16,10 @@
 // - header read timeout (slowloris) → 408, close. Idle keep-alive timeout → close quietly.
 //   Request read timeout (head to end of body) → 408 if no response head went out, close.
 // - EOF at a request boundary → close once the response in flight (if any) has ended;
-//   EOF inside a request → the body consumer gets `.closed`, close.
+//   EOF inside a request → the body consumer gets `.closed`, close; EOF during a streamed
+//   response (its handler took the chunk writer: a raft stream, which never ends by itself) → the
+//   client went away, close now, so the handler hears it at once (Go's server, etcd's, cancels
+//   the request then) rather than at its next write.
 import HTTPTypes
 import HTTPWire
 import RaftIO
@@ -265,6 +268,10 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
             if let exchange, !exchange.bodyDone {
                 exchange.request.finish(.failure(.closed))
             }
+            close(graceful: true)
+            return
+        }
+        if let exchange, !exchange.responseDone, exchange.writer.isStreaming {
             close(graceful: true)
             return
         }

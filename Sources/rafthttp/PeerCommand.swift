@@ -1,16 +1,11 @@
 import ArgumentParser
-import Dispatch
 import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 import RaftHTTP
 import RaftHTTPPeer
 import RaftIO
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `rafthttp peer`: one Swift member inside an etcd 3.4 cluster, configured with etcd's flags.
 struct PeerCommand: AsyncParsableCommand {
@@ -147,12 +142,12 @@ struct PeerCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let configuration = try configuration(logger: logger)
-        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        let member = try await PeerMember.start(configuration: configuration, registry: registry)
-        let signal = await signals.next()
-        logger.info("received signal; shutting down", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
-        await member.stop()
-        logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
+        // SIGTERM and SIGINT are graceful shutdown: the member stops its streams (its peers see
+        // it go inactive at once), drains its listeners and exits 0.
+        let member = PeerMemberService(configuration: configuration, registry: registry, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [member], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
     }
 
     private func level() throws(ValidationError) -> Logger.Level {
@@ -232,30 +227,18 @@ struct PeerCommand: AsyncParsableCommand {
     }
 }
 
-/// Turns SIGINT and SIGTERM into an awaited value: the signals are ignored by the default
-/// handler and delivered through dispatch sources instead, so shutdown runs as ordinary code.
-private final class SignalWaiter {
-    private let stream: AsyncStream<Int32>
-    // Kept alive for as long as the waiter: a released source stops delivering.
-    private let sources: [any DispatchSourceSignal]
+/// A Swift member as a swift-service-lifecycle `Service`: started when the group runs, stopped
+/// in order (streams, listeners, loop) on graceful shutdown or cancellation.
+private struct PeerMemberService: Service {
+    let configuration: PeerMember.Configuration
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
 
-    init(signals: [Int32]) {
-        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-        self.stream = stream
-        var sources: [any DispatchSourceSignal] = []
-        for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield(number) }
-            source.resume()
-            sources.append(source)
-        }
-        self.sources = sources
-    }
-
-    /// The next signal received.
-    func next() async -> Int32 {
-        var iterator = stream.makeAsyncIterator()
-        return await iterator.next() ?? SIGTERM
+    func run() async throws {
+        let member = try await PeerMember.start(configuration: configuration, registry: registry)
+        let cancelled = (try? await gracefulShutdown()) == nil
+        logger.info("shutting down", metadata: ["reason": "\(cancelled ? "cancelled" : "graceful shutdown (SIGTERM or SIGINT)")"])
+        await member.stop()
+        logger.info("stopped Swift member", metadata: ["local-member-id": "\(member.memberID)"])
     }
 }

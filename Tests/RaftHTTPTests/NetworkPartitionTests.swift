@@ -135,8 +135,12 @@ struct NetworkPartitionTests {
         // by new data, so both sides' streams fall silent and both read timeouts fire.
         try await partition(.dropIncoming) { cluster, lab in
             try await waitUntilInactive(cluster, "m1 and m2 see the member inactive by read timeout")
+            // Our readers' timeout, or the member's: its readers time out as ours do and close
+            // their connections, and their FIN, sent after data m1 already has, gets out; m1 then
+            // closes the streams it writes at once (a streamed response ends on the client's EOF).
             let stats = try #require(cluster[0].transport.statistics(peer: cluster.childID))
-            #expect(stats.lastError?.contains("read timeout") == true, "\(stats.lastError ?? "no error")")
+            let error = stats.lastError ?? ""
+            #expect(error.contains("read timeout") || error.contains("connection closed"), "\(error)")
             try await floodCutOffMember(cluster.childID, from: cluster.members)
             // The cut was one-way: the member's packets (retransmissions, its redials' SYNs) left.
             let counts = try await lab.packetCounts()

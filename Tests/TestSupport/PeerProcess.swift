@@ -63,6 +63,12 @@ public final class PeerProcess: Sendable {
     /// Continues a process stopped by ``suspend()``.
     public func resume() { child.signal(SIGCONT) }
 
+    /// Sends `number` (SIGTERM, SIGINT) and waits for the process to exit; its exit status.
+    public func stop(with number: Int32) async -> Int32 {
+        child.signal(number)
+        return await child.waitForExit()
+    }
+
     /// Kills the process with SIGKILL (its sockets are closed by the kernel, nothing by the
     /// member) and waits for it, without holding a cooperative thread. Idempotent.
     public func kill() async {

@@ -70,6 +70,15 @@ public final class ChildProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, number) }
     }
 
+    /// Waits, on a thread of its own, until the child exits; its exit status (the signal number
+    /// when a signal ended it).
+    public func waitForExit() async -> Int32 {
+        await offCooperativePool { [process] in
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
     /// Kills the child (SIGKILL) and waits for it. Idempotent.
     public func stop() {
         if process.isRunning {
