@@ -54,14 +54,6 @@ public final class ChildProcess: @unchecked Sendable {
         try? input?.close()
     }
 
-    /// Waits until the child exits by itself, on a thread of its own; returns its exit status.
-    public func waitForExit() async -> Int32 {
-        await offCooperativePool { [self] in
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-    }
-
     /// Whether the child is still running (it has not exited or been killed).
     public var isRunning: Bool { process.isRunning }
 
