@@ -59,10 +59,11 @@ test: deps-test
 	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(TEST_FUZZ_SECONDS) || exit 1; done
 
 # The products a transport user touches: RaftHTTP (with the articles: getting started, threading
-# model, etcd interop, tuning, benchmarking), RaftIO, PeerHTTP, RaftHTTPPeer, RaftPB. Warnings are
+# model, etcd interop, tuning, benchmarking), RaftIO, PeerHTTP, RaftHTTPService, RaftHTTPPeer,
+# RaftPB (HTTPWire, RaftStreamCodec and BenchKit are building blocks, left out). Warnings are
 # errors, so a broken symbol link fails the build. Archives: .build/plugins/Swift-DocC/outputs/;
 # `swift package --disable-sandbox preview-documentation --target RaftHTTP` serves one locally.
-DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPPeer RaftPB
+DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPService RaftHTTPPeer RaftPB
 docs: deps-build
 	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
 
