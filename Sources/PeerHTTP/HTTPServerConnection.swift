@@ -59,7 +59,8 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
     private let router: HTTPRouter
 
     // MARK: loop thread only
-    private var parser: HTTPParser
+    // Loop thread only, no overlapping access: unchecked, as the check cost a runtime call per read.
+    @exclusivity(unchecked) private var parser: HTTPParser
     private var phase: Phase = .head
     private var exchange: Exchange?
     private var pending: [UInt8] = []

@@ -206,7 +206,9 @@ extension StreamReader {
                 return []
             }
             let type = configuration.type
-            if let version = EtcdVersion(header: remoteVersion), !VersionCompatibility.supportsStream(type, remoteServer: version) {
+            if let version = EtcdVersion(header: remoteVersion),
+               !VersionCompatibility.supportsStream(type, remoteServer: version,
+                                                    localServer: EtcdVersion(configuration.local.serverVersion) ?? .localServer) {
                 // Not a failure of the peer: no deactivation.
                 state = .backingOff
                 return [.log(LogLine(level: .warning, message: "peer does not support this stream type",

@@ -53,21 +53,24 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
     private let maxMessageSize: Int
 
     // MARK: loop thread only
-    private var machine: StateMachine
+    // The per-read state below is `@exclusivity(unchecked)`: it is touched on the loop thread
+    // alone and no access overlaps another (no callback runs inside one), and the dynamic check
+    // was a runtime call per access, several per stream chunk.
+    @exclusivity(unchecked) private var machine: StateMachine
     /// The request in flight; callbacks from any other task are ignored.
     private var task: HTTPClientTask?
     /// The decoder of the stream being read (one of the two, by ``type``): two optionals rather
     /// than an enum, so each read mutates the decoder in place instead of copying it out and back.
-    private var messageDecoder: MessageStreamDecoder?
-    private var msgAppDecoder: MsgAppV2Decoder?
+    @exclusivity(unchecked) private var messageDecoder: MessageStreamDecoder?
+    @exclusivity(unchecked) private var msgAppDecoder: MsgAppV2Decoder?
     /// What the current socket read decoded so far; raft gets it at the end of the read.
-    private var batch: [Message] = []
+    @exclusivity(unchecked) private var batch: [Message] = []
     /// Link heartbeats the current read carried.
-    private var heartbeatsInRead = 0
+    @exclusivity(unchecked) private var heartbeatsInRead = 0
     /// Body bytes were appended to the decoder and not yet decoded.
-    private var bodyPending = false
+    @exclusivity(unchecked) private var bodyPending = false
     /// Body bytes of the current read, counted when it is decoded.
-    private var bytesInRead = 0
+    @exclusivity(unchecked) private var bytesInRead = 0
     private var readTimer: LoopTimer?
     private var redialTimer: LoopTimer?
     /// Set while `HTTPClient.execute` runs: a request that fails at once (an https URL without a

@@ -45,9 +45,13 @@ extension Transport {
         public var pipelineWorkers: Int
         /// The largest message accepted on a stream or pipeline (etcd: 512 MiB).
         public var maxMessageSize: Int
-        /// `X-Server-Version` we send (and check peers' against).
+        /// `X-Server-Version` we send, and the local version peers' headers are checked against
+        /// (the version gate, the stream-type table). Default 3.5.1. Must be `major.minor.patch`:
+        /// etcd parses it with `semver.Must` and would panic on anything else, so the transport
+        /// refuses to start with one that is not (a precondition).
         public var serverVersion: String
-        /// `X-Min-Cluster-Version` we send.
+        /// `X-Min-Cluster-Version` we send (default 3.0.0, as etcd 3.4 and 3.5 send), and the
+        /// oldest peer server version we accept. `major.minor.patch`, as ``serverVersion``.
         public var minClusterVersion: String
         /// Where log lines go; metadata uses etcd's field names (`local-member-id`, ...).
         public var logger: Logger

@@ -50,7 +50,8 @@ extension Transport {
     func checkCluster(_ request: HTTPServerRequest) -> Wire.ErrorResponse? {
         let headers = request.head.headers
         if let refusal = VersionCompatibility.check(serverVersion: headers[Wire.Header.serverVersion],
-                                                    minClusterVersion: headers[Wire.Header.minClusterVersion]) {
+                                                    minClusterVersion: headers[Wire.Header.minClusterVersion],
+                                                    localServer: context.localServer, localMinCluster: context.localMinCluster) {
             context.rateLimitedWarning(key: "version-\(headers[Wire.Header.serverFrom] ?? "")",
                                        "request sent was ignored by remote peer due to server version incompatibility",
                                        metadata: ["remote-peer-id": "\(headers[Wire.Header.serverFrom] ?? "")", "error": "\(refusal)"])

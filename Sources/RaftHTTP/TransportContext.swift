@@ -24,6 +24,10 @@ final class TransportContext: Sendable {
     let logger: Logger
     /// The headers of every request to a peer, built once.
     let requestHeaders: HTTPFields
+    /// ``Transport/Configuration/serverVersion`` and ``Transport/Configuration/minClusterVersion``,
+    /// parsed once: what peers' version headers are checked against.
+    let localServer: EtcdVersion
+    let localMinCluster: EtcdVersion
     private let errors: AsyncStream<RaftHTTPError>.Continuation
 
     // MARK: guarded by locks
@@ -34,6 +38,13 @@ final class TransportContext: Sendable {
 
     init(configuration: Transport.Configuration, raft: any Raft, group: EventLoopGroup,
          errors: AsyncStream<RaftHTTPError>.Continuation) {
+        guard let server = EtcdVersion(configuration.serverVersion), let minCluster = EtcdVersion(configuration.minClusterVersion) else {
+            // etcd parses both with semver.Must: a peer would crash on what we sent.
+            preconditionFailure("serverVersion \"\(configuration.serverVersion)\" and minClusterVersion "
+                                + "\"\(configuration.minClusterVersion)\" must be major.minor.patch")
+        }
+        localServer = server
+        localMinCluster = minCluster
         self.configuration = configuration
         self.raft = raft
         self.group = group

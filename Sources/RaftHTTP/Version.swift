@@ -1,7 +1,10 @@
-// Version headers and the rules etcd applies to them (spec 1.3 "Version gate", 1.11).
+// Version headers and the rules etcd applies to them (spec 1.3 "Version gate", 1.11), as etcd 3.5
+// has them (`server/etcdserver/api/rafthttp/util.go`, `stream.go`; 3.4's differ only in the table
+// ending at 3.4).
 //
-// Happy path: both sides send `X-Server-Version: 3.4.23` and `X-Min-Cluster-Version: 3.0.0`; each
-// checks the other's pair and finds it compatible. Failure modes: the remote server is older than
+// Happy path: both sides send `X-Server-Version` (ours: the configured version, 3.5.1 unless told
+// otherwise) and `X-Min-Cluster-Version: 3.0.0` (3.4 and 3.5 both send 3.0.0); each checks the
+// other's pair against its own and finds it compatible. Failure modes: the remote server is older than
 // our minimum cluster version, or the remote's minimum is newer than our server → 412
 // "incompatible version"; a header that is not `major.minor.patch` (etcd panics in
 // `semver.Must`) → treated as incompatible here; a stream dialed to an older peer that does not
@@ -83,10 +86,21 @@ struct EtcdVersion: Hashable, Sendable, CustomStringConvertible {
         return 0
     }
 
-    /// The version we send as `X-Server-Version`.
-    static let localServer = EtcdVersion(major: 3, minor: 4, patch: 23)
+    /// The version we send as `X-Server-Version` unless configured otherwise (``Wire/Version/server``).
+    static let localServer = EtcdVersion(major: 3, minor: 5, patch: 1)
     /// The version we send as `X-Min-Cluster-Version`.
     static let localMinCluster = EtcdVersion(major: 3, minor: 0, patch: 0)
+    /// The oldest etcd we can speak as: 3.0 introduced the v3 peer routes a member expects.
+    static let oldestAdvertisable = EtcdVersion(major: 3, minor: 0, patch: 0)
+    /// The newest etcd whose peer protocol we implement, by major.minor (etcd 3.6 adds v3 membership
+    /// and the `/members` routes change; we stop at 3.5).
+    static let newestAdvertisable = EtcdVersion(major: 3, minor: 5, patch: 0)
+
+    /// Whether this version may be advertised: 3.0 to 3.5 by major.minor, any patch, no
+    /// pre-release (a cluster never settles on a pre-release, and etcd's decision would).
+    var isAdvertisable: Bool {
+        preRelease.isEmpty && compareMajorMinor(Self.oldestAdvertisable) >= 0 && compareMajorMinor(Self.newestAdvertisable) <= 0
+    }
 }
 
 /// The compatibility rule both handlers apply to a request's version headers (`util.go:
@@ -97,20 +111,19 @@ enum VersionCompatibility {
         /// A header is present but not a version (etcd would panic; we refuse).
         case malformed(header: String, value: String)
         /// The remote server's major.minor is below our minimum cluster version.
-        case remoteTooOld(remoteServer: EtcdVersion)
+        case remoteTooOld(remoteServer: EtcdVersion, localServer: EtcdVersion)
         /// The remote's minimum cluster version is above our server version.
-        case localTooOld(remoteServer: EtcdVersion, remoteMinCluster: EtcdVersion)
+        case localTooOld(remoteServer: EtcdVersion, remoteMinCluster: EtcdVersion, localServer: EtcdVersion)
 
         /// etcd's wording (logged beside the 412 "incompatible version").
         var description: String {
             switch self {
             case let .malformed(header, value):
                 "malformed \(header) header \"\(value)\""
-            case let .remoteTooOld(remoteServer):
-                "remote version is too low: remote=\(remoteServer), local=\(EtcdVersion.localServer)"
-            case let .localTooOld(remoteServer, remoteMinCluster):
-                "local version is too low: remote=\(remoteServer) (min cluster \(remoteMinCluster)), "
-                    + "local=\(EtcdVersion.localServer)"
+            case let .remoteTooOld(remoteServer, localServer):
+                "remote version is too low: remote=\(remoteServer), local=\(localServer)"
+            case let .localTooOld(remoteServer, remoteMinCluster, localServer):
+                "local version is too low: remote=\(remoteServer) (min cluster \(remoteMinCluster)), local=\(localServer)"
             }
         }
     }
@@ -125,26 +138,42 @@ enum VersionCompatibility {
         guard let minCluster = EtcdVersion(header: minClusterVersion) else {
             return .malformed(header: Wire.Header.minClusterVersion, value: minClusterVersion ?? "")
         }
-        if server.compareMajorMinor(localMinCluster) < 0 { return .remoteTooOld(remoteServer: server) }
+        if server.compareMajorMinor(localMinCluster) < 0 { return .remoteTooOld(remoteServer: server, localServer: localServer) }
         if minCluster.compareMajorMinor(localServer) > 0 {
-            return .localTooOld(remoteServer: server, remoteMinCluster: minCluster)
+            return .localTooOld(remoteServer: server, remoteMinCluster: minCluster, localServer: localServer)
         }
         return nil
     }
 
-    /// The major.minor versions that speak both stream types: etcd 3.4's table (2.1 to 3.4) plus
-    /// what etcd main added (3.5 to 3.8). 2.0 speaks neither.
+    /// The major.minor versions that speak both stream types: etcd 3.5's `supportedStream` table
+    /// (2.1 to 3.5; 3.4's ends at 3.4). 2.0 speaks neither. We never advertise above 3.5, so
+    /// every peer older than us is in it.
     static let streamVersions: Set<[Int]> = [
-        [2, 1], [2, 2], [2, 3], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4], [3, 5], [3, 6], [3, 7], [3, 8],
+        [2, 1], [2, 2], [2, 3], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4], [3, 5],
     ]
 
     /// Whether a stream of `type` may be read from a peer that answered with `remoteServer`
     /// (`streamReader.dial`): a peer no older than us (by major.minor) is trusted to know every
     /// type; an older one must list the type in the table. The two types are supported by the
-    /// same versions, so `type` does not change the answer today.
+    /// same versions, so `type` does not change the answer today. `localServer` is the version
+    /// we advertise.
     static func supportsStream(_ type: StreamType, remoteServer: EtcdVersion,
                                localServer: EtcdVersion = .localServer) -> Bool {
         if remoteServer.compareMajorMinor(localServer) >= 0 { return true }
         return streamVersions.contains([remoteServer.major, remoteServer.minor])
+    }
+}
+
+extension Transport.Configuration {
+    /// The ``serverVersion`` a configuration sends unless told otherwise: "3.5.1", the newest etcd
+    /// whose peer protocol this transport implements and is tested against.
+    public static let defaultServerVersion = Wire.Version.server
+
+    /// Whether `serverVersion` may be advertised: `major.minor.patch` (any patch, no pre-release)
+    /// from 3.0.0 to 3.5.x. Older than 3.0 would ask for etcd 2's peer routes; 3.6 and newer for
+    /// a peer protocol (v3 membership) we do not implement, and a cluster takes its version from
+    /// what its members advertise. Safe from any thread.
+    public static func isAdvertisable(serverVersion: String) -> Bool {
+        EtcdVersion(serverVersion)?.isAdvertisable ?? false
     }
 }

@@ -63,13 +63,16 @@ enum Wire {
         static let json = "application/json"
     }
 
-    /// The versions this transport claims. We speak etcd 3.4's protocol, so we say we are the
-    /// Debian-packaged 3.4 we test against; a 3.4 peer then applies its own rules to us unchanged.
+    /// The versions this transport claims by default. The peer protocol of etcd 3.4 and 3.5 is the
+    /// same on the wire; we also serve 3.5's peer routes, so by default we say we are the newest
+    /// etcd we implement and test against, 3.5.1. A cluster settles its version on its oldest
+    /// member's `major.minor`: in a 3.4 cluster configure 3.4.23 (`Transport.Configuration.serverVersion`,
+    /// `rafthttp peer --server-version`) so that its leader does not warn about a newer member.
     @usableFromInline
     enum Version {
-        /// Sent as `X-Server-Version` (`version.Version`).
-        @usableFromInline static let server = "3.4.23"
-        /// Sent as `X-Min-Cluster-Version` (`version.MinClusterVersion`).
+        /// Sent as `X-Server-Version` (`version.Version`), unless configured otherwise.
+        @usableFromInline static let server = "3.5.1"
+        /// Sent as `X-Min-Cluster-Version` (`version.MinClusterVersion`: "3.0.0" in 3.4 and 3.5 alike).
         @usableFromInline static let minCluster = "3.0.0"
         /// Assumed when a peer leaves a version header out: etcd 2.0 sent none (`util.go: serverVersion`).
         static let assumedWhenMissing = "2.0.0"

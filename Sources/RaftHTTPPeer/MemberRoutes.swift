@@ -1,11 +1,15 @@
-// The routes of an etcd peer port that are not rafthttp's (`etcdserver/api/etcdhttp/peer.go`,
-// `version.go`; spec 1.16, 4.5), which etcd members call on each other:
-// - GET /version every 4 s, to decide the cluster version:
-//   `{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}`, application/json, no trailing newline.
+// The routes of an etcd peer port that are not rafthttp's, which etcd members call on each other
+// (etcd 3.5: `server/etcdserver/api/etcdhttp/peer.go`, `base.go`; 3.4: `etcdserver/api/etcdhttp`;
+// spec 1.16, 4.5):
+// - GET /version every 4 s (the leader, to decide the cluster version; a joining member, to check
+//   it may join): `{"etcdserver":"3.5.1","etcdcluster":"3.5.0"}`, application/json, no trailing
+//   newline. `etcdserver` is our configured server version; `etcdcluster` the leader's cluster
+//   version (ClusterVersionFollower), "not_decided" until learned.
 // - GET /members at bootstrap (`isMemberBootstrapped`): a JSON array of the members, sorted by ID,
 //   `{"id":<decimal>,"peerURLs":[...],"name":"..."}` (clientURLs left out while unknown, as etcd
 //   leaves them out of a member that has not published its attributes), `json.Encoder` output
-//   with its trailing newline, and the `X-Etcd-Cluster-Id` header.
+//   with its trailing newline, and the `X-Etcd-Cluster-Id` header. 3.4 and 3.5 agree.
+// - The routes 3.5 added, refused as etcd refuses them: MemberRoutes+Etcd35.swift.
 // - GET /metrics: the Prometheus text exposition of our registry (etcd serves it on the client
 //   port; we have none, so the peer port and `--listen-metrics-urls` serve it).
 // Any other method on these paths: 405 with `Allow: GET`, as Go's handlers answer.
@@ -19,11 +23,16 @@ enum MemberRoutes {
     static let versionPath = "/version"
     static let membersPath = "/members"
     static let metricsPath = "/metrics"
-    /// `version.Version` and the cluster version a 3.4 cluster settles on.
-    static let versionBody = #"{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}"#
     static let clusterIDField = HTTPField.Name("X-Etcd-Cluster-Id")
     static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")
     static let prometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// Go's `http.Error` content type.
+    static let plainText = "text/plain; charset=utf-8"
+
+    /// The `/version` body: `version.Versions` as `json.Marshal` writes it.
+    static func versionBody(server: String, cluster: String) -> String {
+        #"{"etcdserver":"\#(jsonEscaped(server))","etcdcluster":"\#(jsonEscaped(cluster))"}"#
+    }
 
     /// The `/members` body for `cluster`.
     static func membersBody(_ cluster: InitialCluster) -> String {
@@ -34,49 +43,69 @@ enum MemberRoutes {
         return "[" + members.joined(separator: ",") + "]\n"
     }
 
-    static func register(on server: HTTPServer, cluster: InitialCluster, metrics: PrometheusCollectorRegistry?, metricsOnly: Bool = false) {
+    /// What the routes answer from: the cluster, our server version, the cluster version now.
+    struct Context: Sendable {
+        var cluster: InitialCluster
+        var serverVersion: String
+        var clusterVersion: @Sendable () -> String
+    }
+
+    static func register(on server: HTTPServer, context: Context, metrics: PrometheusCollectorRegistry?, metricsOnly: Bool = false) {
         if let metrics { registerMetrics(on: server, registry: metrics) }
         guard !metricsOnly else { return }
-        let version = Array(versionBody.utf8)
-        get(server, versionPath) { response in
-            respond(response, .ok, contentType: "application/json", body: version)
+        only(.get, on: server, versionPath) { _, response in
+            let body = versionBody(server: context.serverVersion, cluster: context.clusterVersion())
+            respond(response, .ok, contentType: "application/json", body: Array(body.utf8))
         }
-        let members = Array(membersBody(cluster).utf8)
-        let clusterID = cluster.clusterID.description
-        get(server, membersPath) { response in
+        let members = Array(membersBody(context.cluster).utf8)
+        let clusterID = context.cluster.clusterID.description
+        only(.get, on: server, membersPath) { _, response in
             respond(response, .ok, contentType: "application/json", body: members, clusterID: clusterID)
         }
+        registerEtcd35Routes(on: server, context: context)
     }
 
     /// `GET /metrics` alone: the text exposition of `registry`.
     static func registerMetrics(on server: HTTPServer, registry: PrometheusCollectorRegistry) {
-        get(server, metricsPath) { response in
+        only(.get, on: server, metricsPath) { _, response in
             respond(response, .ok, contentType: prometheusContentType, body: registry.emitToBuffer())
         }
     }
 
-    private static func get(_ server: HTTPServer, _ path: String, _ body: @escaping @Sendable (HTTPResponseWriter) -> Void) {
-        server.route(.get, path) { _, response in body(response) }
-        for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
-            server.route(method, path) { _, response in
-                var fields = HTTPFields()
-                fields[.allow] = "GET"
-                fields[.contentType] = "text/plain; charset=utf-8"
-                if let nosniff = contentTypeOptions { fields[nosniff] = "nosniff" }
-                response.respond(HTTPResponse(status: .methodNotAllowed, headerFields: fields), body: Array("Method Not Allowed\n".utf8))
+    /// Routes `method` on `path` to `body`; every other method gets Go's `allowMethod` answer:
+    /// 405, `Allow: <method>`, "Method Not Allowed". `allowHeader` false: the answer of handlers
+    /// that check the method without setting `Allow` (leasehttp).
+    static func only(_ method: HTTPRequest.Method, on server: HTTPServer, _ path: String, allowHeader: Bool = true,
+                     _ body: @escaping @Sendable (HTTPServerRequest, HTTPResponseWriter) -> Void) {
+        server.route(method, path, body)
+        for other in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where other != method {
+            server.route(other, path) { _, response in
+                refuse(response, .methodNotAllowed, "Method Not Allowed", allow: allowHeader ? method.rawValue : nil)
             }
         }
     }
 
-    private static func respond(_ response: HTTPResponseWriter, _ status: HTTPResponse.Status, contentType: String,
-                                body: [UInt8], clusterID: String? = nil) {
+    static func respond(_ response: HTTPResponseWriter, _ status: HTTPResponse.Status, contentType: String,
+                        body: [UInt8], clusterID: String? = nil) {
         var fields = HTTPFields()
         fields[.contentType] = contentType
         if let clusterID, let name = clusterIDField { fields[name] = clusterID }
         response.respond(HTTPResponse(status: status, headerFields: fields), body: body)
     }
 
-    private static func jsonEscaped(_ s: String) -> String {
+    /// Go's `http.Error(w, text, status)`: plain text with a newline, `nosniff`, plus the headers
+    /// the handler set before it (`Allow`, `X-Etcd-Cluster-ID`).
+    static func refuse(_ response: HTTPResponseWriter, _ status: HTTPResponse.Status, _ text: String,
+                       allow: String? = nil, clusterID: String? = nil) {
+        var fields = HTTPFields()
+        if let allow { fields[.allow] = allow }
+        if let clusterID, let name = clusterIDField { fields[name] = clusterID }
+        fields[.contentType] = plainText
+        if let nosniff = contentTypeOptions { fields[nosniff] = "nosniff" }
+        response.respond(HTTPResponse(status: status, headerFields: fields), body: Array((text + "\n").utf8))
+    }
+
+    static func jsonEscaped(_ s: String) -> String {
         var out = ""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -4,8 +4,8 @@ import RaftIO
 import RaftPB
 
 extension PeerMember {
-    /// A Swift member's settings, with etcd 3.4's flag names and meanings, so that the same
-    /// values that start an etcd member start ours.
+    /// A Swift member's settings, with etcd 3.4's and 3.5's flag names and meanings, so that the
+    /// same values that start an etcd member start ours.
     public struct Configuration: Sendable {
         /// `--name`: which member of ``initialCluster`` this is.
         public var name: String
@@ -64,10 +64,16 @@ extension PeerMember {
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
         public var dataDirectory: String?
+        /// `--server-version`: the etcd version we speak as, sent as `X-Server-Version` and served
+        /// by `GET /version` (3.0.0 to 3.5.x). Default 3.5.1, the newest etcd whose peer protocol
+        /// we implement. A cluster settles on its oldest member's version: give 3.4.23 in a 3.4
+        /// cluster, or its leader warns every 4 s that it found a higher-versioned member.
+        public var serverVersion: String
 
         /// Checks the flags against each other, as etcd does at start.
         ///
-        /// - Throws: ``PeerMemberError`` when `name` is not in the initial cluster, when the
+        /// - Throws: ``PeerMemberError`` when `serverVersion` is not a version from 3.0.0 to 3.5.x,
+        ///   when `name` is not in the initial cluster, when the
         ///   advertised URLs differ from the ones the initial cluster gives `name`, when an
         ///   `https` listener has no certificate (and no auto TLS), or when TLS options conflict.
         public init(name: String, initialCluster: InitialCluster, listenPeerURLs: [PeerURL], advertisePeerURLs: [PeerURL],
@@ -79,7 +85,13 @@ extension PeerMember {
                     requestProgressTimeout: Duration = .seconds(5),
                     maxLearnedRemotes: Int = 64, learnedRemoteIdleTimeout: Duration? = .seconds(60),
                     learnedRemoteDialBurst: Int = 8, learnedRemoteDialsPerSecond: Double = 1,
-                    dataDirectory: String? = nil) throws(PeerMemberError) {
+                    dataDirectory: String? = nil,
+                    serverVersion: String = Transport.Configuration.defaultServerVersion) throws(PeerMemberError) {
+            guard Transport.Configuration.isAdvertisable(serverVersion: serverVersion) else {
+                throw .invalidFlag("--server-version", "\(serverVersion) is not an etcd version from 3.0.0 to 3.5.x "
+                                   + "(major.minor.patch; newer ones speak a peer protocol we do not implement)")
+            }
+            self.serverVersion = serverVersion
             guard maxLearnedRemotes >= 0 else { throw .invalidFlag("--peer-max-learned-remotes", "must not be negative") }
             guard learnedRemoteDialBurst >= 0 else { throw .invalidFlag("--peer-learned-remote-dial-burst", "must not be negative") }
             guard learnedRemoteDialsPerSecond >= 0, learnedRemoteDialsPerSecond.isFinite else {

@@ -1,11 +1,13 @@
 import Foundation
-// A Swift member of an etcd 3.4 cluster: the transport, an observing raft, and a peer port that
-// serves what etcd expects of a member (the raft routes, /version, /members, /metrics).
+// A Swift member of an etcd 3.4 or 3.5 cluster: the transport, an observing raft, and a peer port
+// that serves what etcd expects of a member (the raft routes, /version, /members, 3.5's member
+// routes, /metrics).
 //
 // Start: compute our ID and the cluster's from the initial cluster -> one event loop -> the
 // transport with a Prometheus-backed metrics factory -> every other member added as a peer (its
-// streams are dialed at once and redialed at the retry frequency) -> listeners on the listen URLs.
-// Stop: the transport (every stream and pipeline connection closes, so etcd sees us go inactive)
+// streams are dialed at once and redialed at the retry frequency) -> listeners on the listen URLs
+// -> the cluster version follower (asks the leader's /version every 4 s).
+// Stop: the follower -> the transport (every stream and pipeline connection closes, so etcd sees us go inactive)
 // -> the listeners and their connections -> the loop.
 import Logging
 import PeerHTTP
@@ -33,9 +35,12 @@ public final class PeerMember: Sendable {
     public let metricsPorts: [Int]
     private let group: EventLoopGroup
     private let servers: [HTTPServer]
+    private let clusterVersionFollower: ClusterVersionFollower
 
     private init(configuration: Configuration, raft: ObserverRaft, transport: Transport, registry: PrometheusCollectorRegistry,
-                 peerPorts: [Int], metricsPorts: [Int], group: EventLoopGroup, servers: [HTTPServer]) {
+                 peerPorts: [Int], metricsPorts: [Int], group: EventLoopGroup, servers: [HTTPServer],
+                 clusterVersionFollower: ClusterVersionFollower) {
+        self.clusterVersionFollower = clusterVersionFollower
         self.configuration = configuration
         self.raft = raft
         self.transport = transport
@@ -50,6 +55,9 @@ public final class PeerMember: Sendable {
     public var memberID: MemberID { configuration.memberID }
     /// The cluster ID.
     public var clusterID: MemberID { configuration.initialCluster.clusterID }
+    /// The cluster version `GET /version` reports as `etcdcluster`: the leader's, asked every 4 s,
+    /// or "not_decided" until the leader has answered. Any thread.
+    public var clusterVersion: String { clusterVersionFollower.current }
 
     /// Starts a member: dials every other member of the initial cluster and listens on the
     /// listen URLs. Safe from any task.
@@ -92,7 +100,7 @@ public final class PeerMember: Sendable {
             localURLs: configuration.advertisePeerURLs.map(\.description), clientTLS: clientTLS,
             dialRetryFrequency: configuration.dialRetryFrequency, dialRetryMaximum: configuration.dialRetryMaximum,
             dialRetryJitter: configuration.dialRetryMaximum > configuration.dialRetryFrequency ? 0.2 : 0,
-            connectionReadTimeout: configuration.readTimeout,
+            connectionReadTimeout: configuration.readTimeout, serverVersion: configuration.serverVersion,
             logger: configuration.logger, snapshotSink: sink, maxLearnedRemotes: configuration.maxLearnedRemotes,
             learnedRemoteIdleTimeout: configuration.learnedRemoteIdleTimeout,
             learnedRemoteDialBurst: configuration.learnedRemoteDialBurst,
@@ -105,7 +113,10 @@ public final class PeerMember: Sendable {
         let server = HTTPServer(configuration: .init(tcpLiveness: transportConfiguration.resolvedTCPLiveness,
                                                      onRejectedConnection: configuration.rejectionLogger()))
         transport.registerRoutes(on: server)
-        MemberRoutes.register(on: server, cluster: cluster, metrics: registry)
+        let follower = ClusterVersionFollower()
+        let routes = MemberRoutes.Context(cluster: cluster, serverVersion: configuration.serverVersion,
+                                          clusterVersion: { follower.current })
+        MemberRoutes.register(on: server, context: routes, metrics: registry)
         var servers = [server]
         var peerPorts: [Int] = []
         var metricsPorts: [Int] = []
@@ -118,7 +129,7 @@ public final class PeerMember: Sendable {
             }
             if !configuration.listenMetricsURLs.isEmpty {
                 let metricsServer = HTTPServer()
-                MemberRoutes.register(on: metricsServer, cluster: cluster, metrics: registry, metricsOnly: true)
+                MemberRoutes.register(on: metricsServer, context: routes, metrics: registry, metricsOnly: true)
                 servers.append(metricsServer)
                 for url in configuration.listenMetricsURLs {
                     do {
@@ -139,19 +150,29 @@ public final class PeerMember: Sendable {
         } catch {
             preconditionFailure("unreachable: \(error)")
         }
+        let versionClient = HTTPClient(configuration: .init(dialTimeout: transportConfiguration.dialTimeout, tls: clientTLS,
+                                                            maxIdleConnectionsPerHost: 1,
+                                                            tcpLiveness: transportConfiguration.resolvedTCPLiveness),
+                                       eventLoopGroup: group)
+        follower.start(client: versionClient, logger: logger) { [raft] in
+            guard let leader = raft.observations.lastHeartbeat?.from else { return [] }
+            return cluster.members.first { $0.id.rawValue == leader }?.peerURLs.map(\.description) ?? []
+        }
         logger.info("started Swift member", metadata: [
-            "name": "\(configuration.name)", "cluster-id": "\(cluster.clusterID)",
+            "name": "\(configuration.name)", "cluster-id": "\(cluster.clusterID)", "server-version": "\(configuration.serverVersion)",
             "listen-peer-urls": "\(configuration.listenPeerURLs.map(\.description))",
             "advertise-peer-urls": "\(configuration.advertisePeerURLs.map(\.description))",
             "peers": "\(cluster.members.filter { $0.id != localID }.map { "\($0.name)=\($0.id)" })",
         ])
         return PeerMember(configuration: configuration, raft: raft, transport: transport, registry: registry,
-                          peerPorts: peerPorts, metricsPorts: metricsPorts, group: group, servers: servers)
+                          peerPorts: peerPorts, metricsPorts: metricsPorts, group: group, servers: servers,
+                          clusterVersionFollower: follower)
     }
 
     /// Stops the member: closes every peer connection, the listeners and the loop. Idempotent;
     /// safe from any task.
     public func stop() async {
+        clusterVersionFollower.stop()
         raft.detach()
         transport.stop()
         for server in servers { await server.shutdown(deadline: .milliseconds(500)) }

@@ -17,7 +17,10 @@ public final class Locked<Value>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only touched between lock and unlock of `mutex`.
     // Inlinable (and so these two usable from inlinable code): a lock taken from another module
     // through an opaque generic call costs a metadata lookup and a boxed closure on every use.
-    @usableFromInline var value: Value
+    // Unchecked exclusivity: the mutex already makes every access exclusive (a nested withLock
+    // on the same lock deadlocks before it could overlap), and the dynamic check cost a runtime
+    // call per critical section on every path that takes a lock.
+    @exclusivity(unchecked) @usableFromInline var value: Value
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     /// A lock guarding `value`.

@@ -107,6 +107,27 @@ extension Message: WireMessage {
         snapshotBox = nil
     }
 
+    /// A MsgApp carrying `entries`, built field by field with no snapshot: what a stream decoder
+    /// makes for every append it reads (the general initializer's `Snapshot()` default argument,
+    /// and a default value assigned field by field then moved out, each cost copies of the
+    /// message: three retains and releases apiece).
+    @inlinable
+    public init(msgAppTo to: UInt64, from: UInt64, term: UInt64, logTerm: UInt64, index: UInt64, commit: UInt64,
+                entries: consuming [Entry]) {
+        self.type = .msgApp
+        self.to = to
+        self.from = from
+        self.term = term
+        self.logTerm = logTerm
+        self.index = index
+        self.entries = entries
+        self.commit = commit
+        self.reject = false
+        self.rejectHint = 0
+        self.context = nil
+        self.snapshotBox = nil
+    }
+
     // Inlinable, with write(to:): the streams size and encode messages one by one from buffers of
     // them, and an opaque call would copy (retain and release) each message it is handed.
     @inlinable

@@ -90,13 +90,65 @@ public struct MsgAppV2Encoder: Sendable {
     /// The bytes ``encode(_:into:)`` will write for `messages`, encoded in turn from the current
     /// state (which this does not change): the size of a chunk to reserve before encoding.
     public func frameSize(of messages: UnsafeBufferPointer<Message>) -> Int {
+        guard let base = messages.baseAddress else { return 0 }
         var probe = self
         var size = 0
         for i in messages.indices {
-            size += probe.frameSize(of: messages[i])
-            probe.advance(past: messages[i])
+            let message = base + i
+            if let entries = probe.appEntriesFrameSize(message) {
+                size += entries
+            } else {
+                size += probe.frameSize(of: message.pointee)
+                probe.advance(past: message.pointee)
+            }
         }
         return size
+    }
+
+    // The batch paths read a message's fields where it lies (`pointee.field` loads that field
+    // alone): a message passed whole was copied, three retains and releases each, however it was
+    // passed. The common frame, appEntries, is sized and written so; the others go the general way.
+
+    /// The size of `message`'s frame if it is an appEntries frame in this state (and the state
+    /// after it); nil otherwise, state unchanged.
+    @inline(__always)
+    private mutating func appEntriesFrameSize(_ message: UnsafePointer<Message>) -> Int? {
+        guard message.pointee.index == index, message.pointee.logTerm == term, message.pointee.term == term,
+              !message.pointee.isLinkHeartbeat else { return nil }
+        var size = 1 + 8 + 8
+        let count = message.pointee.entries.withUnsafeBufferPointer { list in
+            for i in list.indices { size += 8 + list[i].encodedSize }
+            return list.count
+        }
+        index &+= UInt64(count)
+        return size
+    }
+
+    /// Writes `message`'s frame if it is an appEntries frame in this state, updating the state;
+    /// nil otherwise, nothing written. `buffer` must hold the frame.
+    @inline(__always)
+    private mutating func encodeAppEntries(_ message: UnsafePointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+        guard message.pointee.index == index, message.pointee.logTerm == term, message.pointee.term == term,
+              !message.pointee.isLinkHeartbeat else { return nil }
+        // Sized by frameSize(of:) in the same state; checked anyway, as a short buffer would be
+        // written past (each entry's own encode checks its part).
+        precondition(buffer.count >= 17, "buffer of \(buffer.count) bytes is smaller than the frame")
+        buffer[0] = MsgAppV2FrameType.appEntries
+        var offset = 9
+        let count = message.pointee.entries.withUnsafeBufferPointer { list in
+            for i in list.indices {
+                precondition(buffer.count - offset >= 16, "buffer of \(buffer.count) bytes is smaller than the frame")
+                let written = list[i].encode(into: UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + 8)...]))
+                buffer.storeBytes(of: UInt64(written).bigEndian, toByteOffset: offset, as: UInt64.self)
+                offset += 8 + written
+            }
+            return list.count
+        }
+        precondition(buffer.count - offset >= 8, "buffer of \(buffer.count) bytes is smaller than the frame")
+        buffer.storeBytes(of: UInt64(count).bigEndian, toByteOffset: 1, as: UInt64.self)
+        buffer.storeBytes(of: message.pointee.commit.bigEndian, toByteOffset: offset, as: UInt64.self)
+        index &+= UInt64(count)
+        return offset + 8
     }
 
     /// The state after `message`'s frame.
@@ -151,9 +203,15 @@ public struct MsgAppV2Encoder: Sendable {
     /// smaller buffer traps); updates the state and returns the bytes written. The messages are
     /// read where they lie: no copy of any of them.
     public mutating func encode(_ messages: UnsafeBufferPointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = messages.baseAddress else { return 0 }
         var offset = 0
         for i in messages.indices {
-            offset += encode(messages[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])
+            if let written = encodeAppEntries(base + i, into: rest) {
+                offset += written
+            } else {
+                offset += encode((base + i).pointee, into: rest)
+            }
         }
         return offset
     }
@@ -248,7 +306,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
         var thrown: StreamCodecError?
         buffer.withUnsafeBytes { raw in
             do throws(StreamCodecError) {
-                while let message = try nextMessage(raw, buffer, at: &offset) { onMessage(message) }
+                while try nextMessage(raw, buffer, at: &offset, onMessage) {}
             } catch {
                 thrown = error
             }
@@ -263,24 +321,27 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
         guard isAtFrameBoundary else { throw .truncatedFrame("msgappv2 stream", at: input.end) }
     }
 
-    /// The message of the frame at `offset`, moving `offset` past it; nil when the frame is not
-    /// complete yet (`offset` unchanged, the scan of an appEntries frame saved).
-    private mutating func nextMessage(_ raw: UnsafeRawBufferPointer, _ buffer: [UInt8], at offset: inout Int)
-        throws(StreamCodecError) -> Message?
+    /// Hands `onMessage` the message of the frame at `offset` and moves `offset` past it; false
+    /// when the frame is not complete yet (`offset` unchanged, the scan of an appEntries frame
+    /// saved). Each message is built in the call that hands it over: a message returned through
+    /// the throwing calls was copied on the way (three retains and releases).
+    private mutating func nextMessage(_ raw: UnsafeRawBufferPointer, _ buffer: [UInt8], at offset: inout Int,
+                                      _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) -> Bool
     {
         let start = offset
-        guard start < raw.count else { return nil }
+        guard start < raw.count else { return false }
         let available = raw.count - start
         switch raw[start] {
         case MsgAppV2FrameType.linkHeartbeat:
             offset += 1
             var heartbeat = Message()
             heartbeat.type = .msgHeartbeat
-            return heartbeat
+            onMessage(heartbeat)
+            return true
 
         case MsgAppV2FrameType.appEntries:
             if scan.count == nil {
-                guard available >= 9 else { return nil }
+                guard available >= 9 else { return false }
                 let count = raw.bigEndianUInt64(at: start + 1)
                 guard count <= UInt64(limit) else {
                     throw .frameTooLarge("msgappv2 entry count", count, limit: limit, at: consumed + start + 1)
@@ -292,31 +353,34 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             }
             let count = scan.count ?? 0
             while UInt64(scan.entries.count) < count {
-                guard available - scan.next >= 8 else { return nil }
+                guard available - scan.next >= 8 else { return false }
                 let length = raw.bigEndianUInt64(at: start + scan.next)
                 guard length <= UInt64(limit - scan.bytes) else {
                     throw .frameTooLarge("msgappv2 entry length", length, limit: limit, at: consumed + start + scan.next)
                 }
                 let end = scan.next + 8 + Int(length)
-                guard available >= end else { return nil }
+                guard available >= end else { return false }
                 scan.entries.append((scan.next + 8) ..< end)
                 scan.bytes += Int(length)
                 scan.next = end
             }
-            guard available - scan.next >= 8 else { return nil }
+            guard available - scan.next >= 8 else { return false }
             let commit = raw.bigEndianUInt64(at: start + scan.next)
             offset = start + scan.next + 8
-            let message = try appEntriesMessage(buffer, frameStart: start, commit: commit)
+            let entries = try appEntries(buffer, frameStart: start)
             scan.count = nil
-            return message
+            let first = index
+            index &+= UInt64(entries.count)
+            onMessage(Message(msgAppTo: local, from: remote, term: term, logTerm: term, index: first, commit: commit, entries: entries))
+            return true
 
         case MsgAppV2FrameType.msgApp:
-            guard available >= 9 else { return nil }
+            guard available >= 9 else { return false }
             let length = raw.bigEndianUInt64(at: start + 1)
             guard length <= UInt64(limit) else {
                 throw .frameTooLarge("msgappv2 frame length", length, limit: limit, at: consumed + start + 1)
             }
-            guard available - 9 >= Int(length) else { return nil }
+            guard available - 9 >= Int(length) else { return false }
             let message: Message
             do throws(RaftPBError) {
                 message = try Message(decoding: buffer[(start + 9) ..< (start + 9 + Int(length))])
@@ -326,15 +390,16 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             offset = start + 9 + Int(length)
             term = message.term
             index = message.entries.last?.index ?? message.index
-            return message
+            onMessage(message)
+            return true
 
         case let type:
             throw .unknownFrameType(type, at: consumed + start)
         }
     }
 
-    /// The MsgApp of the scanned appEntries frame starting at `frameStart` in `buffer`.
-    private mutating func appEntriesMessage(_ buffer: [UInt8], frameStart: Int, commit: UInt64) throws(StreamCodecError) -> Message {
+    /// The entries of the scanned appEntries frame starting at `frameStart` in `buffer`.
+    private func appEntries(_ buffer: [UInt8], frameStart: Int) throws(StreamCodecError) -> [Entry] {
         var entries: [Entry] = []
         entries.reserveCapacity(scan.entries.count) // entries that arrived, not a declared count
         for range in scan.entries {
@@ -344,19 +409,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
                 throw .malformed(error, "msgappv2 entry \(entries.count)", at: consumed + frameStart)
             }
         }
-        // Field by field from the zero value: the memberwise initializer would build (and drop) an
-        // empty Snapshot for its default argument, five retains and releases per message.
-        var message = Message()
-        message.type = .msgApp
-        message.to = local
-        message.from = remote
-        message.term = term
-        message.logTerm = term
-        message.index = index
-        message.commit = commit
-        index &+= UInt64(entries.count)
-        message.entries = consume entries
-        return message
+        return entries
     }
 }
 

@@ -7,15 +7,16 @@ import RaftHTTP
 import RaftHTTPPeer
 import RaftIO
 
-/// `rafthttp peer`: one Swift member inside an etcd 3.4 cluster, configured with etcd's flags.
+/// `rafthttp peer`: one Swift member inside an etcd 3.4 or 3.5 cluster, configured with etcd's flags.
 struct PeerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
-        abstract: "Run a Swift member in an etcd 3.4 cluster (an observer: it holds no log).",
+        abstract: "Run a Swift member in an etcd 3.4 or 3.5 cluster (an observer: it holds no log).",
         discussion: """
         Takes etcd's own flags, so that the same static configuration that starts the etcd members \
-        starts this one. Serves the raft peer routes, GET /version, GET /members and GET /metrics \
-        on the peer port. Stops cleanly on SIGINT or SIGTERM. See docs/interop.md.
+        starts this one. Serves the raft peer routes and the routes etcd 3.5 members call on each \
+        other (/version, /members, /members/promote/<id>, /members/hashkv, /downgrade/enabled, \
+        /leases) and GET /metrics on the peer port. Stops cleanly on SIGINT or SIGTERM. See docs/interop.md.
         """
     )
 
@@ -126,6 +127,10 @@ struct PeerCommand: AsyncParsableCommand {
             help: "How fast the learned remotes' dial budget refills, up to the burst. 0: never.")
     var peerLearnedRemoteDialsPerSecond: Double = 1
 
+    @Option(name: .customLong("server-version"),
+            help: "The etcd version to speak as (X-Server-Version, GET /version): 3.0.0 to 3.5.x. The cluster's version is its oldest member's: give 3.4.23 in a 3.4 cluster.")
+    var serverVersion = Transport.Configuration.defaultServerVersion
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -175,7 +180,7 @@ struct PeerCommand: AsyncParsableCommand {
                 maxLearnedRemotes: peerMaxLearnedRemotes,
                 learnedRemoteIdleTimeout: peerLearnedRemoteIdleTimeout.value == .zero ? nil : peerLearnedRemoteIdleTimeout.value,
                 learnedRemoteDialBurst: peerLearnedRemoteDialBurst, learnedRemoteDialsPerSecond: peerLearnedRemoteDialsPerSecond,
-                dataDirectory: dataDir ?? "\(name).swift-etcd")
+                dataDirectory: dataDir ?? "\(name).swift-etcd", serverVersion: serverVersion)
         } catch let error as ValidationError {
             throw error
         } catch {

@@ -1,6 +1,8 @@
-// Issue 6: a Swift member inside a real etcd 3.4 cluster (Debian's etcd-server 3.4.23). Each test
-// starts two etcd processes and our member as the third of the initial cluster; every child is
-// killed at the end, also when an expectation fails (the harness stops in `defer` and `deinit`).
+// Issue 6: a Swift member inside a real etcd cluster: Debian's etcd-server 3.4.23, and (issue 19)
+// etcd's own 3.5.1 release when `make deps-etcd35` installed it. Each test starts two etcd
+// processes of one release and our member as the third of the initial cluster, speaking as that
+// release; every child is killed at the end, also when an expectation fails (the harness stops in
+// `defer` and `deinit`).
 import Foundation
 import Logging
 import RaftHTTP
@@ -9,82 +11,26 @@ import RaftPB
 import Testing
 import TestSupport
 
-@Suite("A Swift member inside a real etcd 3.4 cluster", .serialized, .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)),
+@Suite("A Swift member inside a real etcd cluster (3.4.23, and 3.5.1 where installed)", .serialized, .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)),
        .timeLimit(.minutes(3)))
 struct EtcdInteropTests {
     init() {
         if !haveEtcd { print("⚠️  SKIPPING the etcd interop tests: \(etcdMissing)") }
     }
 
-    /// Streams up both ways with a and b (step 1): etcd's metric for our ID, our active peers, our
-    /// writers attached, our readers established for both types.
-    private func expectStreamsUp(_ harness: EtcdHarness, _ member: PeerMember, _ logs: CapturingLogHandler.Store) async throws {
-        let ours = member.memberID.description
-        let ids = try harness.etcdIDs()
-        for i in 0..<2 {
-            try await eventually("etcd \(harness.names[i]) reports our member \(ours) active", harness: harness) {
-                try await harness.metric(i, #"etcd_network_active_peers{Local="\#(ids[i])",Remote="\#(ours)"}"#) == 1
-            }
-        }
-        try await eventually("our member has both etcd members active with all four streams", harness: harness) {
-            member.transport.activePeers == 2 && ids.allSatisfy { id in
-                let s = member.transport.statistics(peer: id.rawValue)
-                return s?.msgAppStreamAttached == true && s?.messageStreamAttached == true
-            }
-        }
-        for id in ids {
-            let established = logs.lines.filter {
-                $0.message == "established TCP streaming connection with remote peer" && $0.metadata["remote-peer-id"] == id.description
-            }
-            for type in ["stream MsgApp v2", "stream Message"] {
-                #expect(established.contains { $0.metadata["stream-reader-type"] == type }, "our \(type) reader from \(id)")
-                #expect(established.contains { $0.metadata["stream-writer-type"] == type }, "our \(type) writer to \(id)")
-            }
-        }
-    }
-
-    /// The leader's heartbeats and appends reach our raft with the leader's term and commit, and
-    /// our answers reach the leader (step 2).
-    private func expectLeaderTraffic(_ harness: EtcdHarness, _ member: PeerMember) async throws {
-        try await harness.put("interop", "hello")
-        var status = try await harness.status()
-        try await eventually("a heartbeat and an append from the leader with its term and commit", harness: harness) {
-            status = try await harness.status()
-            let seen = member.raft.observations
-            guard let heartbeat = seen.lastHeartbeat, let append = seen.lastAppend else { return false }
-            return heartbeat.from == status.leader && append.from == status.leader && heartbeat.term == status.term
-                && append.term == status.term && append.commit == status.index
-        }
-        let seen = member.raft.observations
-        let heartbeat = try #require(seen.lastHeartbeat)
-        let append = try #require(seen.lastAppend)
-        #expect(heartbeat.to == member.memberID.rawValue && append.to == member.memberID.rawValue)
-        // raft sends a follower min(its match index, committed): we hold no log, so 0.
-        #expect(heartbeat.commit == 0)
-        #expect(append.type == .msgApp && append.commit > 0)
-        #expect(seen.answersByType[.msgHeartbeatResp, default: 0] > 0)
-        #expect(seen.answersByType[.msgAppResp, default: 0] > 0)
-
-        let leader = try harness.index(of: status.leader)
-        let series = #"etcd_network_peer_received_bytes_total{From="\#(member.memberID)"}"#
-        let before = try await harness.metric(leader, series) ?? 0
-        try await eventually("the leader receives more bytes from us (\(series) > \(before))", harness: harness) {
-            (try await harness.metric(leader, series) ?? 0) > before
-        }
-    }
-
-    @Test("plain HTTP: streams up both ways, leader traffic decoded and answered, stop and restart seen by etcd")
-    func plainCluster() async throws {
+    @Test("plain HTTP: streams up both ways, leader traffic decoded and answered, stop and restart seen by etcd",
+          arguments: EtcdRelease.installed)
+    func plainCluster(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness()
+            let harness = try await EtcdHarness(releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             let configuration = try harness.memberConfiguration(logger: logger)
             var member = try await PeerMember.start(configuration: configuration)
             do {
                 #expect(member.memberID.description == (try await memberIDFromEtcd(harness, name: "swift")))
-                try await expectStreamsUp(harness, member, logs)
-                try await expectLeaderTraffic(harness, member)
+                try await harness.expectStreamsUp(member, logs)
+                try await harness.expectLeaderTraffic(member)
 
                 // Step 6: stopping us makes etcd see the peer inactive; starting again brings the streams back.
                 await member.stop()
@@ -92,7 +38,7 @@ struct EtcdInteropTests {
                 let ids = try harness.etcdIDs()
                 for i in 0..<2 {
                     try await eventually("etcd \(harness.names[i]) logs our member inactive", harness: harness) {
-                        harness.log(i).contains("peer \(ours) became inactive")
+                        release.loggedPeerInactive(harness.log(i), peer: ours)
                     }
                     try await eventually("etcd \(harness.names[i]) reports our member inactive", harness: harness) {
                         try await harness.metric(i, #"etcd_network_active_peers{Local="\#(ids[i])",Remote="\#(ours)"}"#) == 0
@@ -100,7 +46,7 @@ struct EtcdInteropTests {
                 }
                 let (logger2, logs2) = CapturingLogHandler.logger(level: .info)
                 member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger2))
-                try await expectStreamsUp(harness, member, logs2)
+                try await harness.expectStreamsUp(member, logs2)
                 await member.stop()
             } catch {
                 await member.stop()
@@ -109,16 +55,17 @@ struct EtcdInteropTests {
         }
     }
 
-    @Test("mutual TLS with --peer-client-cert-auth: streams up and traffic answered; a certificate from another CA is refused")
-    func mutualTLS() async throws {
+    @Test("mutual TLS with --peer-client-cert-auth: streams up and traffic answered; a certificate from another CA is refused",
+          arguments: EtcdRelease.installed)
+    func mutualTLS(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness(tls: true)
+            let harness = try await EtcdHarness(tls: true, releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             let member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger))
             do {
-                try await expectStreamsUp(harness, member, logs)
-                try await expectLeaderTraffic(harness, member)
+                try await harness.expectStreamsUp(member, logs)
+                try await harness.expectLeaderTraffic(member)
                 await member.stop()
             } catch {
                 await member.stop()
@@ -152,10 +99,11 @@ struct EtcdInteropTests {
         }
     }
 
-    @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency")
-    func wrongClusterToken() async throws {
+    @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency",
+          arguments: EtcdRelease.installed)
+    func wrongClusterToken(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
-            let harness = try await EtcdHarness()
+            let harness = try await EtcdHarness(releases: [release, release])
             defer { harness.stop() }
             let (logger, logs) = CapturingLogHandler.logger(level: .info)
             // Rates, not speeds: the clock starts before the member's first dial and stops after

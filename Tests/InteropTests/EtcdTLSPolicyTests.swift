@@ -1,5 +1,5 @@
-// Issue 16 against a real etcd 3.4.23: --peer-cert-allowed-cn and a CRL, applied by etcd to our
-// member and by our member to etcd, with each side's log line.
+// Issue 16 against a real etcd (3.4.23, and 3.5.1 where installed): --peer-cert-allowed-cn and a
+// CRL, applied by etcd to our member and by our member to etcd, with each side's log line.
 import Foundation
 import Logging
 import RaftHTTP
@@ -7,7 +7,7 @@ import RaftHTTPPeer
 import Testing
 import TestSupport
 
-@Suite("Peer TLS policy between a Swift member and a real etcd 3.4", .serialized,
+@Suite("Peer TLS policy between a Swift member and a real etcd (3.4.23, and 3.5.1 where installed)", .serialized,
        .enabled(if: haveEtcd, Comment(rawValue: etcdMissing)), .timeLimit(.minutes(3)))
 struct EtcdTLSPolicyTests {
     /// Starts our member with `cert` and `peerTLS` and waits until its dials to both etcds fail,
@@ -30,12 +30,14 @@ struct EtcdTLSPolicyTests {
         return logs
     }
 
-    @Test("etcd with --peer-cert-allowed-cn and --peer-crl-file: our member with the allowed CN joins; a revoked or wrong-CN certificate is refused by etcd; our allowed CN refuses etcd")
-    func allowedCNAndCRL() async throws {
+    @Test("etcd with --peer-cert-allowed-cn and --peer-crl-file: our member with the allowed CN joins; a revoked or wrong-CN certificate is refused by etcd; our allowed CN refuses etcd",
+          arguments: EtcdRelease.installed)
+    func allowedCNAndCRL(release: EtcdRelease) async throws {
         try await ResourceGate.shared {
             let certs = TestCertificates.shared
             let harness = try await EtcdHarness(tls: true, etcdFlags: ["--peer-cert-allowed-cn", "server",
-                                                                       "--peer-crl-file", certs.path("crl-revoked.pem")])
+                                                                       "--peer-crl-file", certs.path("crl-revoked.pem")],
+                                                releases: [release, release])
             defer { harness.stop() }
             let ids = try harness.etcdIDs()
 

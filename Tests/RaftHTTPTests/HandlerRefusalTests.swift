@@ -17,11 +17,11 @@ struct Answer: Sendable {
 /// Sends one request to `member` as a peer would, with etcd's headers (each overridable).
 func ask(_ member: TestCluster.Member, _ path: String, method: HTTPRequest.Method = .get,
          from: UInt64 = 2, clusterID: String = "1000", to: String? = "1", version: String = "3.4.23",
-         body: [UInt8]? = nil, peerURLs: String = "http://127.0.0.1:1", client: HTTPClient) async throws -> Answer {
+         minClusterVersion: String = "3.0.0", body: [UInt8]? = nil, peerURLs: String = "http://127.0.0.1:1", client: HTTPClient) async throws -> Answer {
     var fields = HTTPFields()
     fields[HTTPField.Name("X-Server-From")!] = String(from, radix: 16)
     fields[HTTPField.Name("X-Server-Version")!] = version
-    fields[HTTPField.Name("X-Min-Cluster-Version")!] = "3.0.0"
+    fields[HTTPField.Name("X-Min-Cluster-Version")!] = minClusterVersion
     fields[HTTPField.Name("X-Etcd-Cluster-ID")!] = clusterID
     fields[HTTPField.Name("X-PeerURLs")!] = peerURLs
     if let to { fields[HTTPField.Name("X-Raft-To")!] = to }
@@ -65,7 +65,7 @@ struct HandlerRefusalTests {
             #expect(a.status == 412)
             #expect(a.body == "cluster ID mismatch\n")
             #expect(a.headers["X-Etcd-Cluster-Id"] == "1000")
-            #expect(a.headers["X-Server-Version"] == "3.4.23")
+            #expect(a.headers["X-Server-Version"] == "3.5.1")
             let line = logs.lines.first { $0.message == "request sent was ignored due to cluster ID mismatch" }
             #expect(line?.metadata["remote-peer-cluster-id"] == "9999")
             #expect(line?.metadata["local-member-cluster-id"] == "1000")
@@ -105,6 +105,22 @@ struct HandlerRefusalTests {
             let a = try await ask(member, "/raft/stream/message/2", version: "2.3.0", client: client)
             #expect(a.status == 412)
             #expect(a.body == "incompatible version\n")
+        }
+    }
+
+    @Test("the gate uses the configured server version: as 3.4.23 a peer whose min cluster is 3.5 is refused with 412 and told 3.4.23")
+    func configuredVersionGate() async throws {
+        try await withMember(configure: { $0.serverVersion = "3.4.23" }) { member, client, logs in
+            let a = try await ask(member, "/raft/stream/message/2", version: "3.6.0", minClusterVersion: "3.5.0", client: client)
+            #expect(a.status == 412)
+            #expect(a.body == "incompatible version\n")
+            #expect(a.headers["X-Server-Version"] == "3.4.23")
+            let line = logs.lines.first { $0.message == "request sent was ignored by remote peer due to server version incompatibility" }
+            #expect(line?.metadata["error"] == "local version is too low: remote=3.6.0 (min cluster 3.5.0), local=3.4.23")
+        }
+        try await withMember { member, client, _ in
+            let a = try await ask(member, "/raft/stream/message/2", version: "3.6.0", minClusterVersion: "3.5.0", client: client)
+            #expect(a.status == 200)
         }
     }
 

@@ -117,7 +117,10 @@ struct BlackholeProgressTests {
                     }
                     let failedAfter = ContinuousClock.now - postedAt
                     #expect(failedAfter >= progress, "not before the progress deadline")
-                    #expect(member.raft.record.unreachable.count > unreachableBefore)
+                    // The stall is counted first, then the failure reaches raft: wait for it, not race it.
+                    try await eventually(.seconds(10), "raft hears the member unreachable") {
+                        member.raft.record.unreachable.count > unreachableBefore
+                    }
                     let counts = try await lab.packetCounts()
                     print("[progress] blackhole: post failed \(failedAfter) after it was sent (progress timeout \(progress)); "
                         + "probes stalled \((transport.statistics(peer: cluster.childID)?.stalledProbes ?? 0) - before.stalledProbes); packets \(counts)")

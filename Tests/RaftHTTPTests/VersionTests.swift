@@ -25,7 +25,7 @@ struct VersionTests {
         #expect(EtcdVersion(header: "garbage") == nil)
     }
 
-    @Test("3.x peers with min cluster 3.0 are compatible with us")
+    @Test("3.x peers with min cluster 3.0 are compatible with us (as 3.5.1)")
     func compatible() {
         for server in ["3.0.0", "3.3.10", "3.4.23", "3.5.17", "3.6.0", "4.0.0"] {
             #expect(VersionCompatibility.check(serverVersion: server, minClusterVersion: "3.0.0") == nil, "\(server)")
@@ -35,19 +35,33 @@ struct VersionTests {
     @Test("a peer older than our minimum cluster version is refused: remote version is too low")
     func remoteTooOld() {
         let refusal = VersionCompatibility.check(serverVersion: "2.3.8", minClusterVersion: "2.3.0")
-        #expect(refusal == .remoteTooOld(remoteServer: EtcdVersion(major: 2, minor: 3, patch: 8)))
-        #expect(refusal?.description == "remote version is too low: remote=2.3.8, local=3.4.23")
+        #expect(refusal == .remoteTooOld(remoteServer: EtcdVersion(major: 2, minor: 3, patch: 8), localServer: .localServer))
+        #expect(refusal?.description == "remote version is too low: remote=2.3.8, local=3.5.1")
         #expect(VersionCompatibility.check(serverVersion: nil, minClusterVersion: nil)
-            == .remoteTooOld(remoteServer: EtcdVersion(major: 2, minor: 0, patch: 0)))
+            == .remoteTooOld(remoteServer: EtcdVersion(major: 2, minor: 0, patch: 0), localServer: .localServer))
     }
 
     @Test("a peer whose minimum cluster version is above our server is refused: local version is too low")
     func localTooOld() {
-        #expect(VersionCompatibility.check(serverVersion: "3.6.0", minClusterVersion: "3.5.0")
-            == .localTooOld(remoteServer: EtcdVersion(major: 3, minor: 6, patch: 0),
-                            remoteMinCluster: EtcdVersion(major: 3, minor: 5, patch: 0)))
-        // Only major.minor counts: 3.4.99 is not above 3.4.23.
-        #expect(VersionCompatibility.check(serverVersion: "3.4.0", minClusterVersion: "3.4.99") == nil)
+        #expect(VersionCompatibility.check(serverVersion: "3.7.0", minClusterVersion: "3.6.0")
+            == .localTooOld(remoteServer: EtcdVersion(major: 3, minor: 7, patch: 0),
+                            remoteMinCluster: EtcdVersion(major: 3, minor: 6, patch: 0), localServer: .localServer))
+        // Only major.minor counts: 3.5.99 is not above 3.5.1.
+        #expect(VersionCompatibility.check(serverVersion: "3.5.0", minClusterVersion: "3.5.99") == nil)
+    }
+
+    @Test("the gate compares with the version we advertise: as 3.4.23 a peer needing a 3.5 cluster is refused, as 3.5.1 accepted")
+    func gateUsesConfiguredVersion() throws {
+        let as34 = try #require(EtcdVersion("3.4.23"))
+        let refusal = VersionCompatibility.check(serverVersion: "3.5.1", minClusterVersion: "3.5.0", localServer: as34)
+        #expect(refusal?.description == "local version is too low: remote=3.5.1 (min cluster 3.5.0), local=3.4.23")
+        #expect(VersionCompatibility.check(serverVersion: "3.5.1", minClusterVersion: "3.5.0") == nil)
+        // What etcd 3.4 and 3.5 send themselves passes either way.
+        for local in [as34, EtcdVersion.localServer] {
+            for server in ["3.4.23", "3.5.1"] {
+                #expect(VersionCompatibility.check(serverVersion: server, minClusterVersion: "3.0.0", localServer: local) == nil)
+            }
+        }
     }
 
     @Test("a malformed version header is refused rather than crashing")
@@ -58,19 +72,31 @@ struct VersionTests {
             == .malformed(header: "X-Min-Cluster-Version", value: "3.0"))
     }
 
-    @Test("stream support: 2.0 speaks no stream; 2.1 to 3.8 speak both; newer peers are trusted")
+    @Test("stream support as etcd 3.5's table: 2.0 speaks no stream; 2.1 to 3.5 speak both; peers no older than us are trusted")
     func streams() {
         for type in StreamType.allCases {
             #expect(!VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: 2, minor: 0, patch: 0)))
-            for (major, minor) in [(2, 1), (2, 3), (3, 0), (3, 3), (3, 4), (3, 5), (3, 8), (3, 9), (4, 0)] {
+            for (major, minor) in [(2, 1), (2, 3), (3, 0), (3, 3), (3, 4), (3, 5), (3, 6), (4, 0)] {
                 #expect(VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: major, minor: minor, patch: 0)),
                         "\(major).\(minor)")
             }
-            // An older local version consults the table for a newer remote's unknown version too.
-            #expect(VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: 3, minor: 8, patch: 0),
-                                                        localServer: EtcdVersion(major: 3, minor: 9, patch: 0)))
-            #expect(!VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: 3, minor: 9, patch: 0),
-                                                         localServer: EtcdVersion(major: 4, minor: 0, patch: 0)))
+            // Advertising 3.4.23, a 3.5 peer is newer than us: trusted without the table.
+            #expect(VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: 3, minor: 5, patch: 1),
+                                                        localServer: EtcdVersion(major: 3, minor: 4, patch: 23)))
+            // A local version past the table consults it for older peers: 3.6 is not in 3.5's table.
+            #expect(!VersionCompatibility.supportsStream(type, remoteServer: EtcdVersion(major: 3, minor: 6, patch: 0),
+                                                         localServer: EtcdVersion(major: 3, minor: 7, patch: 0)))
+        }
+    }
+
+    @Test("advertisable server versions: 3.0.0 to 3.5.x, no pre-release; 3.5.1 by default")
+    func advertisable() {
+        #expect(Transport.Configuration.defaultServerVersion == "3.5.1")
+        for good in ["3.0.0", "3.4.23", "3.5.0", "3.5.1", "3.5.17", "3.5.1+build.1"] {
+            #expect(Transport.Configuration.isAdvertisable(serverVersion: good), "\(good)")
+        }
+        for bad in ["2.3.8", "3.6.0", "4.0.0", "3.5.0-rc.1", "3.5", "v3.5.1", ""] {
+            #expect(!Transport.Configuration.isAdvertisable(serverVersion: bad), "\(bad)")
         }
     }
 }

@@ -35,9 +35,9 @@ struct WireConstantsTests {
         }
     }
 
-    @Test("versions sent are 3.4.23 and min cluster 3.0.0")
+    @Test("versions sent by default are 3.5.1 and min cluster 3.0.0 (etcd 3.5.1's version.Version and MinClusterVersion)")
     func versions() {
-        #expect(Wire.Version.server == "3.4.23")
+        #expect(Wire.Version.server == "3.5.1")
         #expect(Wire.Version.minCluster == "3.0.0")
         #expect(EtcdVersion.localServer.description == Wire.Version.server)
         #expect(EtcdVersion.localMinCluster.description == Wire.Version.minCluster)

@@ -64,6 +64,38 @@ struct StreamPropertyTests {
         }
     }
 
+    @Test("a batch is sized and encoded exactly as its messages one by one (appEntries, msgApp and heartbeat frames mixed), state included")
+    func msgAppV2BatchMatchesSingles() async {
+        await propertyCheck(count: 300, input: seeds) { (seed: UInt64) in
+            var rng = SplitMix64(seed: seed)
+            var single = MsgAppV2Encoder()
+            var batch: [Message] = []
+            var last: (term: UInt64, index: UInt64) = (0, 0)
+            var expected: [UInt8] = []
+            for _ in 0 ..< Int.random(in: 0 ... 12, using: &rng) {
+                let message: Message
+                switch Int.random(in: 0 ..< 6, using: &rng) {
+                case 0: message = Message(type: .msgHeartbeat)
+                case 1: message = RandomRaft.message(using: &rng) // any type: the general frame
+                default: message = RandomRaft.append(after: last, from: 1, to: 2, using: &rng)
+                }
+                single.append(message, to: &expected)
+                last = (single.term, single.index)
+                batch.append(message)
+            }
+            var encoder = MsgAppV2Encoder()
+            let size = batch.withUnsafeBufferPointer { encoder.frameSize(of: $0) }
+            #expect(size == expected.count)
+            var bytes = [UInt8](repeating: 0, count: size)
+            let written = bytes.withUnsafeMutableBytes { out in
+                batch.withUnsafeBufferPointer { encoder.encode($0, into: out) }
+            }
+            #expect(written == size)
+            #expect(bytes == expected)
+            #expect(encoder.term == single.term && encoder.index == single.index)
+        }
+    }
+
     @Test("random and mutated golden streams give messages or a StreamCodecError, never a crash")
     func hostileStreams() async throws {
         let messageStream = try Golden.named("message_stream_sequence").bytes()
