@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 
 #include <pthread.h>
 
@@ -92,7 +93,7 @@ static atomic_size_t live_conns;
 
 size_t rio_conn_live_count(void) { return atomic_load(&live_conns); }
 
-rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, void *data) {
+rio_conn_t *rio__conn_new(rio_loop_t *loop, int unix_socket, const rio_conn_callbacks_t *cbs, void *data) {
     rio_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     atomic_fetch_add(&live_conns, 1);
@@ -102,8 +103,9 @@ rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, voi
     atomic_store(&c->refs, 1); /* the handle's own reference, dropped after on_close */
     c->direct_fd = -1;
     uv_mutex_init(&c->mu);
-    uv_tcp_init(&loop->uv, &c->tcp);
-    c->tcp.data = c;
+    if (unix_socket) uv_pipe_init(&loop->uv, &c->sock.pipe, 0);
+    else uv_tcp_init(&loop->uv, &c->sock.tcp);
+    c->sock.handle.data = c;
     c->handles_open = 1;
     rio__list_push(&loop->conns, &c->link);
     return c;
@@ -157,14 +159,14 @@ static void close_now(rio_conn_t *c, int status, const char *msg) {
         uv_close((uv_handle_t *)&c->dial_timer, on_handle_closed);
     }
     /* A tcp handle being closed for a retry finishes through on_retry_closed. */
-    if (!c->retrying) uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (!c->retrying) uv_close(&c->sock.handle, on_handle_closed);
 }
 
 void rio__conn_fail(rio_conn_t *c, int status, const char *msg) {
     /* A TLS alert explaining the failure may be waiting: hand it to the kernel, best effort. */
     if (c->cipher.len > 0 && !c->writing) {
         uv_buf_t b = uv_buf_init(c->cipher.base, (unsigned)c->cipher.len);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        uv_try_write(&c->sock.stream, &b, 1);
         c->cipher.len = 0;
     }
     close_now(c, status, msg);
@@ -223,13 +225,13 @@ void rio__conn_deliver_eof(rio_conn_t *c) {
 
 static void start_reading(rio_conn_t *c) {
     if (c->reading || c->eof_seen || c->state >= RIO_CLOSING) return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+    if (uv_read_start(&c->sock.stream, on_alloc, on_read) == 0) c->reading = 1;
 }
 
 void rio_conn_read_stop(rio_conn_t *c) {
     c->paused = 1;
     if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_read_stop(&c->sock.stream);
         c->reading = 0;
     }
 }
@@ -255,7 +257,7 @@ void rio_conn_read_start(rio_conn_t *c) {
 void rio__conn_opened(rio_conn_t *c) {
     c->state = RIO_OPEN;
     uv_os_fd_t fd;
-    if (c->ssl == NULL && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    if (c->ssl == NULL && uv_fileno(&c->sock.handle, &fd) == 0) {
         uv_mutex_lock(&c->mu);
         c->direct_fd = fd;
         uv_mutex_unlock(&c->mu);
@@ -449,7 +451,7 @@ static void write_inflight(rio_conn_t *c, int counted) {
         c->stats.write_calls++;
         uv_mutex_unlock(&c->mu);
     }
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    int rc = uv_write(&c->wreq, &c->sock.stream, &b, 1, on_write);
     if (rc != 0) {
         /* UNTESTED: uv_write failing synchronously (the handle is already broken). */
         c->writing = 0;
@@ -542,7 +544,7 @@ static void maybe_finish(rio_conn_t *c) {
     }
     c->shutdown_started = 2;
     c->sreq.data = c;
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) close_now(c, 0, "");
+    if (uv_shutdown(&c->sreq, &c->sock.stream, on_shutdown) != 0) close_now(c, 0, "");
 }
 
 void rio_conn_shutdown(rio_conn_t *c) {
@@ -604,13 +606,18 @@ static int set_int_option(uv_os_fd_t fd, int level, int name, unsigned value) {
     return setsockopt(fd, level, name, &v, sizeof(v)) == 0 ? 0 : -errno;
 }
 
+static int is_unix(const rio_conn_t *c) { return c->sock.handle.type == UV_NAMED_PIPE; }
+
 static int set_tcp_options(rio_conn_t *c) {
+    /* A Unix socket has no Nagle, keepalive or retransmission: its peer is on this host, and the
+     * kernel ends the connection at once when the peer's end closes or its process dies. */
+    if (is_unix(c)) return 0;
     /* Frames are coalesced by us; Nagle would only add latency on top. */
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(&c->sock.tcp, 1);
     const rio_tcp_liveness_t *o = &c->liveness;
-    int rc = uv_tcp_keepalive(&c->tcp, 1, o->keepalive_idle_s ? o->keepalive_idle_s : KEEPALIVE_SECS);
+    int rc = uv_tcp_keepalive(&c->sock.tcp, 1, o->keepalive_idle_s ? o->keepalive_idle_s : KEEPALIVE_SECS);
     uv_os_fd_t fd;
-    if (rc != 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return rc;
+    if (rc != 0 || uv_fileno(&c->sock.handle, &fd) != 0) return rc;
     /* libuv sets the idle time only (1.44); the rest goes straight to the socket. */
     if (o->keepalive_interval_s) rc = set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepalive_interval_s);
     if (rc == 0 && o->keepalive_count) rc = set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepalive_count);
@@ -630,8 +637,8 @@ int rio_conn_set_liveness(rio_conn_t *c, const rio_tcp_liveness_t *opts) {
 int rio_conn_get_liveness(rio_conn_t *c, rio_tcp_liveness_t *out) {
     memset(out, 0, sizeof(*out));
     uv_os_fd_t fd;
-    int rc = uv_fileno((uv_handle_t *)&c->tcp, &fd);
-    if (rc != 0) return rc;
+    int rc = uv_fileno(&c->sock.handle, &fd);
+    if (rc != 0 || is_unix(c)) return rc; /* a Unix socket: no keepalive, all zero */
     int on = 0, v = 0;
     socklen_t n = sizeof(on);
     if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) != 0) return -errno;
@@ -674,8 +681,8 @@ static void on_retry_closed(uv_handle_t *h) {
         on_handle_closed(h);
         return;
     }
-    uv_tcp_init(&c->loop->uv, &c->tcp);
-    c->tcp.data = c;
+    uv_tcp_init(&c->loop->uv, &c->sock.tcp);
+    c->sock.handle.data = c;
     try_next_address(c);
 }
 
@@ -686,12 +693,13 @@ static void on_connect(uv_connect_t *req, int status) {
         begin_session(c);
         return;
     }
-    snprintf(c->close_msg, sizeof(c->close_msg), "uv_tcp_connect(): %s", uv_strerror(status));
+    snprintf(c->close_msg, sizeof(c->close_msg), "%s(): %s", is_unix(c) ? "uv_pipe_connect" : "uv_tcp_connect",
+             uv_strerror(status));
     c->close_status = status;
     if (c->ai_next != NULL) {
         /* A socket whose connect failed cannot connect again: close it, then try the next. */
         c->retrying = 1;
-        uv_close((uv_handle_t *)&c->tcp, on_retry_closed);
+        uv_close(&c->sock.handle, on_retry_closed);
         return;
     }
     close_now(c, status, c->close_msg);
@@ -703,7 +711,7 @@ static void try_next_address(rio_conn_t *c) {
         c->ai_next = ai->ai_next;
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
         c->creq.data = c;
-        int rc = uv_tcp_connect(&c->creq, &c->tcp, ai->ai_addr, on_connect);
+        int rc = uv_tcp_connect(&c->creq, &c->sock.tcp, ai->ai_addr, on_connect);
         if (rc == 0) return;
         snprintf(c->close_msg, sizeof(c->close_msg), "uv_tcp_connect(): %s", uv_strerror(rc));
         c->close_status = rc;
@@ -749,14 +757,14 @@ static struct addrinfo *numeric_address(const char *host, int port) {
     return ai;
 }
 
-rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t timeout_ms,
-                     rio_tls_ctx_t *tls, const char *server_name,
-                     const rio_conn_callbacks_t *cbs, void *data) {
-    rio_conn_t *c = rio__conn_new(loop, cbs, data);
+/* What every dial does before it connects: the connection with the caller's reference, its dial
+ * timer and its TLS session. NULL when out of memory; a connection already closing when it failed. */
+static rio_conn_t *dial_start(rio_loop_t *loop, int unix_socket, uint64_t timeout_ms, rio_tls_ctx_t *tls,
+                              const char *server_name, const rio_conn_callbacks_t *cbs, void *data) {
+    rio_conn_t *c = rio__conn_new(loop, unix_socket, cbs, data);
     if (c == NULL) return NULL;
     rio_conn_retain(c); /* the caller's reference */
     c->state = RIO_DIALING;
-    c->port = port;
     if (atomic_load(&loop->stopping)) {
         /* Dialed from a callback while the loop stops: fail it now rather than keep the loop alive. */
         close_now(c, RIO_E_LOOP_STOPPED, "event loop stopped");
@@ -770,16 +778,22 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     }
     if (tls != NULL) {
         char err[RIO_ERRLEN];
-        if (rio__tls_attach(c, tls, 0, server_name ? server_name : host, err, sizeof(err)) != 0) {
-            close_now(c, RIO_E_TLS_CONFIG, err);
-            return c;
-        }
+        if (rio__tls_attach(c, tls, 0, server_name, err, sizeof(err)) != 0) close_now(c, RIO_E_TLS_CONFIG, err);
     }
+    return c;
+}
+
+rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t timeout_ms,
+                     rio_tls_ctx_t *tls, const char *server_name,
+                     const rio_conn_callbacks_t *cbs, void *data) {
+    rio_conn_t *c = dial_start(loop, 0, timeout_ms, tls, server_name ? server_name : host, cbs, data);
+    if (c == NULL || c->state != RIO_DIALING) return c;
+    c->port = port;
     struct addrinfo *numeric = numeric_address(host, port);
     if (numeric != NULL) {
         /* connect() runs inside uv_tcp_connect, so the address is not needed afterwards. */
         c->creq.data = c;
-        int rc = uv_tcp_connect(&c->creq, &c->tcp, numeric->ai_addr, on_connect);
+        int rc = uv_tcp_connect(&c->creq, &c->sock.tcp, numeric->ai_addr, on_connect);
         free(numeric);
         if (rc != 0) {
             char msg[RIO_ERRLEN];
@@ -813,6 +827,29 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
     return c;
 }
 
+rio_conn_t *rio_dial_unix(rio_loop_t *loop, const char *path, uint64_t timeout_ms,
+                          rio_tls_ctx_t *tls, const char *server_name,
+                          const rio_conn_callbacks_t *cbs, void *data) {
+    rio_conn_t *c = dial_start(loop, 1, timeout_ms, tls, server_name, cbs, data);
+    if (c == NULL || c->state != RIO_DIALING) return c;
+    if (tls != NULL && (server_name == NULL || server_name[0] == '\0')) {
+        /* A path names no host: without a name the certificate would be checked against nothing. */
+        close_now(c, RIO_E_TLS_CONFIG, "dial: TLS over a Unix socket needs a server name");
+        return c;
+    }
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+        char msg[RIO_ERRLEN];
+        snprintf(msg, sizeof(msg), "dial: socket path longer than %zu bytes: %s",
+                 sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, path);
+        close_now(c, UV_ENAMETOOLONG, msg);
+        return c;
+    }
+    c->creq.data = c;
+    /* Failures, synchronous ones included, arrive through on_connect. */
+    uv_pipe_connect(&c->creq, &c->sock.pipe, path, on_connect);
+    return c;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* accepted connections */
 
@@ -837,9 +874,24 @@ void rio_conn_stats(rio_conn_t *c, rio_conn_stats_t *out) {
 }
 
 int rio_conn_peer_address(rio_conn_t *c, char *buf, size_t len) {
+    if (is_unix(c)) {
+        if (len < 2) return UV_ENOBUFS;
+        size_t n = len - 1;
+        int rc = uv_pipe_getpeername(&c->sock.pipe, buf, &n);
+        if (rc != 0) return rc;
+        /* Go writes an abstract name with '@' for its leading NUL, and an unnamed peer (a dialing
+         * client) as "@" alone: so etcd logs it, and so do we.
+         * UNTESTED: a peer bound to an abstract name (no listener of ours binds one). */
+        if (n == 0 || buf[0] == '\0') {
+            buf[0] = '@';
+            n = n == 0 ? 1 : n;
+        }
+        buf[n] = '\0';
+        return 0;
+    }
     struct sockaddr_storage ss;
     int n = sizeof(ss);
-    int rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &n);
+    int rc = uv_tcp_getpeername(&c->sock.tcp, (struct sockaddr *)&ss, &n);
     if (rc != 0) return rc;
     char ip[64];
     int port;

@@ -67,8 +67,18 @@ struct rio_loop_s {
 /* Connection life: DIALING -> (HANDSHAKING) -> OPEN -> CLOSING -> CLOSED. */
 enum { RIO_DIALING, RIO_HANDSHAKING, RIO_OPEN, RIO_CLOSING, RIO_CLOSED };
 
-struct rio_conn_s {
+/* The socket under a connection or listener: TCP, or a Unix domain socket (libuv's pipe). Both
+ * are streams, so everything but binding, connecting and TCP's options goes through `stream`;
+ * `handle.type` tells them apart. */
+typedef union {
+    uv_handle_t handle;
+    uv_stream_t stream;
     uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} rio__socket_t;
+
+struct rio_conn_s {
+    rio__socket_t sock;
     uv_timer_t dial_timer;
     rio_loop_t *loop;
     atomic_int refs;
@@ -120,7 +130,7 @@ struct rio_conn_s {
 };
 
 struct rio_listener_s {
-    uv_tcp_t tcp;
+    rio__socket_t sock;
     rio_loop_t *loop;
     rio_tls_ctx_t *tls;
     const rio_listener_callbacks_t *cbs;
@@ -154,7 +164,8 @@ void rio__loop_schedule(rio_loop_t *loop, rio_conn_t *conn);
 void rio__loop_close_all(rio_loop_t *loop);
 
 /* conn.c */
-rio_conn_t *rio__conn_new(rio_loop_t *loop, const rio_conn_callbacks_t *cbs, void *data);
+/* A connection on a TCP socket, or on a Unix domain socket when `unix_socket` is set. */
+rio_conn_t *rio__conn_new(rio_loop_t *loop, int unix_socket, const rio_conn_callbacks_t *cbs, void *data);
 void rio__conn_process(rio_conn_t *conn);
 void rio__conn_start_accepted(rio_conn_t *conn, rio_tls_ctx_t *tls);
 void rio__conn_fail(rio_conn_t *conn, int status, const char *msg);

@@ -129,7 +129,7 @@ public final class HTTPClient: Sendable {
             throw HTTPClientError(.invalidURL, request: "\(request.method.rawValue) \(request.url)")
         }
         let pooledLoop = core.configuration.keepAlive && request.isReplayable
-            ? core.pool.peekLoop(HTTPConnectionPool.Key(host: url.host, port: url.port, tls: url.isTLS)) : nil
+            ? core.pool.peekLoop(HTTPConnectionPool.Key(url)) : nil
         guard let loop = pooledLoop ?? group?.next() else {
             throw HTTPClientError(.connectFailed, request: "\(request.method.rawValue) \(request.url)",
                                   detail: "the client has no event loop group for the async API")
@@ -169,7 +169,7 @@ public final class HTTPClient: Sendable {
     /// flight are not affected; an invalid URL closes none. Any thread.
     public func closeIdleConnections(to url: String) {
         guard let url = HTTPURL(url) else { return }
-        core.pool.closeAll(HTTPConnectionPool.Key(host: url.host, port: url.port, tls: url.isTLS))
+        core.pool.closeAll(HTTPConnectionPool.Key(url))
     }
 }
 
@@ -180,6 +180,7 @@ extension HTTPURL {
         self.isTLS = isTLS
         self.host = host
         self.port = port
+        self.unixSocketPath = nil
         self.authority = authority
         self.target = target
     }

@@ -25,7 +25,8 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
-        /// The URL is not `http://` or `https://` with a host, or `https` without a TLS context.
+        /// The URL is not `http://`, `https://`, `unix://` or `unixs://` with a host (and a port
+        /// from 1 to 65535), or is `https` or `unixs` without a TLS context.
         public static let invalidURL = Code(.invalidURL)
         /// Dialing failed (refused, unresolvable, TLS handshake): see ``HTTPClientError/ioError``.
         public static let connectFailed = Code(.connectFailed)

@@ -22,7 +22,9 @@ public struct HTTPClientRequest: Sendable {
 
     /// The method.
     public var method: HTTPRequest.Method
-    /// An `http://` or `https://` URL; the host may be an IPv6 address in brackets.
+    /// An `http://` or `https://` URL; the host may be an IPv6 address in brackets. `unix://` and
+    /// `unixs://` URLs are etcd's: HTTP or HTTPS over the Unix socket whose path is the URL's
+    /// `host:port` (relative to the working directory), the certificate checked against the host.
     public var url: String
     /// Header fields; `Host` comes from the URL unless set here. Framing fields are replaced.
     public var headerFields: HTTPFields

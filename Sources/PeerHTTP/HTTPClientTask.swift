@@ -109,7 +109,7 @@ public final class HTTPClientTask: @unchecked Sendable {
     }
 
     private func key() -> HTTPConnectionPool.Key {
-        HTTPConnectionPool.Key(host: url.host, port: url.port, tls: url.isTLS)
+        HTTPConnectionPool.Key(url)
     }
 
     private func dial() {
@@ -120,7 +120,8 @@ public final class HTTPClientTask: @unchecked Sendable {
         let tls: TLSContext?
         if url.isTLS {
             guard let context = core.configuration.tls else {
-                fail(HTTPClientError(.invalidURL, request: label, detail: "https needs a TLS context in the configuration"))
+                let scheme = url.unixSocketPath == nil ? "https" : "unixs"
+                fail(HTTPClientError(.invalidURL, request: label, detail: "\(scheme) needs a TLS context in the configuration"))
                 return
             }
             tls = context
@@ -129,9 +130,7 @@ public final class HTTPClientTask: @unchecked Sendable {
         }
         let conn = HTTPClientConnection(key: key(), loop: loop, core: core)
         connection = conn
-        conn.connection = Connection.dial(host: url.host, port: url.port, on: loop, tls: tls,
-                                          timeout: core.configuration.dialTimeout, liveness: core.configuration.tcpLiveness,
-                                          handler: conn) { [self] result in
+        let onOpen: (Result<Connection, RaftIOError>) -> Void = { [self] result in
             switch result {
             case .success:
                 conn.opened()
@@ -142,6 +141,15 @@ public final class HTTPClientTask: @unchecked Sendable {
                 connection = nil
                 fail(HTTPClientError(error.kind == .timedOut ? .timedOut : .connectFailed, request: label, ioError: error))
             }
+        }
+        if let path = url.unixSocketPath {
+            // etcd's unixs: the certificate must name the URL's host, as for https.
+            conn.connection = Connection.dial(unixSocket: path, on: loop, tls: tls, serverName: url.host,
+                                              timeout: core.configuration.dialTimeout, handler: conn, onOpen: onOpen)
+        } else {
+            conn.connection = Connection.dial(host: url.host, port: url.port, on: loop, tls: tls,
+                                              timeout: core.configuration.dialTimeout, liveness: core.configuration.tcpLiveness,
+                                              handler: conn, onOpen: onOpen)
         }
     }
 

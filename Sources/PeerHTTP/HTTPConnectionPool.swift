@@ -1,5 +1,5 @@
-// Idle keep-alive connections per host:port: a connection is in here only while no request uses
-// it, so the pool never hands out one that is in use.
+// Idle keep-alive connections per host:port (or Unix socket): a connection is in here only while
+// no request uses it, so the pool never hands out one that is in use.
 import RaftIO
 
 final class HTTPConnectionPool: Sendable {
@@ -7,6 +7,15 @@ final class HTTPConnectionPool: Sendable {
         var host: String
         var port: Int
         var tls: Bool
+        /// The Unix socket's path; nil for TCP.
+        var unixSocketPath: String?
+
+        init(_ url: HTTPURL) {
+            host = url.host
+            port = url.port
+            tls = url.isTLS
+            unixSocketPath = url.unixSocketPath
+        }
     }
 
     private let maxIdlePerHost: Int

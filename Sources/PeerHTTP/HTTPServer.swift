@@ -1,8 +1,8 @@
 // An HTTP/1.1 server on RaftIO: listeners, routes, connection cap, counters, graceful shutdown.
 //
-// Happy path: `route(...)` for each path, `start(host:port:tls:on:)` for each listener (TCP or
-// TLS) → accepted connections are served on the listener's loop by HTTPServerConnection, whose
-// handlers run on that loop with no task hop.
+// Happy path: `route(...)` for each path, `start(host:port:tls:on:)` or `start(unixSocket:tls:on:)`
+// for each listener (TCP or Unix socket, plain or TLS) → accepted connections are served on the
+// listener's loop by HTTPServerConnection, whose handlers run on that loop with no task hop.
 //
 // Failure modes: over `maxConnections` → 503 `Connection: close` and close at once, the others
 // unaffected. Everything per request is in HTTPServerConnection.swift.
@@ -165,7 +165,22 @@ public final class HTTPServer: Sendable {
         return listener.port
     }
 
-    /// The ports of the listeners, in the order they were started.
+    /// Listens on a Unix domain socket at `path` (as etcd's `unix://` and `unixs://` listeners:
+    /// whatever file is at `path` is removed first, and the socket file when the server shuts
+    /// down), with TLS when `tls` is given. Connections accepted there are served on `loop`. Safe
+    /// from any task.
+    /// - Throws: ``RaftIOError`` (`.bind` with the reason, `.configuration` for a client context).
+    public func start(unixSocket path: String, tls: TLSContext? = nil, on loop: EventLoop) async throws {
+        let core = self.core
+        let router = self.router
+        let onError = core.configuration.onRejectedConnection
+        let listener = try await Listener.bind(unixSocket: path, tls: tls, on: loop, onError: onError) { connection in
+            core.accept(connection, router: router.withLock { $0 })
+        }
+        listeners.withLock { $0.append(listener) }
+    }
+
+    /// The ports of the listeners, in the order they were started (0 for a Unix socket).
     public var ports: [Int] { listeners.withLock { $0.map(\.port) } }
 
     /// The server's counters now. Any thread.

@@ -1,21 +1,39 @@
-// A peer URL as etcd accepts it (`pkg/types/urls.go: NewURLs`, spec 1.1 "URL rules"): scheme http
-// or https, `host:port`, nothing after it. etcd also takes `unix` and `unixs`; we dial TCP only,
-// so those are refused with a message that says so rather than failing later at dial time.
+// A peer URL as etcd accepts it (`pkg/types/urls.go: NewURLs`, spec 1.1 "URL rules"): scheme http,
+// https, unix or unixs, `host:port`, nothing after it.
+//
+// unix and unixs are HTTP and HTTPS over a Unix domain socket whose path is the URL's `host:port`,
+// relative to the working directory (`unix://localhost:2380` is the file `localhost:2380`; a URL
+// cannot hold a `/`, so the path is never absolute): etcd listens there (pkg/transport
+// listener.go: newListener) and dials there (transport.go: unixTransport), and for unixs checks the
+// certificate against the host (`localhost`), as for https. etcd also takes port 0 or a port with
+// leading zeros for unix; we take 1 to 65535 written plainly, as for TCP.
 
-/// One peer URL: `http://host:port` or `https://host:port`, IPv6 hosts in brackets.
+/// One peer URL: `http://host:port`, `https://host:port`, or the same over a Unix socket,
+/// `unix://host:port` and `unixs://host:port`; IPv6 hosts in brackets.
 ///
 /// Its ``description`` is the text etcd derives from the URL, which is what etcd sorts, sends in
 /// `X-PeerURLs` and hashes into member IDs.
 public struct PeerURL: Hashable, Comparable, Sendable, CustomStringConvertible {
-    /// `http` or `https`, lower case.
+    /// `http`, `https`, `unix` or `unixs`, lower case.
     public let scheme: String
-    /// The host as written, without brackets for IPv6 (`127.0.0.1`, `localhost`, `::1`).
+    /// The host as written, without brackets for IPv6 (`127.0.0.1`, `localhost`, `::1`). Over TLS
+    /// the name the peer's certificate must carry, also for `unixs`.
     public let host: String
-    /// The TCP port.
+    /// The TCP port; for `unix` and `unixs`, part of the socket's path.
     public let port: UInt16
 
-    /// Whether connections to this URL use TLS (`https`).
-    public var isTLS: Bool { scheme == "https" }
+    /// Whether connections to this URL use TLS (`https` and `unixs`).
+    public var isTLS: Bool { scheme == "https" || scheme == "unixs" }
+
+    /// Whether this URL names a Unix domain socket (`unix` and `unixs`).
+    public var isUnixSocket: Bool { scheme == "unix" || scheme == "unixs" }
+
+    /// For `unix` and `unixs`, the socket's path as etcd forms it: the URL's `host:port`
+    /// (`localhost:2380`, `[::1]:2380`), relative to the working directory. Nil for TCP.
+    public var unixSocketPath: String? {
+        guard isUnixSocket else { return nil }
+        return "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
 
     /// `scheme://host:port`, IPv6 in brackets (`http://[::1]:2380`).
     public var description: String {
@@ -26,20 +44,18 @@ public struct PeerURL: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Parses one URL. Leading and trailing spaces are ignored, as etcd does.
     ///
     /// - Throws: ``RaftHTTPError`` with code ``RaftHTTPError/Code/invalidPeerURL`` naming the rule
-    ///   broken: the scheme is not http or https (unix sockets are not supported), the address is
-    ///   not `host:port`, or the URL has a path, query, fragment or user info.
+    ///   broken: the scheme is not http, https, unix or unixs, the address is not `host:port`, or
+    ///   the URL has a path, query, fragment or user info.
     public init(parsing text: some StringProtocol) throws(RaftHTTPError) {
         let input = String(text).trimmingASCIISpaces()
         guard let separator = input.range(of: "://") else {
-            throw .invalidPeerURL(input, "URL scheme must be http or https")
+            throw .invalidPeerURL(input, "URL scheme must be http, https, unix, or unixs")
         }
         let scheme = input[..<separator.lowerBound].lowercased()
         switch scheme {
-        case "http", "https": break
-        case "unix", "unixs":
-            throw .invalidPeerURL(input, "unix socket peer URLs are not supported; use http or https")
+        case "http", "https", "unix", "unixs": break
         default:
-            throw .invalidPeerURL(input, "URL scheme must be http or https")
+            throw .invalidPeerURL(input, "URL scheme must be http, https, unix, or unixs")
         }
         let rest = input[separator.upperBound...]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex

@@ -12,20 +12,23 @@ extension PeerMember {
         /// `--initial-cluster` and `--initial-cluster-token`, parsed, with every ID computed.
         public var initialCluster: InitialCluster
         /// `--listen-peer-urls`: where the peer port listens (`http` or `https`; host `0.0.0.0`
-        /// or an address of this machine).
+        /// or an address of this machine; or `unix` and `unixs`, a Unix socket whose path is the
+        /// URL's `host:port`, relative to the working directory, as etcd's).
         public var listenPeerURLs: [PeerURL]
         /// `--initial-advertise-peer-urls`: the URLs peers reach us at, sent as `X-PeerURLs`.
         /// They must be the URLs ``initialCluster`` gives ``name``: etcd hashes them into our ID.
         public var advertisePeerURLs: [PeerURL]
-        /// `--peer-cert-file`: our certificate, served on `https` listeners and presented when
-        /// dialing `https` peers.
+        /// `--peer-cert-file`: our certificate, served on `https` and `unixs` listeners and
+        /// presented when dialing `https` and `unixs` peers.
         public var peerCertFile: String?
         /// `--peer-key-file`: the certificate's private key.
         public var peerKeyFile: String?
         /// `--peer-trusted-ca-file`: the CA that peers' certificates must chain to.
         public var peerTrustedCAFile: String?
-        /// `--peer-client-cert-auth`: demand a client certificate on `https` listeners. As in
-        /// etcd, a trusted CA file demands one too.
+        /// `--peer-client-cert-auth`: demand a client certificate on `https` and `unixs` listeners.
+        /// As in etcd, a trusted CA file demands one too. Over `unixs` a client certificate with
+        /// SANs is refused unless the SAN check is skipped (etcd's: a Unix socket's client has no
+        /// address to check them against).
         public var peerClientCertAuth: Bool
         /// The rest of etcd's peer TLS flags: CRL, allowed CN or host name, client SAN check, cipher
         /// suites and versions, auto TLS, a separate client certificate.
@@ -122,12 +125,12 @@ extension PeerMember {
             }
             guard !listenPeerURLs.isEmpty else { throw .invalidFlag("--listen-peer-urls", "no URL given") }
             if listenPeerURLs.contains(where: \.isTLS), peerCertFile == nil || peerKeyFile == nil, !peerTLS.autoTLS {
-                throw .invalidFlag("--listen-peer-urls", "an https URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
+                throw .invalidFlag("--listen-peer-urls", "an https or unixs URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
             }
             try peerTLS.validate()
             self.peerTLS = peerTLS
             if let bad = listenMetricsURLs.first(where: \.isTLS) {
-                throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http")
+                throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http (or unix)")
             }
             self.dataDirectory = dataDirectory
             self.name = name

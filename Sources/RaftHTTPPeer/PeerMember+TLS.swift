@@ -145,11 +145,12 @@ extension PeerMember.Configuration {
 
     /// etcd's "rejected connection" line for a peer refused on our listener, at most one a second
     /// (a refused member redials ten times a second): the count of lines left out rides on the next.
-    func rejectionLogger() -> @Sendable (RaftIOError) -> Void {
+    /// `now` is the clock (tests pass a manual one).
+    func rejectionLogger(now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) -> @Sendable (RaftIOError) -> Void {
         let logger = self.logger
         let limiter = RejectionLimiter()
         return { error in
-            guard let suppressed = limiter.admit(now: .now) else { return }
+            guard let suppressed = limiter.admit(now: now()) else { return }
             var metadata: Logger.Metadata = ["remote-addr": "\(error.remoteAddress ?? "")", "error": "\(error.message)"]
             if suppressed > 0 { metadata["suppressed"] = "\(suppressed)" }
             logger.warning("rejected connection", metadata: metadata)
@@ -157,8 +158,6 @@ extension PeerMember.Configuration {
     }
 }
 
-// UNTESTED: the one-line-a-second limit and its `suppressed` count (no manual clock is threaded
-// through PeerMember yet; the tests see the first line only).
 /// One line a second; counts the ones it refused since the last.
 private final class RejectionLimiter: Sendable {
     // Sendable: the only state is behind the lock.

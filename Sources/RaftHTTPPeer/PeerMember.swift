@@ -29,7 +29,7 @@ public final class PeerMember: Sendable {
     public let transport: Transport
     /// Where its metrics live; `/metrics` serves this registry.
     public let registry: PrometheusCollectorRegistry
-    /// The ports the peer listeners bound, in `--listen-peer-urls` order.
+    /// The ports the peer listeners bound, in `--listen-peer-urls` order (0 for a Unix socket).
     public let peerPorts: [Int]
     /// The ports the `--listen-metrics-urls` listeners bound.
     public let metricsPorts: [Int]
@@ -123,8 +123,7 @@ public final class PeerMember: Sendable {
         do {
             for url in configuration.listenPeerURLs {
                 do {
-                    peerPorts.append(try await server.start(host: url.host, port: Int(url.port), tls: url.isTLS ? serverTLS : nil,
-                                                            on: group.next()))
+                    peerPorts.append(try await listen(server, on: url, tls: url.isTLS ? serverTLS : nil, loop: group.next()))
                 } catch { throw PeerMemberError.listen(url.description, "\(error)") }
             }
             if !configuration.listenMetricsURLs.isEmpty {
@@ -133,7 +132,7 @@ public final class PeerMember: Sendable {
                 servers.append(metricsServer)
                 for url in configuration.listenMetricsURLs {
                     do {
-                        metricsPorts.append(try await metricsServer.start(host: url.host, port: Int(url.port), on: group.next()))
+                        metricsPorts.append(try await listen(metricsServer, on: url, tls: nil, loop: group.next()))
                     } catch { throw PeerMemberError.listen(url.description, "\(error)") }
                 }
             }
@@ -167,6 +166,16 @@ public final class PeerMember: Sendable {
         return PeerMember(configuration: configuration, raft: raft, transport: transport, registry: registry,
                           peerPorts: peerPorts, metricsPorts: metricsPorts, group: group, servers: servers,
                           clusterVersionFollower: follower)
+    }
+
+    /// Listens on `url`'s address, or on its Unix socket (`unix://` and `unixs://`, the path relative
+    /// to the working directory, as etcd's); returns the port bound, 0 for a Unix socket.
+    private static func listen(_ server: HTTPServer, on url: PeerURL, tls: TLSContext?, loop: EventLoop) async throws -> Int {
+        if let path = url.unixSocketPath {
+            try await server.start(unixSocket: path, tls: tls, on: loop)
+            return 0
+        }
+        return try await server.start(host: url.host, port: Int(url.port), tls: tls, on: loop)
     }
 
     /// Stops the member: closes every peer connection, the listeners and the loop. Idempotent;

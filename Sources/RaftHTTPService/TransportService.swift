@@ -38,17 +38,29 @@ import ServiceLifecycle
 public final class TransportService: Service, Sendable {
     /// Where the server listens.
     public struct Listener: Sendable {
-        /// An address of this machine ("0.0.0.0" for every IPv4 address).
+        /// An address of this machine ("0.0.0.0" for every IPv4 address); ignored for a Unix socket.
         public var host: String
         /// The port; 0 binds a free one (see ``TransportService/boundPorts()``).
         public var port: Int
-        /// TLS for `https` peer URLs; nil for plain `http`.
+        /// For etcd's `unix://` and `unixs://` peer URLs: the socket's path (the URL's `host:port`,
+        /// relative to the working directory). Nil for TCP.
+        public var unixSocketPath: String?
+        /// TLS for `https` and `unixs` peer URLs; nil for plain `http` and `unix`.
         public var tls: TLSContext?
 
         /// A listener on `host:port`, with TLS when `tls` is given.
         public init(host: String, port: Int, tls: TLSContext? = nil) {
             self.host = host
             self.port = port
+            self.tls = tls
+        }
+
+        /// A listener on the Unix socket at `path` (a stale file there is removed first, the socket
+        /// file when the service stops), with TLS when `tls` is given. Its bound port is 0.
+        public init(unixSocket path: String, tls: TLSContext? = nil) {
+            self.host = ""
+            self.port = 0
+            self.unixSocketPath = path
             self.tls = tls
         }
     }
@@ -95,7 +107,12 @@ public final class TransportService: Service, Sendable {
         do {
             var ports: [Int] = []
             for listener in listeners {
-                ports.append(try await server.start(host: listener.host, port: listener.port, tls: listener.tls, on: group.next()))
+                if let path = listener.unixSocketPath {
+                    try await server.start(unixSocket: path, tls: listener.tls, on: group.next())
+                    ports.append(0)
+                } else {
+                    ports.append(try await server.start(host: listener.host, port: listener.port, tls: listener.tls, on: group.next()))
+                }
             }
             for (id, urls) in peers.sorted(by: { $0.key < $1.key }) {
                 try transport.addPeer(id, urls: urls)

@@ -1,6 +1,6 @@
 import CRaftIO
 
-/// A TCP connection, with or without TLS, owned by one ``EventLoop``.
+/// A TCP or Unix domain socket connection, with or without TLS, owned by one ``EventLoop``.
 ///
 /// - Reading: either install a ``ConnectionHandler`` (its methods run on the loop thread with no
 ///   task hop), or use ``read()`` from a task, which buffers at most ``inboundHighWater`` bytes before
@@ -85,21 +85,45 @@ public final class Connection: @unchecked Sendable {
                             serverName: String? = nil, timeout: Duration = .seconds(5),
                             liveness: TCPLiveness? = nil, handler: (any ConnectionHandler)? = nil,
                             onOpen: @escaping (Result<Connection, RaftIOError>) -> Void) -> Connection {
+        dial(on: loop, tls: tls, liveness: liveness, handler: handler, address: "\(host):\(port)", onOpen: onOpen) { me in
+            rio_dial(loop.raw, host, Int32(clamping: port), timeout.milliseconds, tls?.raw, serverName ?? host,
+                     callbackTable.pointer, me)
+        }
+    }
+
+    /// Dials the Unix domain socket at `path` (absolute, or relative to the working directory; at
+    /// most 107 bytes) from the loop thread, as ``dial(host:port:on:tls:serverName:timeout:liveness:handler:onOpen:)``
+    /// dials TCP. With `tls`, `serverName` is required: the server's certificate must name it, as
+    /// it must name the host of a TCP dial (etcd uses the host of a `unixs://host:port` URL). A
+    /// missing socket file fails with `uv_pipe_connect(): no such file or directory`, one nobody
+    /// listens on with ``RaftIOError/Kind/connectionRefused``. Loop thread only.
+    public static func dial(unixSocket path: String, on loop: EventLoop, tls: TLSContext? = nil,
+                            serverName: String? = nil, timeout: Duration = .seconds(5),
+                            handler: (any ConnectionHandler)? = nil,
+                            onOpen: @escaping (Result<Connection, RaftIOError>) -> Void) -> Connection {
+        dial(on: loop, tls: tls, liveness: nil, handler: handler, address: path, onOpen: onOpen) { me in
+            rio_dial_unix(loop.raw, path, timeout.milliseconds, tls?.raw, serverName, callbackTable.pointer, me)
+        }
+    }
+
+    /// What both dials share: the connection object, its retained context for C, and `start`,
+    /// which makes the C dial with that context.
+    private static func dial(on loop: EventLoop, tls: TLSContext?, liveness: TCPLiveness?, handler: (any ConnectionHandler)?,
+                             address: String, onOpen: @escaping (Result<Connection, RaftIOError>) -> Void,
+                             start: (UnsafeMutableRawPointer) -> OpaquePointer?) -> Connection {
         loop.assertInLoop()
         let connection = Connection(loop: loop, raw: nil)
         connection.handler = handler ?? connection.inbound
         connection.onOpen = onOpen
         tls?.reloadIfChanged() // certificate, CA or CRL files replaced since the last handshake
         let me = Unmanaged.passRetained(connection).toOpaque() // released by on_close
-        let raw = rio_dial(loop.raw, host, Int32(clamping: port), timeout.milliseconds, tls?.raw,
-                           serverName ?? host, callbackTable.pointer, me)
-        if let raw {
+        if let raw = start(me) {
             connection.raw = raw
             if let liveness { try? connection.setTCPLiveness(liveness) } // only stored while dialing
         } else {
             Unmanaged<Connection>.fromOpaque(me).release()
             connection.onOpen = nil
-            onOpen(.failure(RaftIOError(kind: .io, message: "dial \(host):\(port): out of memory")))
+            onOpen(.failure(RaftIOError(kind: .io, message: "dial \(address): out of memory")))
         }
         return connection
     }
@@ -114,14 +138,34 @@ public final class Connection: @unchecked Sendable {
                                serverName: String? = nil, timeout: Duration = .seconds(5),
                                liveness: TCPLiveness? = nil,
                                handler: (any ConnectionHandler & Sendable)? = nil) async throws -> Connection {
+        try await connect(on: loop) { onOpen in
+            Connection.dial(host: host, port: port, on: loop, tls: tls, serverName: serverName, timeout: timeout,
+                            liveness: liveness, handler: handler, onOpen: onOpen)
+        }
+    }
+
+    /// Dials the Unix domain socket at `path` and returns the connection once it is open (and,
+    /// with TLS, the handshake done). See ``dial(unixSocket:on:tls:serverName:timeout:handler:onOpen:)``.
+    ///
+    /// - Throws: ``RaftIOError`` as ``connect(host:port:on:tls:serverName:timeout:liveness:handler:)``
+    ///   does; `.configuration` for TLS without a `serverName`.
+    public static func connect(unixSocket path: String, on loop: EventLoop, tls: TLSContext? = nil,
+                               serverName: String? = nil, timeout: Duration = .seconds(5),
+                               handler: (any ConnectionHandler & Sendable)? = nil) async throws -> Connection {
+        try await connect(on: loop) { onOpen in
+            Connection.dial(unixSocket: path, on: loop, tls: tls, serverName: serverName, timeout: timeout,
+                            handler: handler, onOpen: onOpen)
+        }
+    }
+
+    private static func connect(on loop: EventLoop,
+                                dial: @escaping @Sendable (@escaping (Result<Connection, RaftIOError>) -> Void) -> Connection)
+        async throws -> Connection {
         let box = Locked<Connection?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Connection, any Error>) in
                 let accepted = loop.execute {
-                    let c = Connection.dial(host: host, port: port, on: loop, tls: tls, serverName: serverName,
-                                            timeout: timeout, liveness: liveness, handler: handler) { result in
-                        cont.resume(with: result.mapError { $0 as any Error })
-                    }
+                    let c = dial { result in cont.resume(with: result.mapError { $0 as any Error }) }
                     box.withLock { $0 = c }
                 }
                 if !accepted { cont.resume(throwing: RaftIOError.eventLoopStopped()) }
@@ -365,10 +409,11 @@ public final class Connection: @unchecked Sendable {
                           socketWrites: s.write_calls, appWrites: s.app_writes)
     }
 
-    /// The peer's address as `ip:port`. Loop thread only, while open.
+    /// The peer's address as `ip:port`; on a Unix socket the path the peer is bound to, or `@` for
+    /// an unnamed one (every dialing client), as Go and so etcd print it. Loop thread only, while open.
     public var remoteAddress: String? {
         guard let raw else { return nil }
-        var buf = [CChar](repeating: 0, count: 80)
+        var buf = [CChar](repeating: 0, count: 128)
         return rio_conn_peer_address(raw, &buf, buf.count) == 0 ? cString(buf) : nil
     }
 

@@ -1,6 +1,6 @@
 import CRaftIO
 
-/// A listening TCP socket (optionally TLS) on one ``EventLoop``.
+/// A listening TCP or Unix domain socket (optionally TLS) on one ``EventLoop``.
 ///
 /// Each accepted connection is handed to the `accept` closure on the loop thread once it is open
 /// (with TLS: once the handshake succeeded). Set a handler there with
@@ -12,10 +12,12 @@ public final class Listener: @unchecked Sendable {
 
     /// The loop that accepts.
     public let loop: EventLoop
-    /// The address bound.
+    /// The address bound: a numeric IP address, or the path of a Unix domain socket.
     public let host: String
-    /// The port bound (the one the kernel picked when 0 was asked for).
+    /// The port bound (the one the kernel picked when 0 was asked for); 0 for a Unix socket.
     public private(set) var port: Int = 0
+    /// Whether this listens on a Unix domain socket (at the path ``host``).
+    public let isUnixSocket: Bool
 
     // MARK: loop thread only
     private var raw: OpaquePointer?
@@ -26,10 +28,11 @@ public final class Listener: @unchecked Sendable {
     // MARK: any thread, under the lock
     private let closeState = Locked<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
-    private init(loop: EventLoop, host: String, tls: TLSContext?, accept: @escaping @Sendable (Connection) -> Void,
-                 onError: (@Sendable (RaftIOError) -> Void)?) {
+    private init(loop: EventLoop, host: String, isUnixSocket: Bool, tls: TLSContext?,
+                 accept: @escaping @Sendable (Connection) -> Void, onError: (@Sendable (RaftIOError) -> Void)?) {
         self.loop = loop
         self.host = host
+        self.isUnixSocket = isUnixSocket
         self.tls = tls
         self.accept = accept
         self.onError = onError
@@ -40,21 +43,41 @@ public final class Listener: @unchecked Sendable {
                               liveness: TCPLiveness? = nil,
                               on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
                               accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
-        loop.assertInLoop()
-        if let tls, tls.role != .server {
-            throw RaftIOError(kind: .configuration, message: "listen: the TLS context was made for clients, not servers")
+        let unbound = Listener(loop: loop, host: host, isUnixSocket: false, tls: tls, accept: accept, onError: onError)
+        let listener = try start(unbound) { me, err in
+            rio_listen(loop.raw, host, Int32(clamping: port), Int32(clamping: backlog), tls?.raw, listenerCallbacks.pointer, me,
+                       &err, err.count)
         }
-        let listener = Listener(loop: loop, host: host, tls: tls, accept: accept, onError: onError)
-        let me = Unmanaged.passRetained(listener).toOpaque() // released by on_close
-        var err = [CChar](repeating: 0, count: Int(RIO_ERRLEN))
-        guard let raw = rio_listen(loop.raw, host, Int32(clamping: port), Int32(clamping: backlog), tls?.raw,
-                                   listenerCallbacks.pointer, me, &err, err.count) else {
-            Unmanaged<Listener>.fromOpaque(me).release()
-            throw RaftIOError(kind: .bind, message: cString(err))
-        }
-        if let liveness {
+        if let liveness, let raw = listener.raw {
             var options = liveness.raw
             rio_listener_set_liveness(raw, &options)
+        }
+        return listener
+    }
+
+    /// Listens on a Unix domain socket on the loop thread. See ``bind(unixSocket:backlog:tls:on:onError:accept:)``.
+    public static func listen(unixSocket path: String, backlog: Int = 511, tls: TLSContext? = nil,
+                              on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
+                              accept: @escaping @Sendable (Connection) -> Void) throws(RaftIOError) -> Listener {
+        let unbound = Listener(loop: loop, host: path, isUnixSocket: true, tls: tls, accept: accept, onError: onError)
+        return try start(unbound) { me, err in
+            rio_listen_unix(loop.raw, path, Int32(clamping: backlog), tls?.raw, listenerCallbacks.pointer, me, &err, err.count)
+        }
+    }
+
+    /// What both listens share: checks, the retained context for C, and `open`, which makes the C
+    /// listener with that context (filling the error text when it fails).
+    private static func start(_ listener: Listener,
+                              open: (UnsafeMutableRawPointer, inout [CChar]) -> OpaquePointer?) throws(RaftIOError) -> Listener {
+        listener.loop.assertInLoop()
+        if let tls = listener.tls, tls.role != .server {
+            throw RaftIOError(kind: .configuration, message: "listen: the TLS context was made for clients, not servers")
+        }
+        let me = Unmanaged.passRetained(listener).toOpaque() // released by on_close
+        var err = [CChar](repeating: 0, count: Int(RIO_ERRLEN))
+        guard let raw = open(me, &err) else {
+            Unmanaged<Listener>.fromOpaque(me).release()
+            throw RaftIOError(kind: .bind, message: cString(err))
         }
         listener.raw = raw
         listener.port = Int(rio_listener_port(raw))
@@ -75,7 +98,23 @@ public final class Listener: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting. Open connections are not affected. Any thread; idempotent.
+    /// Listens on a Unix domain socket at `path` (absolute, or relative to the working directory;
+    /// 1 to 107 bytes) and starts accepting. Safe from any task. As etcd does, whatever file is at
+    /// `path` is removed first (a socket left by a process that died), and the socket file is
+    /// removed when the listener closes. An accepted connection's ``Connection/remoteAddress`` is `@` (an
+    /// unnamed client socket, as Go prints it).
+    /// - Throws: ``RaftIOError/Kind/bind`` with the reason (path too long, directory missing or
+    ///   not writable, ...).
+    public static func bind(unixSocket path: String, backlog: Int = 511, tls: TLSContext? = nil,
+                            on loop: EventLoop, onError: (@Sendable (RaftIOError) -> Void)? = nil,
+                            accept: @escaping @Sendable (Connection) -> Void) async throws -> Listener {
+        try await loop.submit {
+            try Listener.listen(unixSocket: path, backlog: backlog, tls: tls, on: loop, onError: onError, accept: accept)
+        }
+    }
+
+    /// Stops accepting (a Unix socket's file is removed). Open connections are not affected. Any
+    /// thread; idempotent.
     public func close() {
         loop.executeSoon { [self] in
             if let raw { rio_listener_close(raw) }
@@ -96,7 +135,7 @@ public final class Listener: @unchecked Sendable {
 
     fileprivate func didAccept(_ conn: OpaquePointer) -> UnsafeMutableRawPointer {
         tls?.reloadIfChanged() // C attaches the TLS session after this returns: it gets the new files
-        var buf = [CChar](repeating: 0, count: 80)
+        var buf = [CChar](repeating: 0, count: 128)
         let remote = rio_conn_peer_address(conn, &buf, buf.count) == 0 ? cString(buf) : nil
         let checkAddress = tls?.configuration.verifyClientAddress ?? false
         return Connection.accepted(raw: conn, loop: loop) { [self] result in
@@ -113,8 +152,8 @@ public final class Listener: @unchecked Sendable {
     /// etcd's `checkCertSAN`, after the handshake: pass, refuse, or resolve names off the loop
     /// (reading paused meanwhile, so nothing reaches the connection before it is handed over).
     private func verifyClientAddress(_ connection: Connection, remote: String?) {
-        let ip = remote.map(ClientAddressCheck.host(of:)) ?? ""
-        switch ClientAddressCheck.verdict(certificate: connection.peerCertificate, remoteIP: ip) {
+        let address = remote ?? ""
+        switch ClientAddressCheck.verdict(certificate: connection.peerCertificate, remoteAddress: address) {
         case .pass:
             accept(connection)
         case .refuse(let message):
@@ -122,7 +161,7 @@ public final class Listener: @unchecked Sendable {
         case .resolve(let names):
             guard let raw = connection.raw else { return }
             rio_conn_read_stop(raw)
-            ClientAddressCheck.resolveOffLoop(ip: ip, names: names) { [self] failure in
+            ClientAddressCheck.resolveOffLoop(ip: ClientAddressCheck.host(of: address) ?? "", names: names) { [self] failure in
                 loop.executeSoon { [self] in
                     if let failure {
                         refuse(connection, remote: remote, failure)

@@ -29,7 +29,7 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Initial cluster token for the etcd cluster during bootstrap.")
     var initialClusterToken = "etcd-cluster"
 
-    @Option(name: .customLong("listen-peer-urls"), help: "List of URLs to listen on for peer traffic, comma-separated.")
+    @Option(name: .customLong("listen-peer-urls"), help: "List of URLs to listen on for peer traffic, comma-separated (http, https, or unix/unixs: a Unix socket named host:port in the working directory).")
     var listenPeerURLs = "http://localhost:2380"
 
     @Option(name: .customLong("initial-advertise-peer-urls"), help: "This member's peer URLs to advertise to the rest of the cluster, comma-separated.")

@@ -93,6 +93,7 @@ final class EtcdHarness: @unchecked Sendable {
     let clientPorts: [Int] // a, b
     let dataDir: String
     let tls: Bool
+    let unixSockets: Bool
     private(set) var etcds: [ChildProcess] = []
     /// The release each etcd runs now.
     private(set) var releases: [EtcdRelease]
@@ -100,17 +101,20 @@ final class EtcdHarness: @unchecked Sendable {
     let certificates = TestCertificates.shared
 
     var names: [String] { ["a", "b", "swift"] }
-    func peerURL(_ i: Int) -> String { "\(scheme)://127.0.0.1:\(peerPorts[i])" }
+    func peerURL(_ i: Int) -> String { "\(scheme)://\(unixSockets ? "localhost" : "127.0.0.1"):\(peerPorts[i])" }
     var initialCluster: String { (0..<3).map { "\(names[$0])=\(peerURL($0))" }.joined(separator: ",") }
     var clientEndpoints: String { clientPorts.map { "http://127.0.0.1:\($0)" }.joined(separator: ",") }
 
     /// Starts `a` and `b` (as `releases`) and waits until they have elected a leader.
     /// `etcdFlags` are added to both etcds' command lines (with `tls`: the peer TLS checks).
-    init(tls: Bool = false, snapshotCount: Int? = nil, etcdFlags: [String] = [],
+    /// With `unixSockets`, every peer URL is `unix://localhost:<n>` (`unixs` with `tls`): socket
+    /// files in the working directory, which the etcds share with this process.
+    init(tls: Bool = false, unixSockets: Bool = false, snapshotCount: Int? = nil, etcdFlags: [String] = [],
          releases: [EtcdRelease] = [.v3_4, .v3_4]) async throws {
         self.tls = tls
+        self.unixSockets = unixSockets
         self.releases = releases
-        scheme = tls ? "https" : "http"
+        scheme = (unixSockets ? "unix" : "http") + (tls ? "s" : "")
         token = "interop-\(UInt32.random(in: 0...UInt32.max))"
         peerPorts = (0..<3).map { _ in freePort() }
         clientPorts = (0..<2).map { _ in freePort() }
@@ -158,10 +162,14 @@ final class EtcdHarness: @unchecked Sendable {
         }
     }
 
-    /// Kills both etcds and removes their data. Idempotent.
+    /// Kills both etcds and removes their data (and their socket files, which etcd leaves behind
+    /// when killed). Idempotent.
     func stop() {
         for e in etcds { e.stop() }
         try? FileManager.default.removeItem(atPath: dataDir)
+        if unixSockets {
+            for i in 0..<2 { try? FileManager.default.removeItem(atPath: "localhost:\(peerPorts[i])") }
+        }
     }
 
     deinit { stop() }

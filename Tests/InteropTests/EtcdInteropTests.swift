@@ -99,6 +99,37 @@ struct EtcdInteropTests {
         }
     }
 
+    // 3.4.23 only: two etcd 3.5.1 members on unixs:// do not form a cluster between themselves
+    // (each one's prober reports "tls: first record does not look like a TLS handshake").
+    @Test("over unixs:// sockets with mutual TLS and etcd's --experimental-peer-skip-client-san-verification: streams up both ways, traffic answered, our socket file removed on stop",
+          arguments: [EtcdRelease.v3_4])
+    func unixSockets(release: EtcdRelease) async throws {
+        try await ResourceGate.shared {
+            // Without the skip flag etcd 3.4 refuses every client certificate with SANs on a Unix
+            // socket ("address @: missing port in address"), its own members' too: the flag is how
+            // etcd runs unixs:// with client certificates, and so is ours.
+            let harness = try await EtcdHarness(tls: true, unixSockets: true,
+                                                etcdFlags: ["--experimental-peer-skip-client-san-verification"],
+                                                releases: [release, release])
+            defer { harness.stop() }
+            #expect(harness.peerURL(2).hasPrefix("unixs://localhost:"))
+            let (logger, logs) = CapturingLogHandler.logger(level: .info)
+            let member = try await PeerMember.start(configuration: try harness.memberConfiguration(
+                logger: logger, peerTLS: .init(skipClientSANVerification: true)))
+            let path = try #require(member.configuration.listenPeerURLs.first?.unixSocketPath)
+            do {
+                #expect(FileManager.default.fileExists(atPath: path))
+                try await harness.expectStreamsUp(member, logs)
+                try await harness.expectLeaderTraffic(member)
+                await member.stop()
+            } catch {
+                await member.stop()
+                throw error
+            }
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+
     @Test("a member with the wrong cluster token is refused with 412 cluster ID mismatch, logged at most once a second, redialed no faster than the retry frequency",
           arguments: EtcdRelease.installed)
     func wrongClusterToken(release: EtcdRelease) async throws {

@@ -74,6 +74,55 @@ struct ClientTests {
         }
     }
 
+    @Test("unix:// and unixs:// URLs, as etcd's: the socket file host:port, Host host:port, the certificate checked against the host")
+    func unixSocketURLs() async throws {
+        try await withEventLoop { group in
+            let certs = TestCertificates.shared
+            let server = HTTPServer()
+            server.route(.get, "/where") { request, response in
+                response.respond(HTTPResponse(status: .ok), body: Array("\(request.request.authority ?? "-") \(request.path)".utf8))
+            }
+            // etcd's URLs name a file in the working directory: unix://localhost:<n> is "localhost:<n>".
+            let plain = "localhost:\(freePort())", secure = "localhost:\(freePort())"
+            try await server.start(unixSocket: plain, on: group.next())
+            try await server.start(unixSocket: secure, tls: try TLSContext(configuration: certs.server(clientAuth: .require), role: .server),
+                                   on: group.next())
+            #expect(server.ports == [0, 0])
+            let clientTLS = try TLSContext(configuration: certs.client(), role: .client)
+            let client = HTTPClient(configuration: .init(tls: clientTLS), eventLoopGroup: group)
+            for _ in 0..<2 {
+                let response = try await client.execute(HTTPClientRequest(url: "unix://\(plain)/where"))
+                #expect(String(decoding: try await response.body.collect(upTo: 1024), as: UTF8.self) == "\(plain) /where")
+            }
+            let tls = try await client.execute(HTTPClientRequest(url: "unixs://\(secure)/where"))
+            #expect(String(decoding: try await tls.body.collect(upTo: 1024), as: UTF8.self) == "\(secure) /where")
+            #expect(server.statistics.acceptedConnections == 2, "keep-alive reuses the unix connection")
+            // The name checked is the URL's host: a certificate for localhost and 127.0.0.1 does not
+            // pass for unixs://127.0.0.2:<n>, though the socket file is the same server's.
+            let misnamed = "127.0.0.2:\(freePort())"
+            try await server.start(unixSocket: misnamed, tls: try TLSContext(configuration: certs.server(), role: .server),
+                                   on: group.next())
+            do {
+                _ = try await client.execute(HTTPClientRequest(url: "unixs://\(misnamed)/where"))
+                Issue.record("a certificate without the URL's host passed")
+            } catch let error as HTTPClientError {
+                #expect(error.code == .connectFailed)
+                #expect("\(error)".contains("certificate verify failed"), "\(error)")
+            }
+            let noTLS = HTTPClient(eventLoopGroup: group)
+            do {
+                _ = try await noTLS.execute(HTTPClientRequest(url: "unixs://\(secure)/where"))
+                Issue.record("unixs without a TLS context was sent")
+            } catch let error as HTTPClientError {
+                #expect(error.code == .invalidURL)
+                #expect("\(error)".contains("unixs needs a TLS context in the configuration"), "\(error)")
+            }
+            client.closeIdleConnections()
+            await server.shutdown(deadline: .seconds(1))
+            #expect(![plain, secure, misnamed].contains { FileManager.default.fileExists(atPath: $0) })
+        }
+    }
+
     @Test("IPv6 URL in brackets, and a chunked request body streamed from a producer")
     func ipv6AndStreamedBody() async throws {
         try await withEventLoop { group in

@@ -16,10 +16,11 @@ struct PeerMemberTLSTests {
         var tls: PeerMember.TLSOptions
     }
 
-    /// Starts members `a` and `b` on fresh ports; returns them with each one's captured log.
-    func start(_ a: Member, _ b: Member) async throws -> [(PeerMember, CapturingLogHandler.Store)] {
+    /// Starts members `a` and `b` on fresh ports; returns them with each one's captured log. With
+    /// `unixSockets`, on `unixs://localhost:<n>`: the socket files in the working directory.
+    func start(_ a: Member, _ b: Member, unixSockets: Bool = false) async throws -> [(PeerMember, CapturingLogHandler.Store)] {
         let ports = [freePort(), freePort()]
-        let urls = ports.map { "https://127.0.0.1:\($0)" }
+        let urls = ports.map { unixSockets ? "unixs://localhost:\($0)" : "https://127.0.0.1:\($0)" }
         let cluster = try InitialCluster(parsing: "\(a.name)=\(urls[0]),\(b.name)=\(urls[1])", token: "tls-test")
         let dataRoot = NSTemporaryDirectory() + "rafthttp-peer-tls-\(UInt32.random(in: 0...UInt32.max))"
         var members: [(PeerMember, CapturingLogHandler.Store)] = []
@@ -76,6 +77,32 @@ struct PeerMemberTLSTests {
         for (m, _) in accepting { await m.stop() }
     }
 
+    @Test("over unixs:// with client certificate auth, a certificate with SANs is refused as etcd 3.4 refuses it; skipping the SAN check forms the cluster")
+    func unixsClientCertificates() async throws {
+        let refusing = try await start(Member(name: "a", cert: "server", tls: .init()), Member(name: "b", cert: "client", tls: .init()),
+                                       unixSockets: true)
+        try await eventually(.seconds(10), "a logs a rejected connection") {
+            refusing[0].1.lines.contains { $0.message == "rejected connection" }
+        }
+        let line = try #require(refusing[0].1.lines.first { $0.message == "rejected connection" })
+        // etcd 3.4.23: rejected connection from "@" (error "address @: missing port in address", ...)
+        #expect(line.metadata["error"] == "address @: missing port in address")
+        #expect(line.metadata["remote-addr"] == "@")
+        #expect(refusing.allSatisfy { $0.0.transport.activePeers == 0 })
+        for (m, _) in refusing { await m.stop() }
+
+        let accepting = try await start(Member(name: "a", cert: "server", tls: .init(skipClientSANVerification: true)),
+                                        Member(name: "b", cert: "client", tls: .init(skipClientSANVerification: true)),
+                                        unixSockets: true)
+        let paths = accepting.compactMap { $0.0.configuration.listenPeerURLs.first?.unixSocketPath }
+        #expect(paths.count == 2 && paths.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        try await eventually(.seconds(10), "both members see the other active") {
+            accepting.allSatisfy { $0.0.transport.activePeers == 1 }
+        }
+        for (m, _) in accepting { await m.stop() }
+        #expect(paths.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+    }
+
     @Test("conflicting TLS flags are refused at start with etcd's reasons")
     func conflictingFlags() throws {
         let cluster = try InitialCluster(parsing: "a=https://127.0.0.1:2380", token: "t")
@@ -97,7 +124,7 @@ struct PeerMemberTLSTests {
         #expect(configure(.init(cipherSuites: ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"], minimumVersion: .v1_3))
             == "invalid --cipher-suites: cipher suites cannot be configured when only TLS1.3 is enabled")
         #expect(configure(.init(), cert: nil)
-            == "invalid --listen-peer-urls: an https URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
+            == "invalid --listen-peer-urls: an https or unixs URL needs --peer-cert-file and --peer-key-file, or --peer-auto-tls")
         #expect(configure(.init(autoTLS: true), cert: nil) == nil)
     }
 }

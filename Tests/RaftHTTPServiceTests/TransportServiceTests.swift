@@ -13,14 +13,15 @@ import TestSupport
 struct TransportServiceTests {
     /// Two members, each a `TransportService` in its own `ServiceGroup`, as two servers would run.
     private static func member(id: UInt64, peers: [UInt64: [String]] = [:], raft: RecordingRaft,
-                               port: Int = 0) throws -> TransportService {
+                               port: Int = 0, unixSocket: String? = nil) throws -> TransportService {
         let group = try EventLoopGroup(loopCount: 1)
         var logger = Logger(label: "service-test-\(id)")
         logger.logLevel = .critical
         let configuration = Transport.Configuration(localID: id, clusterID: 0x5e, localURLs: [], logger: logger)
         return TransportService(transport: Transport(configuration: configuration, raft: raft, group: group),
                                 server: HTTPServer(), group: group,
-                                listeners: [.init(host: "127.0.0.1", port: port)], peers: peers,
+                                listeners: [unixSocket.map { .init(unixSocket: $0) } ?? .init(host: "127.0.0.1", port: port)],
+                                peers: peers,
                                 drainDeadline: .seconds(5), logger: logger)
     }
 
@@ -82,6 +83,35 @@ struct TransportServiceTests {
                 Self.openSockets() <= sockets
             }
             try await eventually(.seconds(30), "connection objects freed") { Connection.liveCount == connections }
+        }
+    }
+
+    @Test("two members on unix:// sockets (etcd's unix://localhost:<n>): streams come up; graceful shutdown removes the socket files")
+    func unixSockets() async throws {
+        try await ResourceGate.shared {
+            let files = ["localhost:\(freePort())", "localhost:\(freePort())"]
+            let raft2 = RecordingRaft()
+            let first = try Self.member(id: 1, peers: [2: ["unix://\(files[1])"]], raft: RecordingRaft(), unixSocket: files[0])
+            let second = try Self.member(id: 2, peers: [1: ["unix://\(files[0])"]], raft: raft2, unixSocket: files[1])
+            let groups = [Self.group(first), Self.group(second)]
+            let runs = groups.map { g in Task { try await g.run() } }
+            #expect(try await first.boundPorts() == [0])
+            #expect(try await second.boundPorts() == [0])
+            try await eventually(.seconds(10), "streams up both ways") {
+                first.transport.statistics(peer: 2)?.msgAppStreamAttached == true
+                    && second.transport.statistics(peer: 1)?.msgAppStreamAttached == true
+            }
+            var m = Message()
+            m.type = .msgApp
+            m.from = 1
+            m.to = 2
+            m.index = 7
+            first.transport.send([m])
+            try await raft2.wait(timeout: .seconds(10), "delivered") { $0.received.contains { $0.index == 7 } }
+            #expect(files.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+            for g in groups { await g.triggerGracefulShutdown() }
+            for r in runs { try await r.value }
+            #expect(!files.contains { FileManager.default.fileExists(atPath: $0) })
         }
     }
 

@@ -15,11 +15,26 @@ struct PeerURLTests {
         #expect(v6.description == "http://[::1]:2380")
     }
 
+    @Test("unix and unixs URLs name the socket file host:port, as etcd forms it; unixs is TLS against the host")
+    func unixSockets() throws {
+        let plain = try PeerURL(parsing: "unix://localhost:12345")
+        #expect((plain.scheme, plain.host, plain.port, plain.isTLS, plain.isUnixSocket) == ("unix", "localhost", 12345, false, true))
+        #expect(plain.unixSocketPath == "localhost:12345")
+        #expect(plain.description == "unix://localhost:12345")
+        let tls = try PeerURL(parsing: "UNIXS://member-1:2380")
+        #expect((tls.scheme, tls.host, tls.isTLS, tls.unixSocketPath) == ("unixs", "member-1", true, "member-1:2380"))
+        #expect(try PeerURL(parsing: "unixs://[::1]:2380").unixSocketPath == "[::1]:2380")
+        #expect(try PeerURL(parsing: "https://localhost:2380").unixSocketPath == nil)
+        // Sorted by text with the TCP URLs, as etcd does: "unix" after "https".
+        #expect(try PeerURL.parseList(["unix://a:1", "http://a:1"]).map(\.description) == ["http://a:1", "unix://a:1"])
+    }
+
     @Test("URLs etcd refuses are refused with the rule they break",
           arguments: [
-              ("ftp://127.0.0.1:2380", "URL scheme must be http or https"),
-              ("127.0.0.1:2380", "URL scheme must be http or https"),
-              ("unix://member.sock:1", "unix socket peer URLs are not supported; use http or https"),
+              ("ftp://127.0.0.1:2380", "URL scheme must be http, https, unix, or unixs"),
+              ("127.0.0.1:2380", "URL scheme must be http, https, unix, or unixs"),
+              ("unix://member.sock", #"URL address does not have the form "host:port""#),
+              ("unixs://localhost:2380/", "URL must not contain a path, query or fragment"),
               ("http://127.0.0.1", #"URL address does not have the form "host:port""#),
               ("http://127.0.0.1:2380/", "URL must not contain a path, query or fragment"),
               ("http://127.0.0.1:2380/raft", "URL must not contain a path, query or fragment"),

@@ -61,9 +61,22 @@ enum Attempt {
 /// server's refusal of the client certificate arrives after the client's handshake, as an alert
 /// on the first read, so the echo is the verdict, not the handshake.
 func attempt(port: Int, on loop: EventLoop, client: TLSContext, serverName: String? = nil) async throws -> Attempt {
+    try await attempt(on: loop) {
+        try await Connection.connect(host: "127.0.0.1", port: port, on: loop, tls: client, serverName: serverName)
+    }
+}
+
+/// As ``attempt(port:on:client:serverName:)``, to an echo listener on the Unix socket at `path`.
+func attempt(unixSocket path: String, on loop: EventLoop, client: TLSContext, serverName: String = "localhost") async throws -> Attempt {
+    try await attempt(on: loop) {
+        try await Connection.connect(unixSocket: path, on: loop, tls: client, serverName: serverName)
+    }
+}
+
+private func attempt(on loop: EventLoop, connect: () async throws -> Connection) async throws -> Attempt {
     let conn: Connection
     do {
-        conn = try await Connection.connect(host: "127.0.0.1", port: port, on: loop, tls: client, serverName: serverName)
+        conn = try await connect()
     } catch let e as RaftIOError {
         return .refused(e)
     }

@@ -152,6 +152,22 @@ struct TLSPolicyTests {
         }
     }
 
+    @Test("a client certificate whose only SAN is a DNS name that resolves neither to nor from the connecting address is refused, with the lookup's reason")
+    func clientDNSSANUnresolvable() async throws {
+        try await withListener(try server { $0.verifyClientAddress = true }) { loop, port, errors in
+            let refused = try await attempt(port: port, on: loop, client: try client("dns-unresolvable"))
+            #expect(!refused.isOpen)
+            let error = await errors.next()
+            // etcd's text, with the resolver's reason for the forward lookup (which varies: no such
+            // name, or no DNS server reachable).
+            let prefix = #"tls: "127.0.0.1" does not match any of DNSNames ["nomatch.invalid"] (lookup nomatch.invalid: "#
+            #expect(error.message.hasPrefix(prefix) && error.message.hasSuffix(")"), "\(error.message)")
+            #expect(error.remoteAddress?.hasPrefix("127.0.0.1:") == true)
+            // The listener goes on: a certificate whose DNS SAN matches is accepted next.
+            #expect(try await attempt(port: port, on: loop, client: try client("dns-localhost")).isOpen)
+        }
+    }
+
     @Test("the address check's verdicts, without sockets")
     func clientSANVerdicts() {
         func cert(_ ips: [String], _ dns: [String]) -> PeerCertificate {
@@ -167,6 +183,12 @@ struct TLSPolicyTests {
         #expect(Check.verdict(certificate: cert(["10.0.0.2"], ["a.example"]), remoteIP: "10.0.0.1") == .resolve(["a.example"]))
         #expect(Check.host(of: "[::1]:2380") == "::1")
         #expect(Check.host(of: "127.0.0.1:2380") == "127.0.0.1")
+        // A Unix socket's client is "@" (Go's text): no port, so SANs cannot match, as in etcd.
+        #expect(Check.host(of: "@") == nil)
+        #expect(Check.verdict(certificate: cert(["127.0.0.1"], ["localhost"]), remoteAddress: "@")
+            == .refuse("address @: missing port in address"))
+        #expect(Check.verdict(certificate: cert([], []), remoteAddress: "@") == .pass)
+        #expect(Check.verdict(certificate: cert(["10.0.0.1"], []), remoteAddress: "10.0.0.1:2380") == .pass)
     }
 
     // MARK: cipher suites and versions

@@ -7,7 +7,8 @@ import EphemeralPKI
 /// - `server2`: a second member certificate from `ca` (CN `server2`), for rotation;
 /// - `ca2`, `client-ca2`, `server-ca2`: a new CA and member certificates it signed, for CA rotation;
 /// - `wild` (SAN `*.peers.example`), `far-ip` (SAN IP 10.9.9.9), `nosan` (no SANs),
-///   `dns-localhost` (SAN DNS `localhost` only), `revoked` (loopback SANs, listed in `crl-revoked`);
+///   `dns-localhost` (SAN DNS `localhost` only), `dns-unresolvable` (SAN DNS `nomatch.invalid` only,
+///   a name that resolves nowhere: RFC 6761), `revoked` (loopback SANs, listed in `crl-revoked`);
 /// - `cn-server` and `revoked-cn-server`: member certificates with CN `server` (as etcd's `server`),
 ///   the second listed in `crl-revoked`;
 /// - `crl-empty` and `crl-revoked`: CRLs from `ca`, the second listing `revoked` and `revoked-cn-server`.
@@ -27,6 +28,7 @@ public enum TestCertificates {
             try certificates.issue("far-ip", signedBy: "ca", subjectAltNames: ["IP:10.9.9.9"])
             try certificates.issue("nosan", signedBy: "ca", subjectAltNames: [])
             try certificates.issue("dns-localhost", signedBy: "ca", subjectAltNames: ["DNS:localhost"])
+            try certificates.issue("dns-unresolvable", signedBy: "ca", subjectAltNames: ["DNS:nomatch.invalid"])
             try certificates.issue("revoked", signedBy: "ca")
             try certificates.issue("cn-server", signedBy: "ca", commonName: "server")
             try certificates.issue("revoked-cn-server", signedBy: "ca", commonName: "server")

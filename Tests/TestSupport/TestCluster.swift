@@ -5,7 +5,9 @@ import RaftIO
 import RaftPB
 
 /// An in-process cluster of transports on loopback: each member has its own loop group, an
-/// HTTP server on a free port serving the raft routes, and a ``RecordingRaft``.
+/// HTTP server on a free port serving the raft routes, and a ``RecordingRaft``. With
+/// `unixSockets`, each member listens on a Unix socket instead, as etcd's `unix://localhost:<n>`
+/// (`unixs://` with TLS): the file `localhost:<n>` in the working directory, removed on stop.
 public final class TestCluster: Sendable {
     public final class Member: Sendable {
         public let id: UInt64
@@ -17,6 +19,8 @@ public final class TestCluster: Sendable {
         public let port: Int
         public let scheme: String
         public var url: String { "\(scheme)://\(host):\(port)" }
+        /// The socket file (relative to the working directory) of a member on a Unix socket.
+        public var unixSocketPath: String? { scheme.hasPrefix("unix") ? "\(host):\(port)" : nil }
 
         init(id: UInt64, group: EventLoopGroup, server: HTTPServer, transport: Transport, raft: RecordingRaft, host: String, port: Int,
              scheme: String) {
@@ -45,12 +49,12 @@ public final class TestCluster: Sendable {
 
     /// Starts `count` members with IDs 1...count, all peers of each other.
     public init(count: Int, clusterID: UInt64 = 0x1000, serverTLS: TLSContext? = nil, clientTLS: TLSContext? = nil,
-                configure: (inout Transport.Configuration) -> Void = { _ in }) async throws {
+                unixSockets: Bool = false, configure: (inout Transport.Configuration) -> Void = { _ in }) async throws {
         self.clusterID = clusterID
         var started: [Member] = []
         for i in 1...count {
             started.append(try await Self.startMember(id: UInt64(i), port: 0, clusterID: clusterID, serverTLS: serverTLS,
-                                                      clientTLS: clientTLS, configure: configure))
+                                                      clientTLS: clientTLS, unixSocket: unixSockets, configure: configure))
         }
         for m in started {
             for other in started where other.id != m.id {
@@ -61,14 +65,16 @@ public final class TestCluster: Sendable {
     }
 
     /// Starts one member (not yet a peer of anyone), listening on `host` (an address of this
-    /// machine; loopback by default).
+    /// machine; loopback by default). With `unixSocket`, on the Unix socket `localhost:<port>` in
+    /// the working directory instead (a free TCP port's number when `port` is 0, so that members
+    /// of concurrent tests do not share a file).
     public static func startMember(id: UInt64, host: String = "127.0.0.1", port: Int, clusterID: UInt64, serverTLS: TLSContext? = nil,
-                                   clientTLS: TLSContext? = nil, raft: RecordingRaft = RecordingRaft(),
+                                   clientTLS: TLSContext? = nil, raft: RecordingRaft = RecordingRaft(), unixSocket: Bool = false,
                                    configure: (inout Transport.Configuration) -> Void = { _ in }) async throws -> Member {
         let group = try EventLoopGroup(loopCount: 1)
         var logger = Logger(label: "test-member-\(id)")
         logger.logLevel = .critical
-        let scheme = serverTLS == nil ? "http" : "https"
+        let scheme = (unixSocket ? "unix" : "http") + (serverTLS == nil ? "" : "s")
         var configuration = Transport.Configuration(localID: id, clusterID: clusterID, localURLs: [], clientTLS: clientTLS,
                                                     logger: logger)
         configure(&configuration)
@@ -76,6 +82,12 @@ public final class TestCluster: Sendable {
         let server = HTTPServer(configuration: .init(tcpLiveness: configuration.resolvedTCPLiveness))
         let transport = Transport(configuration: configuration, raft: raft, group: group)
         transport.registerRoutes(on: server)
+        if unixSocket {
+            let number = port == 0 ? freePort() : port
+            try await server.start(unixSocket: "localhost:\(number)", tls: serverTLS, on: group.next())
+            return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: "localhost", port: number,
+                          scheme: scheme)
+        }
         let bound = try await server.start(host: host, port: port, tls: serverTLS, on: group.next())
         return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: host, port: bound, scheme: scheme)
     }
@@ -113,14 +125,14 @@ public final class TestCluster: Sendable {
         for m in all { await m.stop() }
     }
 
-    /// Starts a cluster as ``init(count:clusterID:serverTLS:clientTLS:configure:)`` does, runs
+    /// Starts a cluster as ``init(count:clusterID:serverTLS:clientTLS:unixSockets:configure:)`` does, runs
     /// `body` with it, and stops it on every path, also when `body` throws.
     public static func with<T>(count: Int, clusterID: UInt64 = 0x1000, serverTLS: TLSContext? = nil,
-                               clientTLS: TLSContext? = nil,
+                               clientTLS: TLSContext? = nil, unixSockets: Bool = false,
                                configure: (inout Transport.Configuration) -> Void = { _ in },
                                _ body: (TestCluster) async throws -> T) async throws -> T {
         let cluster = try await TestCluster(count: count, clusterID: clusterID, serverTLS: serverTLS,
-                                            clientTLS: clientTLS, configure: configure)
+                                            clientTLS: clientTLS, unixSockets: unixSockets, configure: configure)
         return try await withCleanUp { try await body(cluster) } cleanUp: { await cluster.stop() }
     }
 }

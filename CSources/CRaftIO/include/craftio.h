@@ -158,6 +158,15 @@ rio_conn_t *rio_dial(rio_loop_t *loop, const char *host, int port, uint64_t time
                      rio_tls_ctx_t *tls, const char *server_name,
                      const rio_conn_callbacks_t *cbs, void *data);
 
+/* Dials the Unix domain socket at `path` (absolute, or relative to the process's working
+ * directory; at most 107 bytes), as rio_dial does a TCP address: same callbacks, timeout and
+ * reference. With `tls`, `server_name` is required (a path names no host: without it the dial
+ * fails with RIO_E_TLS_CONFIG) and is checked and sent as rio_dial's is. A missing file fails
+ * with UV_ENOENT, a file nobody listens on with UV_ECONNREFUSED ("uv_pipe_connect(): ..."). */
+rio_conn_t *rio_dial_unix(rio_loop_t *loop, const char *path, uint64_t timeout_ms,
+                          rio_tls_ctx_t *tls, const char *server_name,
+                          const rio_conn_callbacks_t *cbs, void *data);
+
 /* Any thread: queues `len` bytes for writing (copied; `bytes` may be reused on return). Bytes
  * from many calls are coalesced and written with one socket write per loop turn; under TLS, into
  * records of up to 16 KiB. Returns the total bytes now queued (>= 0), UV_EPIPE once the
@@ -216,7 +225,9 @@ size_t rio_conn_live_count(void);
  * may stay unacknowledged before the kernel drops the connection with ETIMEDOUT. Without them a
  * dead peer is found when TCP gives up retransmitting, ~15 minutes on Linux, or never for an
  * idle connection. A field at 0 keeps its default: keepalive is always on, first probe after
- * 30 s idle (Go's dialer, so etcd's peers); interval, count and user timeout the kernel's. */
+ * 30 s idle (Go's dialer, so etcd's peers); interval, count and user timeout the kernel's.
+ * TCP only: on a Unix socket setting them is a no-op and reading them gives all zeros (the kernel
+ * ends such a connection at once when its peer's end goes). */
 typedef struct {
     unsigned keepalive_idle_s;     /* idle time before the first probe */
     unsigned keepalive_interval_s; /* between unanswered probes */
@@ -242,8 +253,9 @@ typedef struct {
 } rio_conn_stats_t;
 void rio_conn_stats(rio_conn_t *conn, rio_conn_stats_t *out);
 
-/* Loop thread, after on_open: the peer's address as "ip:port" and, under TLS, the negotiated
- * version and cipher. Buffers are filled with NUL-terminated text. */
+/* Loop thread, after on_open: the peer's address as "ip:port" (on a Unix socket: the path it is
+ * bound to, "@" for an unnamed peer such as every dialing client, as Go and so etcd print it) and,
+ * under TLS, the negotiated version and cipher. Buffers are filled with NUL-terminated text. */
 int rio_conn_peer_address(rio_conn_t *conn, char *buf, size_t len);
 int rio_conn_tls_info(rio_conn_t *conn, char *version, size_t vlen, char *cipher, size_t clen);
 
@@ -279,6 +291,16 @@ typedef struct {
 rio_listener_t *rio_listen(rio_loop_t *loop, const char *host, int port, int backlog,
                            rio_tls_ctx_t *tls, const rio_listener_callbacks_t *cbs, void *data,
                            char *err, size_t errlen);
+
+/* Loop thread: listens on a Unix domain socket at `path` (absolute, or relative to the process's
+ * working directory; 1 to 107 bytes). As etcd does, whatever file is at `path` is removed first
+ * (the socket of a process that died; any other file too, as Go's os.Remove would, but not a
+ * directory), and the socket file is removed when the listener closes. Accepted connections are
+ * as rio_listen's; liveness options do not apply to them. NULL with `err` filled on failure. */
+rio_listener_t *rio_listen_unix(rio_loop_t *loop, const char *path, int backlog,
+                                rio_tls_ctx_t *tls, const rio_listener_callbacks_t *cbs, void *data,
+                                char *err, size_t errlen);
+/* The TCP port bound; 0 for a Unix socket. */
 int rio_listener_port(const rio_listener_t *l);
 /* Loop thread: every connection accepted from now on gets these liveness options (copied; see
  * rio_conn_set_liveness), set before its on_accept. */
