@@ -169,7 +169,7 @@ public final class HTTPServer: Sendable {
     /// whatever file is at `path` is removed first, and the socket file when the server shuts
     /// down), with TLS when `tls` is given. Connections accepted there are served on `loop`. Safe
     /// from any task.
-    /// - Throws: ``RaftIOError`` (`.bind` with the reason, `.configuration` for a client context).
+    /// - Throws: `RaftIOError` (`.bind` with the reason, `.configuration` for a client context).
     public func start(unixSocket path: String, tls: TLSContext? = nil, on loop: EventLoop) async throws {
         let core = self.core
         let router = self.router
