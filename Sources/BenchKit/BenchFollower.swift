@@ -30,6 +30,9 @@ public enum BenchFollower {
         public var port = 0
         /// A folder with `ca.pem`, `server.pem/key`, `client.pem/key`: serve and dial with TLS.
         public var tlsDirectory: String?
+        /// The cluster's own certificate files: serve and dial with them (instead of
+        /// ``tlsDirectory``).
+        public var tlsFiles: TLSFiles?
         /// Answer each delivered batch with one cumulative MsgAppResp and one MsgHeartbeatResp
         /// (fewer messages back) instead of one answer per message as etcd's raft does.
         public var cumulativeAcks = false
@@ -58,7 +61,7 @@ public enum BenchFollower {
     ///   for an invalid leader URL.
     public static func run(_ options: Options, output: @Sendable (String) -> Void,
                            untilStopped: () async -> Void) async throws -> Report {
-        let tls = try options.tlsDirectory.map { try TLSPair.load(directory: $0) }
+        let tls = try options.tlsFiles.map { try TLSPair.load(files: $0) } ?? options.tlsDirectory.map { try TLSPair.load(directory: $0) }
         let flow = FlowControl(followers: 1)
         let transport = Locked<Transport?>(nil)
         let acker = Acknowledger(id: options.id, leaderID: options.leaderID, transport: transport)

@@ -15,7 +15,7 @@ import Synchronization
 
 extension TransportBench {
     static func runSnapshots(_ options: Options) async throws -> Result {
-        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let tls = try options.tlsPair()
         let leaderID = options.localID
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let reports = SnapshotReports()

@@ -29,6 +29,9 @@ extension TransportBench {
         public var processes = false
         /// Serve and dial with TLS 1.3 and mutual authentication, certificates made on the fly.
         public var tls = false
+        /// Serve and dial with TLS using these files (a TLS cluster's own certificates, for
+        /// ``target``) instead of throw-away ones; exclusive with ``tls``.
+        public var tlsFiles: TLSFiles?
         /// Entries per MsgApp.
         public var entries = 1
         /// Bytes per entry (at least 8: the first entry carries the send time in its first 8 bytes).
@@ -107,8 +110,10 @@ extension TransportBench {
             }
         }
 
-        /// Throws for combinations that cannot run.
-        func validate() throws(TransportBenchError) {
+        /// Checks the options against each other without running anything: what a command line
+        /// can check before it starts (the CLI reports these as usage errors).
+        /// - Throws: ``TransportBenchError`` naming the flag to change.
+        public func validate() throws(TransportBenchError) {
             if target == nil, members < 2 { throw .invalid("--members must be at least 2 (a leader and a follower)") }
             if entries < 1 { throw .invalid("--entries must be at least 1") }
             if entrySize < 8 { throw .invalid("--entry-size must be at least 8 bytes (the send time is stamped there)") }
@@ -118,6 +123,7 @@ extension TransportBench {
             if let messages, messages < 1 { throw .invalid("--messages must be at least 1") }
             if target != nil, targetID == nil { throw .invalid("--target needs --target-id") }
             if target != nil, processes { throw .invalid("--target and --processes exclude each other") }
+            if tls, tlsFiles != nil { throw .invalid("--tls makes throw-away certificates: leave it out with --peer-cert-file") }
             if processes, executable == nil { throw .invalid("--processes needs the rafthttp executable's path") }
             if workload == .snapshot, target != nil || processes {
                 throw .invalid("the snapshot workload runs in-process only")

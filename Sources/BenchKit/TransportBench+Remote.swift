@@ -16,7 +16,7 @@ extension TransportBench {
         guard let target = options.target, let targetID = options.targetID else {
             throw TransportBenchError.invalid("--target needs --target-id")
         }
-        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let tls = try options.tlsPair()
         let flow = FlowControl(followers: 1)
         let log = RoundTripLog(followers: 1, window: options.window, sampleEvery: options.latencySampleEvery)
         let raft = LeaderRaft(flow: flow, slots: [targetID: 0], entries: options.entries, roundTrips: log)
@@ -58,7 +58,8 @@ extension TransportBench {
         guard let executable = options.executable else { throw TransportBenchError.invalid("--processes needs the executable") }
         let certificates = options.tls ? try EphemeralCertificates() : nil
         defer { certificates?.remove() }
-        let tls = try certificates.map { try TLSPair.load(directory: $0.directory) }
+        let tls = try options.tlsFiles.map { try TLSPair.load(files: $0) }
+            ?? certificates.map { try TLSPair.load(directory: $0.directory) }
         let leaderID = options.localID
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let flow = FlowControl(followers: followerIDs.count)
@@ -71,7 +72,11 @@ extension TransportBench {
             for id in followerIDs {
                 var arguments = ["bench-follower", "--id", String(id, radix: 16), "--leader-id", String(leaderID, radix: 16),
                                  "--leader-url", leader.url, "--cluster-id", String(options.clusterID, radix: 16)]
-                if let certificates { arguments += ["--tls-dir", certificates.directory] }
+                if let files = options.tlsFiles {
+                    arguments += files.arguments
+                } else if let certificates {
+                    arguments += ["--tls-dir", certificates.directory]
+                }
                 if options.cumulativeAcks { arguments.append("--cumulative-acks") }
                 arguments += ["--spin-microseconds", String(Int(options.spin.seconds * 1e6))]
                 let child = try Child(executable: executable, arguments: arguments)

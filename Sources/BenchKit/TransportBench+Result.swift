@@ -15,11 +15,30 @@ extension TransportBench {
 
     /// Latency percentiles in microseconds.
     public struct Latency: Sendable, Codable, Hashable {
+        /// The median.
         public var p50: Double
+        /// The 90th percentile.
         public var p90: Double
+        /// The 99th percentile.
         public var p99: Double
+        /// The 99.9th percentile.
         public var p999: Double
+        /// The largest latency recorded.
         public var max: Double
+    }
+
+    /// One point of the latency percentile curve.
+    public struct PercentilePoint: Sendable, Codable, Hashable {
+        /// The percentile, 0 to 100 (below 100: the curve is drawn against 1 / (1 - p)).
+        public var percentile: Double
+        /// The latency at it, in microseconds.
+        public var us: Double
+
+        /// A point of the curve.
+        public init(percentile: Double, us: Double) {
+            self.percentile = percentile
+            self.us = us
+        }
     }
 
     /// What one run measured. ``sent`` = ``delivered`` + ``dropped`` + ``lost``.
@@ -71,6 +90,9 @@ extension TransportBench {
         public var socketWrites: UInt64
         /// Every latency recorded, in nanoseconds.
         public var histogram: Histogram<UInt64>
+        /// Delivered messages per second, for each second of the run (the last one may be a
+        /// part-second); empty for the snapshot workload.
+        public var perSecond: [Double]
         /// Latency was recorded for one message in this many.
         public var latencySampleEvery: Int
         /// The harness's own CPU per message in microseconds (building messages, counting and
@@ -83,7 +105,7 @@ extension TransportBench {
             workload = options.workload
             members = options.target == nil ? options.members : 2
             mode = options.target != nil ? "target" : options.processes ? "processes" : "in-process"
-            tls = options.tls
+            tls = options.tls || options.tlsFiles != nil
             entries = options.entries
             entrySize = options.entrySize
             snapshotSize = options.snapshotSize
@@ -114,6 +136,21 @@ extension TransportBench {
             bytesPerWrite = Double(outcome.io.bytesWritten) / Double(writes)
             self.histogram = histogram
             latencySampleEvery = options.latencySampleEvery
+            perSecond = outcome.perSecond
+        }
+
+        /// The latency percentile curve as HdrHistogram's percentile output walks it: five steps
+        /// per halving of the distance to 100 %, in microseconds. The 100 % point (the maximum)
+        /// is left out: it has no place on the 1 / (1 - p) axis; ``Latency/max`` holds it.
+        public var percentileCurve: [PercentilePoint] {
+            var points: [PercentilePoint] = []
+            guard histogram.totalCount > 0 else { return points }
+            for step in histogram.percentiles(ticksPerHalfDistance: 5) where step.percentileLevelIteratedTo < 100 {
+                let point = PercentilePoint(percentile: step.percentileLevelIteratedTo,
+                                            us: Double(histogram.highestEquivalentForValue(step.value)) / 1000)
+                if points.last != point { points.append(point) }
+            }
+            return points
         }
 
         /// One line saying what ran.
@@ -169,6 +206,7 @@ extension TransportBench {
     }
 
     struct JSONReport: Encodable {
+        var title: String
         var workload: String
         var mode: String
         var members: Int
@@ -194,8 +232,13 @@ extension TransportBench {
         var socket_writes: UInt64
         var latency_sample_every: Int
         var harness_cpu_us_per_message: Double
+        /// msgs/s for each second of the run.
+        var per_second: [Double]
+        /// The latency percentile curve (see ``Result/percentileCurve``).
+        var latency_percentiles: [PercentilePoint]
 
         init(_ r: Result) {
+            title = r.title
             workload = r.workload.rawValue
             mode = r.mode
             members = r.members
@@ -221,6 +264,8 @@ extension TransportBench {
             socket_writes = r.socketWrites
             latency_sample_every = r.latencySampleEvery
             harness_cpu_us_per_message = r.harnessCPUMicrosecondsPerMessage
+            per_second = r.perSecond
+            latency_percentiles = r.percentileCurve
         }
     }
 }

@@ -53,7 +53,7 @@ public enum TransportBench {
     // MARK: - in-process
 
     private static func runInProcess(_ options: Options) async throws -> Result {
-        let tls = options.tls ? try TLSPair.ephemeral() : nil
+        let tls = try options.tlsPair()
         let leaderID = options.localID
         let followerIDs = (0..<(options.members - 1)).map { leaderID + 1 + UInt64($0) }
         let flow = FlowControl(followers: followerIDs.count)
@@ -107,6 +107,8 @@ public enum TransportBench {
         var seconds = 0.0
         var cpuSeconds = 0.0
         var io = StreamIOStatistics()
+        /// Messages delivered per second, for each second of the run (the last one partial).
+        var perSecond: [Double] = []
     }
 
     static func drive(_ options: Options, leader: BenchMember, followerIDs: [UInt64], flow: FlowControl,
@@ -121,8 +123,9 @@ public enum TransportBench {
         let thread = Thread { finished.fire(sender.run()) }
         thread.name = "rafthttp-bench-sender"
         thread.start()
-        let reporter = options.progress.map { report in
-            Task { await progressLoop(flow: flow, payload: options.payloadPerMessage, start: start, report: report) }
+        let payload = options.payloadPerMessage
+        let sampler = Task { [progress = options.progress] in
+            await sampleEachSecond(flow: flow, payload: payload, start: start, report: progress)
         }
         let sent = await finished.wait()
         // The last deliveries: wait until every follower has completed what it was sent.
@@ -132,14 +135,15 @@ public enum TransportBench {
         }
         let seconds = (ContinuousClock.now - start).seconds
         let cpu = ProcessUsage.now().cpuSeconds - cpuBefore.cpuSeconds
-        reporter?.cancel()
-        await reporter?.value
+        sampler.cancel()
+        let perSecond = await sampler.value
         let ioAfter = leader.transport.streamIOStatistics
         var outcome = Outcome()
         outcome.sent = sent.reduce(0, +)
         outcome.delivered = flow.slots.reduce(0) { $0 + $1.delivered.load(ordering: .relaxed) }
         outcome.seconds = seconds
         outcome.cpuSeconds = cpu
+        outcome.perSecond = perSecond
         outcome.io = StreamIOStatistics(connections: ioAfter.connections,
                                         bytesWritten: ioAfter.bytesWritten &- ioBefore.bytesWritten,
                                         socketWrites: ioAfter.socketWrites &- ioBefore.socketWrites,
@@ -147,25 +151,35 @@ public enum TransportBench {
         return outcome
     }
 
-    private static func progressLoop(flow: FlowControl, payload: Int, start: ContinuousClock.Instant,
-                                     report: @Sendable (String) -> Void) async {
+    /// Samples the delivered count once a second until cancelled and returns the rate of each
+    /// second (and of the last part-second, if it lasted at least a quarter second); with
+    /// `report`, also gives it the progress line each second.
+    private static func sampleEachSecond(flow: FlowControl, payload: Int, start: ContinuousClock.Instant,
+                                         report: (@Sendable (String) -> Void)?) async -> [Double] {
+        var rates: [Double] = []
         var lastDelivered = 0
         var last = start
+        func delivered() -> Int { flow.slots.reduce(0) { $0 + $1.delivered.load(ordering: .relaxed) } }
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            if Task.isCancelled { return }
+            if Task.isCancelled { break }
             let now = ContinuousClock.now
-            let delivered = flow.slots.reduce(0) { $0 + $1.delivered.load(ordering: .relaxed) }
-            let dropped = flow.slots.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }
-            let inFlight = flow.sent.load(ordering: .relaxed) - delivered - dropped
-            let dt = (now - last).seconds
-            let rate = Double(delivered - lastDelivered) / dt
-            report("\(format((now - start).seconds, 1)) s  \(format(rate, 0)) msg/s  "
-                   + "\(format(rate * Double(payload) / 1e6, 1)) MB/s  drops \(format(Double(dropped), 0))  "
-                   + "in flight \(format(Double(max(0, inFlight)), 0))")
-            lastDelivered = delivered
+            let total = delivered()
+            let rate = Double(total - lastDelivered) / (now - last).seconds
+            rates.append(rate)
+            if let report {
+                let dropped = flow.slots.reduce(0) { $0 + $1.dropped.load(ordering: .relaxed) }
+                let inFlight = flow.sent.load(ordering: .relaxed) - total - dropped
+                report("\(format((now - start).seconds, 1)) s  \(format(rate, 0)) msg/s  "
+                       + "\(format(rate * Double(payload) / 1e6, 1)) MB/s  drops \(format(Double(dropped), 0))  "
+                       + "in flight \(format(Double(max(0, inFlight)), 0))")
+            }
+            lastDelivered = total
             last = now
         }
+        let tail = (ContinuousClock.now - last).seconds
+        if tail >= 0.25 { rates.append(Double(delivered() - lastDelivered) / tail) }
+        return rates
     }
 }
 

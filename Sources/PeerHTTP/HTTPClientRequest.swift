@@ -109,7 +109,7 @@ public final class HTTPBodyWriter: Sendable {
     public var queuedBytes: Int { connection.queuedBytes }
 
     /// Waits until fewer than `limit` bytes are queued: call it between writes to bound memory.
-    /// - Throws: ``RaftIOError`` if the connection closes first.
+    /// - Throws: `RaftIOError` if the connection closes first.
     public func waitForQueue(below limit: Int) async throws {
         try await connection.waitForQueue(below: limit)
     }

@@ -14,7 +14,7 @@ import RaftIO
 /// Writes the response to one request of an ``HTTPServer``. Safe from any thread.
 ///
 /// Write the head with ``writeHead(_:body:)``, the body with ``write(_:)-(UnsafeRawBufferPointer)``
-/// and finish with ``end(trailers:)``; or do all three with ``respond(_:body:)``. Writes never
+/// and finish with ``end(trailers:)``; or do all three with ``respond(_:body:)-(_,[UInt8])``. Writes never
 /// block: bound memory with ``queuedBytes`` or ``waitForQueue(below:)``. ``onClose(_:)`` tells a
 /// long-lived response that the client went away.
 public final class HTTPResponseWriter: @unchecked Sendable {
@@ -169,7 +169,7 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     public var connectionStatistics: Connection.Statistics { connection.statistics }
 
     /// Waits until fewer than `limit` bytes are queued on the connection.
-    /// - Throws: ``RaftIOError`` if the connection closes first.
+    /// - Throws: `RaftIOError` if the connection closes first.
     public func waitForQueue(below limit: Int) async throws {
         try await connection.waitForQueue(below: limit)
     }
@@ -291,7 +291,7 @@ public struct HTTPChunkWriter: Sendable {
 
     /// Calls `callback` on the loop thread once fewer than `limit` bytes are queued, or with the
     /// error once the connection closes; false, and nothing registered, when that is already so.
-    /// See ``Connection/onQueue(below:_:)``.
+    /// See `Connection.onQueue(below:_:)` (RaftIO).
     public func onQueue(below limit: Int, _ callback: @escaping @Sendable (RaftIOError?) -> Void) -> Bool {
         connection.onQueue(below: limit, callback)
     }

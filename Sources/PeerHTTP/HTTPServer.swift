@@ -140,7 +140,7 @@ public final class HTTPServer: Sendable {
         router.withLock { $0.add(method: method.rawValue, pattern: pattern, route: route) }
     }
 
-    /// Routes `method` on `pattern` to a closure; see ``route(_:_:bodyLimit:handler:)-(_,_,_,any HTTPHandler)``.
+    /// Routes `method` on `pattern` to a closure; see ``route(_:_:bodyLimit:handler:)-(_,_,_,HTTPHandler)``.
     /// The closure runs on the loop thread, as ``HTTPHandler/handle(_:_:)`` does.
     public func route(_ method: HTTPRequest.Method, _ pattern: String, bodyLimit: Int? = nil,
                       _ handler: @escaping @Sendable (HTTPServerRequest, HTTPResponseWriter) -> Void) {
@@ -152,7 +152,7 @@ public final class HTTPServer: Sendable {
     /// Listens on `host:port` (0: a free port) on `loop`, with TLS when `tls` is given, and returns
     /// the port bound. Connections accepted there are served on `loop`. Call again for more
     /// listeners (for example one plain, one TLS). Safe from any task.
-    /// - Throws: ``RaftIOError`` (`.bind` with the reason, `.configuration` for a client context).
+    /// - Throws: `RaftIOError` (`.bind` with the reason, `.configuration` for a client context).
     @discardableResult
     public func start(host: String, port: Int, tls: TLSContext? = nil, on loop: EventLoop) async throws -> Int {
         let core = self.core
@@ -169,7 +169,7 @@ public final class HTTPServer: Sendable {
     /// whatever file is at `path` is removed first, and the socket file when the server shuts
     /// down), with TLS when `tls` is given. Connections accepted there are served on `loop`. Safe
     /// from any task.
-    /// - Throws: ``RaftIOError`` (`.bind` with the reason, `.configuration` for a client context).
+    /// - Throws: `RaftIOError` (`.bind` with the reason, `.configuration` for a client context).
     public func start(unixSocket path: String, tls: TLSContext? = nil, on loop: EventLoop) async throws {
         let core = self.core
         let router = self.router

@@ -14,7 +14,7 @@ extension HTTPHeaders {
         self.init(fields: fields.map { Field(name: $0.name.rawName, value: $0.value) })
     }
 
-    /// These fields as `HTTPFields`. Throws ``HTTPParserError/invalidHeaderName`` for a name that
+    /// These fields as `HTTPFields`. Throws `HTTPParserError.invalidHeaderName` for a name that
     /// is not a token (never for fields the parser produced).
     public func httpFields() throws(HTTPParserError) -> HTTPFields {
         var result = HTTPFields()
@@ -43,8 +43,8 @@ extension HTTPRequestHead {
     }
 
     /// This head as an `HTTPRequest`: `authority` from the first `Host` field (removed from the
-    /// fields), `path` from the target, no scheme. Throws ``HTTPParserError/invalidMethod`` or
-    /// ``HTTPParserError/invalidHeaderName`` for a head that did not come from the parser.
+    /// fields), `path` from the target, no scheme. Throws `HTTPParserError.invalidMethod` or
+    /// `HTTPParserError.invalidHeaderName` for a head that did not come from the parser.
     public func httpRequest() throws(HTTPParserError) -> HTTPRequest {
         guard let method = HTTPRequest.Method(self.method) else {
             throw HTTPParserError.invalidMethod.with(self.method)
@@ -66,7 +66,7 @@ extension HTTPResponseHead {
     }
 
     /// This head as an `HTTPResponse`, with the reason phrase as received. Throws
-    /// ``HTTPParserError/invalidStatusCode`` or ``HTTPParserError/invalidHeaderName`` for a head
+    /// `HTTPParserError.invalidStatusCode` or `HTTPParserError.invalidHeaderName` for a head
     /// that did not come from the parser.
     public func httpResponse() throws(HTTPParserError) -> HTTPResponse {
         guard (0...999).contains(status) else { throw HTTPParserError.invalidStatusCode.with("\(status)") }

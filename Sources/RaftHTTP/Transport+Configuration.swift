@@ -98,16 +98,16 @@ extension Transport {
         public var requestProgressTimeout: Duration
         /// Keepalive and user timeout of every peer socket the transport dials (streams, pipeline,
         /// snapshots, probes), so that the kernel drops a connection to a peer that vanished without
-        /// a FIN or RST (powered off, blackholed) within ``TCPLiveness/detectionBound``, wherever
+        /// a FIN or RST (powered off, blackholed) within `TCPLiveness.detectionBound`, wherever
         /// the connection is: idle in the pipeline's pool, in a post, in a snapshot. Nil (the
-        /// default) derives them from ``connectionReadTimeout`` (``TCPLiveness/init(readTimeout:)``:
+        /// default) derives them from ``connectionReadTimeout`` (`TCPLiveness(readTimeout:)`:
         /// with 5 s, probes after 5 s idle, every 1 s, dropped at 10 s); see
         /// ``resolvedTCPLiveness``. etcd sets a 30 s keepalive on dialed sockets only, and no user
         /// timeout. The server the routes are mounted on has its own setting
         /// (`HTTPServer.Configuration.tcpLiveness`): give it ``resolvedTCPLiveness`` so that accepted
         /// peer sockets get the same.
         public var tcpLiveness: TCPLiveness?
-        /// Where the transport's metrics (etcd's names, ``MetricsSystem``-style) are created; `nil`
+        /// Where the transport's metrics (etcd's names, `MetricsSystem`-style) are created; `nil`
         /// (the default) means the process-wide `MetricsSystem.factory`. A member that serves its
         /// own `/metrics`, or several transports in one process, pass a factory of their own.
         public var metricsFactory: (any MetricsFactory)?

@@ -15,7 +15,7 @@ extension MemberID {
     /// - Parameters:
     ///   - peerURLs: the member's peer URLs in any order; they are sorted as etcd sorts them.
     ///   - clusterToken: the initial cluster token.
-    ///   - addedAt: `nil` for members of the initial (static) cluster. A member added later with
+    ///   - unixSeconds: `nil` for members of the initial (static) cluster. A member added later with
     ///     `member add` also hashes the Unix time (seconds) of the addition; pass it to reproduce
     ///     such an ID, which the member normally learns from the cluster instead.
     /// - Returns: the member ID, for example `8e9e05c52164694d` for `http://localhost:2380` with

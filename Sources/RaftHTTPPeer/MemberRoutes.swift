@@ -51,11 +51,7 @@ enum MemberRoutes {
     }
 
     static func register(on server: HTTPServer, context: Context, metrics: PrometheusCollectorRegistry?, metricsOnly: Bool = false) {
-        if let metrics {
-            only(.get, on: server, metricsPath) { _, response in
-                respond(response, .ok, contentType: prometheusContentType, body: metrics.emitToBuffer())
-            }
-        }
+        if let metrics { registerMetrics(on: server, registry: metrics) }
         guard !metricsOnly else { return }
         only(.get, on: server, versionPath) { _, response in
             let body = versionBody(server: context.serverVersion, cluster: context.clusterVersion())
@@ -67,6 +63,13 @@ enum MemberRoutes {
             respond(response, .ok, contentType: "application/json", body: members, clusterID: clusterID)
         }
         registerEtcd35Routes(on: server, context: context)
+    }
+
+    /// `GET /metrics` alone: the text exposition of `registry`.
+    static func registerMetrics(on server: HTTPServer, registry: PrometheusCollectorRegistry) {
+        only(.get, on: server, metricsPath) { _, response in
+            respond(response, .ok, contentType: prometheusContentType, body: registry.emitToBuffer())
+        }
     }
 
     /// Routes `method` on `path` to `body`; every other method gets Go's `allowMethod` answer:

@@ -62,8 +62,10 @@ public final class PeerMember: Sendable {
     /// Starts a member: dials every other member of the initial cluster and listens on the
     /// listen URLs. Safe from any task.
     ///
-    /// - Parameter registry: where the transport's metrics are created and what `/metrics`
-    ///   serves; one per member when several run in one process.
+    /// - Parameters:
+    ///   - configuration: the member's flags, validated (see ``Configuration``).
+    ///   - registry: where the transport's metrics are created and what `/metrics`
+    ///     serves; one per member when several run in one process.
     /// - Throws: ``PeerMemberError`` when a listener cannot be opened or a TLS file cannot be
     ///   loaded. Nothing is left running when it throws.
     public static func start(configuration: Configuration,

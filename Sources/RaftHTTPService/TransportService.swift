@@ -18,7 +18,7 @@ import RaftIO
 import RaftPB
 import ServiceLifecycle
 
-/// Runs a ``RaftHTTP/Transport`` and the ``PeerHTTP/HTTPServer`` its routes are mounted on as
+/// Runs a `Transport` (RaftHTTP) and the `HTTPServer` (PeerHTTP) its routes are mounted on as
 /// a swift-service-lifecycle `Service`.
 ///
 /// ```swift
@@ -101,7 +101,7 @@ public final class TransportService: Service, Sendable {
     /// Listens, adds the peers, and runs until graceful shutdown or cancellation; then stops the
     /// transport, the server and the loops, in that order.
     /// - Throws: the error of a listener that cannot be opened, or of a peer URL that does not
-    ///   parse (``RaftHTTP/RaftHTTPError``); what was started is stopped first.
+    ///   parse (`RaftHTTPError`); what was started is stopped first.
     public func run() async throws {
         transport.registerRoutes(on: server)
         do {

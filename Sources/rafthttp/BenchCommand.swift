@@ -21,7 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Run each follower as a child process (rafthttp bench-follower) instead of in this process.")
     var processes = false
 
-    @Flag(help: "TLS 1.3 with mutual authentication, certificates made on the fly with openssl.")
+    @Flag(help: "TLS 1.3 with mutual authentication, certificates made on the fly with openssl (a TLS cluster's own: --peer-cert-file).")
     var tls = false
 
     @Option(help: "msgapp, heartbeat, mix, snapshot or pipeline.")
@@ -75,7 +75,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the latency distribution (HdrHistogram percentile format, µs) to this file.")
     var histogram: String?
 
-    @Option(help: "Send to this already running peer (http://host:port) instead of starting followers: a `rafthttp bench-follower`, or a follower of a real etcd cluster (--workload heartbeat only; see docs/interop.md).")
+    @Option(help: ArgumentHelp("Write a self-contained HTML page with the latency percentile curve and msgs/s second by second, for this run and the --compare runs.",
+                               valueName: "file.html"))
+    var report: String?
+
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("With --report: earlier runs to draw beside this one, as files of their --json output.", valueName: "run.json"))
+    var compare: [String] = []
+
+    @Option(help: "Send to this already running peer (http://host:port, or https:// with --peer-cert-file) instead of starting followers: a `rafthttp bench-follower`, or a follower of a real etcd cluster (--workload heartbeat only; see docs/interop.md).")
     var target: String?
 
     @Option(help: "The target's member ID, in hex as etcd prints it.")
@@ -90,19 +98,69 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --target: the port we listen on, where the target dials our streams (0: any).")
     var localPort = 0
 
+    @Option(help: "Seconds the streams may take to come up, and a full window may wait without progress, before the run fails or ends as stalled.")
+    var patience = 10.0
+
+    @OptionGroup(title: "TLS with the cluster's certificates (etcd's flags)")
+    var peerTLS: PeerTLSFlags
+
+    @OptionGroup(title: "Metrics")
+    var metrics: MetricsFlags
+
     @Flag(help: "No progress line.")
     var quiet = false
 
+    /// Usage errors: every flag checked against the others before anything starts, so that the
+    /// parser answers with this command's usage. What fails later (a target that never answers,
+    /// a port in use) is a runtime error, printed alone.
+    func validate() throws {
+        _ = try options()
+    }
+
     func run() async throws {
+        var options = try options()
+        if !quiet {
+            options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        }
+        // The runs to compare are read first: a missing file should not cost a whole run.
+        let earlier = try compare.map { path in
+            try BenchReport.Run(label: URL(fileURLWithPath: path).lastPathComponent,
+                                json: Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        let listener = try await metrics.start()
+        let result: TransportBench.Result
+        do {
+            result = try await TransportBench.run(options)
+        } catch {
+            await listener?.stop()
+            throw error
+        }
+        await listener?.stop()
+        if let histogram {
+            try result.percentileDistribution.write(toFile: histogram, atomically: true, encoding: .utf8)
+        }
+        if let report {
+            let page = BenchReport.html([BenchReport.Run(label: "this run", result: result)] + earlier)
+            try page.write(toFile: report, atomically: true, encoding: .utf8)
+        }
+        print(json ? try result.json() : result.table)
+    }
+
+    /// The benchmark's options from the flags.
+    /// - Throws: `ValidationError` for a flag's value or a combination that cannot run.
+    private func options() throws(ValidationError) -> TransportBench.Options {
         guard let workload = TransportBench.Workload(rawValue: workload) else {
             throw ValidationError("unknown workload \(workload); one of: "
                                   + TransportBench.Workload.allCases.map(\.rawValue).joined(separator: ", "))
         }
+        guard patience > 0 else { throw ValidationError("--patience must be positive") }
+        if !compare.isEmpty, report == nil { throw ValidationError("--compare draws beside this run in --report: give --report FILE.html") }
         var options = TransportBench.Options()
         options.workload = workload
         options.members = members
         options.processes = processes
         options.tls = tls
+        options.tlsFiles = try peerTLS.files()
         options.entries = entries
         options.entrySize = entrySize
         options.snapshotSize = snapshotSize
@@ -116,29 +174,23 @@ struct BenchCommand: AsyncParsableCommand {
         options.cumulativeAcks = cumulativeAcks
         options.rate = rate
         options.duration = .milliseconds(Int((duration * 1000).rounded()))
+        options.patience = .milliseconds(Int((patience * 1000).rounded()))
         options.messages = messages
         options.target = target
-        options.targetID = try targetID.map { try Self.memberID($0, "--target-id") }
+        options.targetID = try targetID.map { id throws(ValidationError) in try Self.memberID(id, "--target-id") }
         options.localID = try Self.memberID(localID, "--local-id")
         options.clusterID = try Self.memberID(clusterID, "--cluster-id")
         options.localPort = localPort
         options.executable = CommandLine.arguments.first.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        if !quiet {
-            options.progress = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        }
-        let result: TransportBench.Result
         do {
-            result = try await TransportBench.run(options)
-        } catch let error as TransportBenchError {
+            try options.validate()
+        } catch {
             throw ValidationError(error.description)
         }
-        if let histogram {
-            try result.percentileDistribution.write(toFile: histogram, atomically: true, encoding: .utf8)
-        }
-        print(json ? try result.json() : result.table)
+        return options
     }
 
-    static func memberID(_ text: String, _ option: String) throws -> UInt64 {
+    static func memberID(_ text: String, _ option: String) throws(ValidationError) -> UInt64 {
         guard let id = MemberID(hex: text) else { throw ValidationError("\(option): \(text) is not a hex member ID") }
         return id.rawValue
     }

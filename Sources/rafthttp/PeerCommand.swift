@@ -134,19 +134,41 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    /// Usage errors: etcd's flags checked against each other before anything starts, answered
+    /// with this command's usage. What fails later (a port in use) is printed alone.
+    func validate() throws {
+        _ = try configuration(logger: Logger(label: "rafthttp.peer"))
+    }
+
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         var logger = Logger(label: "rafthttp.peer")
-        logger.logLevel = level
+        logger.logLevel = try level()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let configuration: PeerMember.Configuration
+        let configuration = try configuration(logger: logger)
+        // SIGTERM and SIGINT are graceful shutdown: the member stops its streams (its peers see
+        // it go inactive at once), drains its listeners and exits 0.
+        let member = PeerMemberService(configuration: configuration, registry: registry, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [member], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+
+    private func level() throws(ValidationError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return level
+    }
+
+    /// The member's configuration from the flags.
+    /// - Throws: `ValidationError` with etcd's reason for a flag's value or a conflict.
+    private func configuration(logger: Logger) throws -> PeerMember.Configuration {
+        _ = try level()
         do {
             let cluster = try InitialCluster(parsing: initialCluster, token: initialClusterToken)
-            configuration = try PeerMember.Configuration(
+            return try PeerMember.Configuration(
                 name: name, initialCluster: cluster,
                 listenPeerURLs: try Self.urls(listenPeerURLs, flag: "--listen-peer-urls"),
                 advertisePeerURLs: try Self.urls(initialAdvertisePeerURLs, flag: "--initial-advertise-peer-urls"),
@@ -159,15 +181,11 @@ struct PeerCommand: AsyncParsableCommand {
                 learnedRemoteIdleTimeout: peerLearnedRemoteIdleTimeout.value == .zero ? nil : peerLearnedRemoteIdleTimeout.value,
                 learnedRemoteDialBurst: peerLearnedRemoteDialBurst, learnedRemoteDialsPerSecond: peerLearnedRemoteDialsPerSecond,
                 dataDirectory: dataDir ?? "\(name).swift-etcd", serverVersion: serverVersion)
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw ValidationError("\(error)")
         }
-        // SIGTERM and SIGINT are graceful shutdown: the member stops its streams (its peers see
-        // it go inactive at once), drains its listeners and exits 0.
-        let member = PeerMemberService(configuration: configuration, registry: registry, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [member], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger))
-        try await group.run()
     }
 
     /// The TLS flags beyond certificate, key, CA and client-cert-auth.

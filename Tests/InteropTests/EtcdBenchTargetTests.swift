@@ -59,6 +59,35 @@ struct EtcdBenchTargetTests {
         }
     }
 
+    @Test("rafthttp bench --target https:// a TLS etcd follower with the cluster's certificates: every heartbeat answered",
+          .enabled(if: PeerProcess.executable != nil, "the rafthttp binary is built with --build-tests"))
+    func heartbeatsOverTLS() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness(tls: true)
+            defer { harness.stop() }
+            let leader = try await harness.status().leader
+            let follower = try #require(try harness.etcdIDs().firstIndex { $0.rawValue != leader })
+            let certs = harness.certificates
+            // The bench is the member `swift`, presenting the certificate the harness gives it
+            // (`client`, signed by the cluster's CA), under etcd's flag names.
+            let arguments = try benchTargetArguments(initialCluster: harness.initialCluster, token: harness.token,
+                                                     target: harness.names[follower], local: "swift")
+                + ["--workload", "heartbeat", "--window", "64", "--messages", "5000", "--json", "--quiet", "--patience", "60",
+                   "--peer-cert-file", certs.path("client.pem"), "--peer-key-file", certs.path("client.key"),
+                   "--peer-trusted-ca-file", certs.path("ca.pem"), "--peer-client-cert-auth"]
+            #expect(arguments[2].hasPrefix("https://"))
+            let r = try await runTool(arguments)
+            #expect(r.status == 0, "\(r.stderr)\n\(harness.logTails())")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+            #expect(json["mode"] as? String == "target" && json["tls"] as? Bool == true)
+            #expect(json["sent"] as? Int == 5000)
+            #expect(json["delivered"] as? Int == 5000 && json["dropped"] as? Int == 0, "\(r.stdout)")
+            try await eventually("the target follows its own leader again", timeout: .seconds(10), harness: harness) {
+                try await harness.status().leader == leader
+            }
+        }
+    }
+
     @Test("an append workload against etcd is refused with a clear error before anything is sent")
     func appendsRefused() async throws {
         try await ResourceGate.shared {

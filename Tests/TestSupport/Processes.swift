@@ -12,12 +12,19 @@ public final class ChildProcess: @unchecked Sendable {
     // @unchecked Sendable: `process` is only started in init and terminated afterwards; Process
     // is thread-safe for these calls.
     private let process: Process
+    /// The write end of the child's stdin, with `keepsInputOpen`.
+    private let input: FileHandle?
     /// Where the child's stdout and stderr go.
     public let logPath: String
 
-    /// Starts `executable` with `arguments`, its output in a temporary log file.
-    public init(_ executable: String, _ arguments: [String], cwd: String? = nil) throws {
+    /// Starts `executable` with `arguments`, its output in a temporary log file. With
+    /// `keepsInputOpen` its stdin is a pipe that stays open until ``closeInput()`` (a child that
+    /// stops at the end of its input, such as `rafthttp bench-follower`); otherwise it inherits ours.
+    public init(_ executable: String, _ arguments: [String], cwd: String? = nil, keepsInputOpen: Bool = false) throws {
         process = Process()
+        let pipe = keepsInputOpen ? Pipe() : nil
+        if let pipe { process.standardInput = pipe }
+        input = pipe?.fileHandleForWriting
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
         process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
         if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
@@ -35,6 +42,16 @@ public final class ChildProcess: @unchecked Sendable {
     /// Deletes the log file (the child keeps writing into the unlinked file while it runs).
     public func removeLog() {
         try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    /// Writes `text` to the child's stdin (with `keepsInputOpen`; otherwise does nothing).
+    public func writeInput(_ text: String) {
+        try? input?.write(contentsOf: Data(text.utf8))
+    }
+
+    /// Closes the child's stdin: it reads the end of its input.
+    public func closeInput() {
+        try? input?.close()
     }
 
     /// Whether the child is still running (it has not exited or been killed).
@@ -151,4 +168,29 @@ func withLoopbackAddress(port: Int, _ fd: Int32,
     return withUnsafePointer(to: &addr) { p in
         p.withMemoryRebound(to: sockaddr.self, capacity: 1) { operation(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
+}
+
+/// A listening socket on 127.0.0.1 that accepts nothing: the port in use that a server under test
+/// must fail to bind. Closed when dropped.
+public final class PortHolder: Sendable {
+    /// The port held.
+    public let port: Int
+    private let fd: Int32
+
+    /// Binds and listens on a free port (see ``freePort()``).
+    public init() throws {
+        while true {
+            let port = freePort()
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            if withLoopbackAddress(port: port, fd, bind) == 0, listen(fd, 1) == 0 {
+                self.port = port
+                self.fd = fd
+                return
+            }
+            close(fd)
+        }
+    }
+
+    deinit { close(fd) }
 }

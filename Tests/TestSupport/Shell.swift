@@ -34,7 +34,10 @@ public func run(_ executable: String, _ arguments: [String], cwd: String? = nil)
                        stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Whether a program is on the PATH.
+/// Whether a program is on the PATH. Looks the name up in the PATH's folders (as `command -v`
+/// does) without starting a process: suites call this in their traits, outside any
+/// ``ResourceGate``, and a shell's pipes would upset a test counting descriptors meanwhile.
 public func haveProgram(_ name: String) -> Bool {
-    (try? run("sh", ["-c", "command -v \(name)"]).status) == 0
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    return path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }
 }
