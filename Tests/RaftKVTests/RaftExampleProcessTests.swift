@@ -33,8 +33,11 @@ struct RaftExampleProcessTests {
         func launch(_ i: Int) throws -> ChildProcess {
             try ChildProcess(executable, ["--id", "\(i + 1)", "--cluster", cluster, "--port", "\(clientPorts[i])"], cwd: directory)
         }
-        var members = try (0..<3).map(launch)
+        // Launched inside the shared resource gate (withEventLoop takes it): a running child holds
+        // a socket in this process (Foundation's Process), which a test counting descriptors
+        // under the exclusive gate would otherwise see, and wait on, for as long as it runs.
         try await withEventLoop { group in
+            var members = try (0..<3).map(launch)
             let client = HTTPClient(configuration: .init(dialTimeout: .seconds(5)), eventLoopGroup: group)
             try await withCleanUp {
                 for i in 0..<20 { try await put(client, clientPorts[0], "k\(i)", "v\(i)") }
