@@ -28,7 +28,8 @@ public final class HTTPClient: Sendable {
         /// Most idle connections kept per host and port. Default 16.
         public var maxIdleConnectionsPerHost: Int
         /// How long an idle connection is kept. Default 60 s; a server closing it first is handled
-        /// by redialing once.
+        /// by redialing once for idempotent requests (GET, HEAD); a POST then fails, as Go's
+        /// client fails it, since the server may have processed it.
         public var idleTimeout: Duration
         /// Parser limits for response heads; `maxBodySize` bounds response bodies (default none).
         public var limits: HTTPParser.Limits
@@ -128,7 +129,7 @@ public final class HTTPClient: Sendable {
         guard let url = HTTPURL(request.url) else {
             throw HTTPClientError(.invalidURL, request: "\(request.method.rawValue) \(request.url)")
         }
-        let pooledLoop = core.configuration.keepAlive && request.isReplayable
+        let pooledLoop = core.configuration.keepAlive && request.hasBufferedBody
             ? core.pool.peekLoop(HTTPConnectionPool.Key(url)) : nil
         guard let loop = pooledLoop ?? group?.next() else {
             throw HTTPClientError(.connectFailed, request: "\(request.method.rawValue) \(request.url)",

@@ -53,7 +53,18 @@ public struct HTTPClientRequest: Sendable {
         self.body = body
     }
 
+    /// Whether a request that a reused connection lost before any response byte may be sent again:
+    /// only a buffered request whose method is idempotent (Go's rule, so etcd's). A POST that
+    /// reached the server may have been processed: sent again, a raft message on the pipeline was
+    /// delivered twice (the fault soak saw it); it fails instead, and raft, told the peer is
+    /// unreachable, resends.
     var isReplayable: Bool {
+        hasBufferedBody && (method == .get || method == .head || method == .options || method == .trace)
+    }
+
+    /// Whether the body is in memory (or absent), not streamed: such a request may go on a pooled
+    /// connection. (A streamed body cannot be sent again, so it gets a fresh connection.)
+    var hasBufferedBody: Bool {
         if case .stream = body { return false }
         return true
     }

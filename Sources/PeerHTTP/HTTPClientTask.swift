@@ -6,8 +6,8 @@
 // handler's didFinish.
 //
 // Failure modes: dial refused or failing its TLS handshake → connectFailed; dial timeout → timedOut;
-// a reused keep-alive connection closed or reset before any response byte → redialed once (buffer
-// bodies only), then closedBeforeResponse; malformed response → invalidResponse, close; closed
+// a reused keep-alive connection closed or reset before any response byte → redialed once (idempotent
+// methods with buffered bodies only: a POST may have been processed), then closedBeforeResponse; malformed response → invalidResponse, close; closed
 // mid-response → closedInResponse; cancel() → cancelled, close at once; the request's
 // dialAdmission says no to a new connection → dialRefused, nothing dialed.
 // no byte moved for the request's progressTimeout (none read, none handed to the socket) →
@@ -100,7 +100,7 @@ public final class HTTPClientTask: @unchecked Sendable {
     func start() {
         guard !finished else { return }
         attempts += 1
-        if attempts == 1 && core.configuration.keepAlive && request.isReplayable,
+        if attempts == 1 && core.configuration.keepAlive && request.hasBufferedBody,
            let pooled = core.pool.take(key(), on: loop), pooled.isUsable {
             attach(pooled, reused: true)
             return

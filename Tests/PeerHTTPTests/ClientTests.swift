@@ -247,6 +247,27 @@ struct ClientTests {
         }
     }
 
+    @Test("a POST on a pooled connection that dies before any response byte is not sent again (the server may have processed it): the caller hears closedBeforeResponse, and the server saw it once")
+    func noReplayOfPost() async throws {
+        try await withEventLoop { group in
+            let server = try await DeadKeepAliveServer()
+            defer { server.stop() }
+            let client = HTTPClient(eventLoopGroup: group)
+            let url = "http://127.0.0.1:\(server.port)/raft"
+            let post = HTTPClientRequest(method: .post, url: url, body: .bytes(Array("message".utf8)))
+            let alive = Array(DeadKeepAliveServer.body.utf8)
+            #expect(try await client.execute(post).body.collect(upTo: 64) == alive)
+            // The second POST takes the pooled connection, which the server closes under it.
+            await #expect { try await client.execute(post) } throws: {
+                let e = $0 as? HTTPClientError
+                return e?.code == .closedBeforeResponse
+                    && e?.description.hasPrefix("POST \(url): connection closed before the response") == true
+            }
+            #expect(server.killedConnections == 1)
+            #expect(server.acceptedConnections == 1, "no second connection: the POST was not replayed")
+        }
+    }
+
     @Test("errors a user sees: refused, invalid URL, https without TLS, invalid response, cancelled")
     func errors() async throws {
         try await withEventLoop { group in
