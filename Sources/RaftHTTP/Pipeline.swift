@@ -7,8 +7,10 @@
 // Failure modes: the queue is full -> `send` refuses and the peer drops the message (counted,
 // reported unreachable); a post fails (connect error, 403 removed member, 412 cluster or version
 // mismatch, any other status, no byte moved for `requestProgressTimeout`) -> the peer is deactivated, raft hears unreachable (and `.failure`
-// for MsgSnap), the next URL is tried next time. No retry: raft resends. A reused keep-alive
-// connection found dead is redialed once by the HTTP client, not counted as a failure.
+// for MsgSnap), the next URL is tried next time. No retry: raft resends. A post on a reused
+// keep-alive connection that the server had closed fails like any other (the HTTP client replays
+// only idempotent requests: a post that reached the server may have been processed, and sent
+// again it would be delivered twice).
 //
 // A remote learned from a request (Remotes.swift) posts through its own client (its own pool of
 // kept-alive connections): each new connection takes a token from the learned remotes' dial
