@@ -135,10 +135,15 @@ struct LifecycleTests {
             let certs = TestCertificates.shared
             let serverTLS = try TLSContext(configuration: certs.server(clientAuth: .require), role: .server)
             let clientTLS = try TLSContext(configuration: certs.client(), role: .client)
+            // An earlier test's loops and connection objects may still be going away when the
+            // gate opens (a thread exiting, a last reference released): wait for no loop thread,
+            // then read the baseline; connection objects are compared as at most the baseline.
+            try await eventually(.seconds(30), "no event loop thread left from earlier tests") {
+                ProcessResources.threads(named: "rio-loop") == 0
+            }
             let fds = ProcessResources.openFileDescriptors()
             let threads = ProcessResources.threads()
             let objects = Connection.liveCount
-            #expect(ProcessResources.threads(named: "rio-loop") == 0)
             let group = try EventLoopGroup(loopCount: 2)
             let plain = try await echoListener(on: group.loops[0])
             let tls = try await echoListener(on: group.loops[1], tls: serverTLS)
@@ -158,9 +163,9 @@ struct LifecycleTests {
             open.removeAll()
             // Every accepted and dialed connection's C object is freed once its last holder let go.
             try await eventually(.seconds(30), "connection objects freed (\(Connection.liveCount) live, \(objects) before)") {
-                Connection.liveCount == objects
+                Connection.liveCount <= objects
             }
-            #expect(ProcessResources.openFileDescriptors() == fds)
+            #expect(ProcessResources.openFileDescriptors() <= fds)
             #expect(ProcessResources.threads(named: "rio-loop") == 0)
             #expect(ProcessResources.threads() <= threads, "threads before: \(threads), after: \(ProcessResources.threads())")
         }
