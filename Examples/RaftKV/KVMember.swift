@@ -75,7 +75,7 @@ public final class KVMember: Sendable {
         let transport = Transport(configuration: transportConfiguration, raft: node, group: group)
         transportBox.withLock { $0 = transport }
         transport.registerRoutes(on: peerServer)
-        for (peer, url) in peerURLs.sorted(by: { $0.key < $1.key }) where peer != id {
+        for (peer, url) in peerURLs.sorted(by: { $0.key < $1.key }) where peer != id && !node.isIDRemoved(peer) {
             try transport.addPeer(peer, urls: [url])
         }
         node.start(transport: transport)

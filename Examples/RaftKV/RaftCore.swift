@@ -250,11 +250,13 @@ public struct RaftCore: Sendable {
     /// Records a snapshot of the state machine at `index` (applied, its data saved by the node)
     /// and drops the log entries up to `index - keeping`: the `keeping` entries before the
     /// snapshot let a follower a little behind catch up by appends rather than by a snapshot.
+    /// `voters` are the voters as of `index` (the snapshot's ConfState; nil: the voters now).
     /// Returns the snapshot's metadata; nil when `index` is not applied or already compacted.
     @discardableResult
-    public mutating func compact(snapshotAt index: UInt64, keeping: UInt64) -> SnapshotMetadata? {
+    public mutating func compact(snapshotAt index: UInt64, keeping: UInt64, voters: Set<UInt64>? = nil) -> SnapshotMetadata? {
         guard index <= applied, index > snapshotMetadata.index, let term = log.term(index) else { return nil }
-        snapshotMetadata = SnapshotMetadata(confState: ConfState(voters: voters.sorted()), index: index, term: term)
+        let confState = ConfState(voters: (voters ?? self.voters).sorted())
+        snapshotMetadata = SnapshotMetadata(confState: confState, index: index, term: term)
         log.compact(through: index - min(keeping, index))
         return snapshotMetadata
     }

@@ -30,6 +30,8 @@ final class RaftLoop: @unchecked Sendable {
     private var pending: [UInt64: Pending] = [:]
     /// A snapshot thread is encoding and saving the store.
     private var snapshotting = false
+    /// The voters as of the snapshot being saved (the snapshot's ConfState).
+    private var snapshotVoters: Set<UInt64> = []
     /// Writes applied this turn, answered after the status shows them applied.
     private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
     private var lastStatus: RaftNode.Status?
@@ -196,7 +198,11 @@ final class RaftLoop: @unchecked Sendable {
     private func install(_ snapshot: Snapshot) throws(WALError) {
         let meta = snapshot.metadata
         let path = snapshots.path(index: meta.index)
-        guard store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        guard let removed = store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        // The snapshot replaces the log that held the removals: keep refusing those members.
+        removedIDs.withLock { $0.formUnion(removed) }
+        for id in removed where id != configuration.id { transport?.removePeer(id) }
+        if removed.contains(configuration.id) { removal = "a snapshot from the leader lists it as removed" }
         try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: [])
         logger.info("installed snapshot from the leader", metadata: ["index": "\(meta.index)", "term": "\(meta.term)"])
     }
@@ -208,12 +214,15 @@ final class RaftLoop: @unchecked Sendable {
     private func takeSnapshot() {
         let index = core.applied
         let contents = store.contents
+        // The membership as of `index`: the loop is the only writer of both, so they match it.
+        let removed = removedIDs.withLock { $0 }
+        snapshotVoters = core.voters
         let snapshots = self.snapshots
         let mailbox = self.mailbox
         snapshotting = true
         let thread = Thread {
             do throws(WALError) {
-                try snapshots.save(index: index, KVStore.encode(contents))
+                try snapshots.save(index: index, KVStore.encode(contents, removed: removed))
                 mailbox.post(.snapshotSaved(index: index, error: nil))
             } catch {
                 mailbox.post(.snapshotSaved(index: index, error: error))
@@ -232,7 +241,8 @@ final class RaftLoop: @unchecked Sendable {
             return
         }
         // nil when a snapshot from the leader replaced the log meanwhile.
-        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries) else { return }
+        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries,
+                                      voters: snapshotVoters) else { return }
         let entries = core.log.entries(from: index + 1, through: core.log.stable)
         try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: entries)
         snapshots.prune(below: index)

@@ -143,11 +143,13 @@ public final class RaftNode: Raft {
         }
         let snapshots = try SnapshotFiles(dataDirectory: configuration.dataDirectory)
         snapshotDirectory = snapshots.directory
+        var removed = Set<UInt64>()
         if replayed.snapshot.index > 0 {
             // UNTESTED: a snapshot file that does not decode at start
-            guard store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
+            guard let listed = store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
                 throw WALError.badSnapshot(snapshots.path(index: replayed.snapshot.index))
             }
+            removed = listed
         }
         let core = RaftCore(configuration: .init(id: configuration.id, electionTick: configuration.electionTick,
                                                  heartbeatTick: configuration.heartbeatTick),
@@ -160,6 +162,8 @@ public final class RaftNode: Raft {
         state = Locked((status, false, []))
         loop = RaftLoop(configuration: configuration, core: core, wal: wal, snapshots: snapshots, store: store,
                         mailbox: mailbox, removedIDs: removedIDs)
+        // Removals after the snapshot are in the log: the loop applies them again at start.
+        removedIDs.withLock { $0 = removed }
     }
 
     /// A new cluster's first entries, the same on every founding member (etcd's bootstrap): one
