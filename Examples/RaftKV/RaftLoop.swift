@@ -36,6 +36,7 @@ final class RaftLoop: @unchecked Sendable {
     private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
     private var lastStatus: RaftNode.Status?
     private let logger: Logger
+    private let appliedLog: AppliedLog?
 
     init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotFiles,
          store: KVStore, mailbox: Mailbox<RaftNode.Event>, removedIDs: Locked<Set<UInt64>>) {
@@ -49,6 +50,11 @@ final class RaftLoop: @unchecked Sendable {
         var logger = configuration.logger
         logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.id))"
         self.logger = logger
+        appliedLog = configuration.appliedLogPath.flatMap { path in
+            let log = AppliedLog(path: path)
+            if log == nil { logger.error("cannot open the applied log", metadata: ["path": "\(path)"]) }
+            return log
+        }
     }
 
     func run() {
@@ -172,6 +178,7 @@ final class RaftLoop: @unchecked Sendable {
             core.advance(ready)
             if !snapshotting, core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { takeSnapshot() }
         }
+        appliedLog?.flush()
     }
 
     /// Sends through the transport; a MsgSnap goes by `sendSnapshot` with the snapshot's file as
@@ -250,6 +257,7 @@ final class RaftLoop: @unchecked Sendable {
     }
 
     private func apply(_ entry: Entry) {
+        appliedLog?.record(entry)
         if entry.type == .confChange, let data = entry.data, let change = try? ConfChange(decoding: data) {
             return apply(change)
         }

@@ -44,6 +44,9 @@ public final class RaftNode: Raft {
         public var proposalTimeout: Duration = .seconds(5)
         /// Where the node logs.
         public var logger = Logger(label: "raftkv.node")
+        /// Where to append one line per applied entry (index, term, hash of type and data), for
+        /// checking after a run that members applied the same entry at each index; nil: nowhere.
+        public var appliedLogPath: String?
         /// Called on the raft loop whenever ``Status`` changes: it must not block.
         public var onStatus: (@Sendable (Status) -> Void)?
 

@@ -126,9 +126,11 @@ final class RaftExampleCluster: @unchecked Sendable {
 
     /// One PUT through member `i`: its status code (204 acknowledged, 503 not), or nil when the
     /// member could not be reached.
-    func putOnce(_ i: Int, _ key: String, _ value: String) async -> Int? {
-        guard let response = try? await client.execute(HTTPClientRequest(method: .put, url: url(i, key), body: .bytes(Array(value.utf8))))
-        else { return nil }
+    /// A response that stalls `progressTimeout` (a member cut off) counts as unreachable.
+    func putOnce(_ i: Int, _ key: String, _ value: String, progressTimeout: Duration = .seconds(10)) async -> Int? {
+        let request = HTTPClientRequest(method: .put, url: url(i, key), body: .bytes(Array(value.utf8)),
+                                        progressTimeout: progressTimeout)
+        guard let response = try? await client.execute(request) else { return nil }
         _ = try? await response.body.collect(upTo: 1 << 16)
         return response.status.code
     }
@@ -146,7 +148,7 @@ final class RaftExampleCluster: @unchecked Sendable {
 
     /// One GET from member `i`: the value, nil for 404; throws when the member cannot be reached.
     func getOnce(_ i: Int, _ key: String) async throws -> String? {
-        let response = try await client.execute(HTTPClientRequest(url: url(i, key)))
+        let response = try await client.execute(HTTPClientRequest(url: url(i, key), progressTimeout: .seconds(10)))
         let body = try await response.body.collect(upTo: 1 << 20)
         return response.status.code == 200 ? String(decoding: body, as: UTF8.self) : nil
     }
