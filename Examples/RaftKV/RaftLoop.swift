@@ -8,8 +8,9 @@ import RaftPB
 
 /// The raft loop's state: touched only by the raft thread once ``RaftNode/start(transport:)`` ran.
 final class RaftLoop: @unchecked Sendable {
-    // @unchecked Sendable: `transport` and `onStatus` are set before the thread starts (the
-    // thread's start orders them); afterwards every property is read and written by that thread only.
+    // @unchecked Sendable: `transport` (RaftNode.attach) and `onStatus` are set before the thread
+    // starts (the thread's start orders them); afterwards every property is read and written by
+    // that thread only.
     private struct Pending {
         let deadline: UInt64
         let completion: @Sendable (Result<Void, RaftNode.ProposalError>) -> Void
@@ -30,6 +31,8 @@ final class RaftLoop: @unchecked Sendable {
     private var pending: [UInt64: Pending] = [:]
     /// A snapshot thread is encoding and saving the store.
     private var snapshotting = false
+    /// Where the transport's sink stored received snapshot databases, by index, until installed.
+    private var storedSnapshots: [UInt64: String] = [:]
     /// The voters as of the snapshot being saved (the snapshot's ConfState).
     private var snapshotVoters: Set<UInt64> = []
     /// Writes applied this turn, answered after the status shows them applied.
@@ -69,7 +72,8 @@ final class RaftLoop: @unchecked Sendable {
                 case .messages(let messages): for m in messages { core.step(m) }
                 case .propose(.put(let command), let completion): puts.append((command, completion))
                 case .propose(let proposal, let completion): propose(proposal, completion)
-                case .removed(let reason): removal = reason
+                case .removed(let reason): removal = removal ?? reason
+                case .snapshotStored(let index, let path): storedSnapshots[index] = path
                 case .unreachable(let id): core.reportUnreachable(id)
                 case .congestion(let id, let congested): core.reportCongestion(id, congested: congested)
                 case .snapshotStatus(let id, let succeeded): core.reportSnapshot(id, succeeded: succeeded)
@@ -181,23 +185,10 @@ final class RaftLoop: @unchecked Sendable {
         appliedLog?.flush()
     }
 
-    /// Sends through the transport; a MsgSnap goes by `sendSnapshot` with the snapshot's file as
-    /// its database.
+    /// Sends through the transport; it sends a MsgSnap by `sendSnapshot` with the snapshot's file
+    /// as its database (`Configuration.snapshotSource`, set by KVMember).
     private func send(_ messages: [Message]) {
-        guard let transport, !messages.isEmpty else { return }
-        guard messages.contains(where: { $0.type == .msgSnap }) else { return transport.send(messages) }
-        transport.send(messages.filter { $0.type != .msgSnap })
-        for m in messages where m.type == .msgSnap {
-            let path = snapshots.path(index: m.snapshot.metadata.index)
-            do {
-                transport.sendSnapshot(m, database: try FileSnapshotSource(path: path))
-                logger.info("sending snapshot", metadata: ["remote-peer-id": "\(MemberID(m.to))",
-                                                          "index": "\(m.snapshot.metadata.index)"])
-            } catch {
-                logger.error("cannot open snapshot to send", metadata: ["error": "\(error)"])
-                core.reportSnapshot(m.to, succeeded: false)
-            }
-        }
+        transport?.send(messages)
     }
 
     /// Loads a snapshot received from the leader (the transport's sink stored its database) and
@@ -205,6 +196,16 @@ final class RaftLoop: @unchecked Sendable {
     private func install(_ snapshot: Snapshot) throws(WALError) {
         let meta = snapshot.metadata
         let path = snapshots.path(index: meta.index)
+        // The database is where the transport's sink says it stored it; a restart loads the
+        // snapshot the WAL names from `path`, so that is where it must be.
+        let stored = storedSnapshots[meta.index]
+        storedSnapshots = storedSnapshots.filter { $0.key > meta.index }
+        if let stored, stored != path {
+            // UNTESTED: a sink that stores databases elsewhere than the node's snapshot directory
+            logger.critical("the transport stored the snapshot elsewhere than the node loads it",
+                            metadata: ["stored": "\(stored)", "expected": "\(path)"])
+            throw WALError.badSnapshot(stored)
+        }
         guard let removed = store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
         // The snapshot replaces the log that held the removals: keep refusing those members.
         removedIDs.withLock { $0.formUnion(removed) }
