@@ -95,12 +95,12 @@ let package = Package(
         // A raft log, its write-ahead log and durable whole-file writes: what a raft member keeps
         // on disk. The RaftKV example and the Swift member's voter share it.
         .target(name: "RaftStorage", dependencies: ["RaftPB"], swiftSettings: strict),
-        // A Swift member for an etcd cluster: etcd's flags, an observing raft, /version, /members
-        // and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
+        // A Swift member for an etcd cluster: etcd's flags, a voting (or observing) raft, /version,
+        // /members and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
         .target(
             name: "RaftHTTPPeer",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                "RaftIO", "RaftPB", "RaftStorage", "PeerHTTP", "RaftHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -193,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftHTTPPeerTests",
-            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftIO", "RaftPB", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftIO", "RaftPB", "RaftStorage", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),

@@ -23,34 +23,9 @@ import RaftPB
 /// Thread-safe: counters and the last messages are behind a pthread lock held for a few stores;
 /// ``process(batch:)`` runs on transport loop threads and sends answers with `Transport.send`,
 /// which never blocks.
-public final class ObserverRaft: Raft {
-    /// What the observer has seen so far.
-    public struct Observations: Sendable {
-        /// Messages received, by type.
-        public var countsByType: [MessageType: Int] = [:]
-        /// The last MsgHeartbeat from a member (not a link heartbeat).
-        public var lastHeartbeat: Message?
-        /// The last MsgApp, without its entries (their count is in ``lastAppendEntryCount``).
-        public var lastAppend: Message?
-        /// How many entries the last MsgApp carried.
-        public var lastAppendEntryCount = 0
-        /// The highest term seen on any message.
-        public var term: UInt64 = 0
-        /// Answers handed to the transport, by type.
-        public var answersByType: [MessageType: Int] = [:]
-        /// The metadata of the last snapshot delivered to raft (MsgSnap), if any.
-        public var lastSnapshotIndex: UInt64 = 0
-        /// The term of that snapshot.
-        public var lastSnapshotTerm: UInt64 = 0
-        /// The encoded size of that MsgSnap: etcd announces a snapshot's size as this plus the
-        /// database's.
-        public var lastSnapshotMessageSize = 0
-        /// The database files stored so far (path and bytes), in arrival order.
-        public var storedSnapshots: [FileSnapshotSink.Stored] = []
-
-        /// Messages of `type` received.
-        public func count(_ type: MessageType) -> Int { countsByType[type] ?? 0 }
-    }
+public final class ObserverRaft: MemberRaft {
+    /// What the observer has seen so far (the type both member rafts share).
+    public typealias Observations = RaftObservations
 
     // MARK: immutable, any thread
     private let localID: UInt64
@@ -58,7 +33,7 @@ public final class ObserverRaft: Raft {
 
     // MARK: guarded by locks
     private let state = Locked(Observations())
-    private let transport = Locked<Transport?>(nil)
+    private let transport = Locked(WeakTransport())
 
     /// An observer for member `localID`; attach the transport with ``attach(_:)`` before it starts.
     public init(localID: UInt64, logger: Logger) {
@@ -68,9 +43,9 @@ public final class ObserverRaft: Raft {
         self.logger = logger
     }
 
-    /// The transport that answers go through. Call once, before peers are added.
+    /// The transport that answers go through, held weakly. Call once, before peers are added.
     public func attach(_ transport: Transport) {
-        self.transport.withLock { $0 = transport }
+        self.transport.withLock { $0.transport = transport }
     }
 
     /// Records a database the snapshot sink stored (before its MsgSnap is processed).
@@ -83,7 +58,7 @@ public final class ObserverRaft: Raft {
 
     /// Forgets the transport, so that late deliveries after a stop send nothing.
     public func detach() {
-        transport.withLock { $0 = nil }
+        transport.withLock { $0.transport = nil }
     }
 
     /// What has arrived so far. Any thread.
@@ -101,7 +76,7 @@ public final class ObserverRaft: Raft {
         var answers: [Message] = []
         state.withLock { s in
             for m in batch {
-                s.countsByType[m.type, default: 0] += 1
+                s.record(m)
                 if m.type != .msgPreVote { s.term = max(s.term, m.term) }
                 if let answer = Self.answer(to: m, localID: localID, term: s.term, hint: s.lastSnapshotIndex, state: &s) {
                     answers.append(answer)
@@ -121,27 +96,19 @@ public final class ObserverRaft: Raft {
                                                                  "entries": "\(m.entries.count)"])
             }
         }
-        guard !answers.isEmpty, let transport = transport.withLock({ $0 }) else { return }
+        guard !answers.isEmpty, let transport = transport.withLock({ $0.transport }) else { return }
         transport.send(answers)
     }
 
-    /// The answer to one message, recording heartbeats, appends and snapshots in `state`.
+    /// The answer to one message (`state` has recorded it already).
     static func answer(to m: Message, localID: UInt64, term: UInt64, hint: UInt64, state s: inout Observations) -> Message? {
         switch m.type {
         case .msgHeartbeat:
-            s.lastHeartbeat = m
             return Message(type: .msgHeartbeatResp, to: m.from, from: localID, term: term, context: m.context)
         case .msgApp:
-            var head = m
-            head.entries = []
-            s.lastAppend = head
-            s.lastAppendEntryCount = m.entries.count
             guard m.index > hint else { return nil }
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.index, reject: true, rejectHint: hint)
         case .msgSnap:
-            s.lastSnapshotIndex = m.snapshot.metadata.index
-            s.lastSnapshotMessageSize = m.encodedSize
-            s.lastSnapshotTerm = m.snapshot.metadata.term
             // Like a follower that restored the snapshot: our log now ends at its index.
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.snapshot.metadata.index)
         case .msgVote:
