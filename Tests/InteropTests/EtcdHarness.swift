@@ -154,10 +154,23 @@ final class EtcdHarness: @unchecked Sendable {
     /// data directory with the same flags (the `--initial-cluster*` ones are ignored once a member
     /// has data). Returns once the restarted member answers `endpoint status` with a leader.
     func restart(_ i: Int, as release: EtcdRelease) async throws {
+        await stopMember(i)
+        try await startMember(i, as: release)
+    }
+
+    /// Stops etcd `i` with SIGTERM (a leader first tries to hand leadership over, as etcd does on
+    /// a graceful stop) and returns once it exited.
+    func stopMember(_ i: Int) async {
         await etcds[i].terminateDetached()
+    }
+
+    /// Starts the stopped etcd `i` again as `release` on its data directory; returns once it
+    /// answers `endpoint status` with a leader.
+    func startMember(_ i: Int, as release: EtcdRelease? = nil) async throws {
+        let release = release ?? releases[i]
         etcds[i] = try ChildProcess(release.executable, arguments[i])
         releases[i] = release
-        try await eventually("etcd \(names[i]) restarted as \(release) answers with a leader", timeout: .seconds(60), harness: self) {
+        try await eventually("etcd \(names[i]) started as \(release) answers with a leader", timeout: .seconds(60), harness: self) {
             (try? await self.status(member: i).leader) ?? 0 != 0
         }
     }
