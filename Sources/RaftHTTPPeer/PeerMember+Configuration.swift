@@ -162,7 +162,8 @@ extension PeerMember {
             }
             guard heartbeatInterval > .zero else { throw .invalidFlag("--heartbeat-interval", "must be above zero") }
             guard electionTimeout >= heartbeatInterval * 5 else {
-                throw .invalidFlag("--election-timeout", "\(electionTimeout) should be at least as 5 times as --heartbeat-interval (\(heartbeatInterval))")
+                let ms = { (d: Duration) in "\(Int64(d / .milliseconds(1)))ms" }
+                throw .invalidFlag("--election-timeout", "\(ms(electionTimeout)) should be at least 5 times --heartbeat-interval (\(ms(heartbeatInterval)))")
             }
             guard retainedEntries >= 1 else { throw .invalidFlag("--raft-retained-entries", "must be at least 1") }
             if raftRole == .voter, dataDirectory == nil {
