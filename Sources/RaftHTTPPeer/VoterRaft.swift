@@ -10,8 +10,8 @@
 //
 // Memory and disk stay bounded: committed entries beyond `retainedEntries` are compacted away
 // (WAL rewrite with a snapshot-metadata marker), and the uncommitted tail is bounded by the
-// leader's inflight window (etcd: 4,096 MsgApps of at most 1 MiB each at the very worst, in
-// practice a few batches), since a leader sends no more than that ahead of our acknowledgements.
+// leader's inflight window (etcd's server: 512 MsgApps of at most 1 MiB each at the very worst,
+// in practice a few batches), since a leader sends no more than that ahead of our acknowledgements.
 import Dispatch
 import Logging
 import RaftHTTP
