@@ -83,6 +83,7 @@ extension EtcdHarness {
     /// Stops etcd `i`, waits for 20 more acknowledged puts while it is down, runs `check` (still
     /// down), and prints the puts acknowledged and failed meanwhile. Leaves it stopped.
     func expectWritesWhileDown(_ i: Int, writer: BackgroundWriter, check: () async throws -> Void = {}) async throws {
+        let test = Test.current?.displayName?.prefix(20) ?? ""
         let before = writer.tally
         writer.markDown(i)
         let clock = ContinuousClock()
@@ -93,7 +94,7 @@ extension EtcdHarness {
         try await writer.expectProgress("writes while etcd \(names[i]) is down", harness: self)
         try await check()
         let after = writer.tally
-        print("etcd \(names[i]) (\(releases[i])) down: \(after.acknowledged - stopped.acknowledged) puts acknowledged, "
+        print("[\(test)…] etcd \(names[i]) (\(releases[i])) down: \(after.acknowledged - stopped.acknowledged) puts acknowledged, "
               + "\(after.failed - stopped.failed) failed (while it stopped, \(stopping): \(stopped.acknowledged - before.acknowledged) "
               + "acknowledged, \(stopped.failed - before.failed) failed)")
     }
@@ -129,6 +130,6 @@ extension EtcdHarness {
             let count = try await count(prefix: BackgroundWriter.prefix, member: i)
             #expect(count >= tally.acknowledged, "etcd \(names[i]) holds \(count) keys, \(tally.acknowledged) puts were acknowledged")
         }
-        print("puts: \(tally.acknowledged) acknowledged, \(tally.failed) failed in all")
+        print("[\(Test.current?.displayName?.prefix(20) ?? "")…] puts: \(tally.acknowledged) acknowledged, \(tally.failed) failed in all")
     }
 }
