@@ -16,8 +16,11 @@ import Darwin
 public enum DurableFile {
     /// Replaces the file at `path` by `bytes` durably (see the file's header).
     ///
-    /// - Parameter keepOpen: return the new file's descriptor (read-write, positioned at its
-    ///   end) instead of closing it: the write-ahead log goes on appending to it.
+    /// - Parameters:
+    ///   - path: the file to replace; `<path>.tmp` is written first, in the same directory.
+    ///   - bytes: the whole new content.
+    ///   - keepOpen: return the new file's descriptor (read-write, positioned at its end)
+    ///     instead of closing it: the write-ahead log goes on appending to it.
     /// - Returns: the open descriptor when `keepOpen`, else nil. The caller closes it.
     /// - Throws: ``WALError`` naming the step and file that failed; `path` is then unchanged.
     @discardableResult
