@@ -77,6 +77,46 @@ struct EtcdVoterTests {
             }
         }
     }
+
+    @Test("our voter back after the leader compacted past its log: etcd sends a snapshot, the voter restarts its log there (and from its WAL again after another restart) and commits on")
+    func snapshotAfterDowntime() async throws {
+        try await ResourceGate.shared {
+            let harness = try await EtcdHarness(snapshotCount: 100)
+            defer { harness.stop() }
+            let group = try EventLoopGroup(loopCount: 1)
+            defer { group.shutdown() }
+            let (logger, _) = CapturingLogHandler.logger(level: .info)
+            var member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger, raftRole: .voter))
+            try await withCleanUp {
+                try await harness.put("voter", "1")
+                try await harness.expectVoterCaughtUp(member)
+                await member.stop()
+                let before = member.raft.observations
+                // etcd keeps 5,000 entries after a snapshot: 5,300 more put the leader's first index past ours.
+                try await harness.putMany(5300, client: HTTPClient(eventLoopGroup: group))
+                let (logger2, logs2) = CapturingLogHandler.logger(level: .info)
+                member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger2, raftRole: .voter))
+                try await eventually("the leader's snapshot restores our log", timeout: .seconds(90), harness: harness) {
+                    member.raft.observations.lastSnapshotIndex > before.lastIndex
+                        && logs2.lines.contains { $0.message == "restored raft log to snapshot" }
+                }
+                try await harness.expectVoterCaughtUp(member)
+                let restored = member.raft.observations
+                #expect(restored.firstIndex > restored.lastSnapshotIndex, "the log starts after the snapshot: \(restored)")
+                #expect(try #require(restored.storedSnapshots.last).index == restored.lastSnapshotIndex)
+
+                // Once more from the WAL: the log comes back starting at the snapshot, not at 1.
+                await member.stop()
+                let (logger3, _) = CapturingLogHandler.logger(level: .info)
+                member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger3, raftRole: .voter))
+                #expect(member.raft.observations.firstIndex > before.lastIndex + 1 && member.raft.observations.committed >= restored.lastSnapshotIndex)
+                try await harness.put("voter", "2")
+                try await harness.expectVoterCaughtUp(member)
+            } cleanUp: {
+                await member.stop()
+            }
+        }
+    }
 }
 
 extension EtcdHarness {
