@@ -18,6 +18,7 @@ import Prometheus
 import RaftHTTP
 import RaftIO
 import RaftPB
+import RaftStorage
 
 /// One running Swift member: its transport, its raft (a ``VoterRaft`` or an ``ObserverRaft``) and
 /// its peer port.
@@ -93,8 +94,8 @@ public final class PeerMember: Sendable {
         let raft: any MemberRaft
         if let dataDirectory = configuration.dataDirectory {
             let snapDirectory = dataDirectory + "/member/snap"
-            do {
-                try FileManager.default.createDirectory(atPath: snapDirectory, withIntermediateDirectories: true)
+            do throws(WALError) {
+                try DurableFile.makeDirectories(snapDirectory)
             } catch { throw .invalidFlag("--data-dir", "cannot create \(snapDirectory): \(error)") }
         }
         switch (configuration.raftRole, configuration.dataDirectory) {

@@ -43,8 +43,9 @@ struct StartFailureTests {
             let connections = Connection.liveCount
 
             for role in PeerMember.RaftRole.allCases {
-                // A regular file where a directory must be: createDirectory fails.
-                await #expect(throws: PeerMemberError.self) {
+                // A regular file where a directory must be: mkdir fails.
+                await #expect(throws: PeerMemberError.invalidFlag("--data-dir", "cannot create \(file)/data/member/snap: "
+                                                                  + "wal mkdir \(file)/data: Not a directory")) {
                     _ = try await PeerMember.start(configuration: try configuration(port: freePort(), dataDirectory: file + "/data", role: role))
                 }
                 // The listener fails after the transport was made and its peer dialed.
