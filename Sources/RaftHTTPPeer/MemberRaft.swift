@@ -1,6 +1,8 @@
 // The raft side of a Swift member, whichever role it plays: what PeerMember needs of it (attach
 // the transport, record stored snapshots, detach at stop) and what it has seen so far.
+import Logging
 import RaftHTTP
+import RaftIO
 import RaftPB
 
 /// The raft a ``PeerMember`` runs: a ``VoterRaft`` (the default: it holds the log and votes) or an
@@ -80,8 +82,43 @@ public struct RaftObservations: Sendable {
     }
 }
 
-/// A weak reference to the transport: the transport holds its raft strongly, so a strong one
-/// back would keep both (and the transport's loop group) alive after a failed start.
-struct WeakTransport: Sendable {
-    weak var transport: Transport?
+/// What both member rafts keep alike: what they have seen, and the transport they answer
+/// through, held weakly (the transport holds its raft strongly, so a strong reference back would
+/// keep both, and the transport's loop group, alive after a failed start). Thread-safe: each is
+/// behind a pthread lock held for a few stores.
+final class MemberRaftCommon: Sendable {
+    private struct WeakTransport: Sendable {
+        weak var transport: Transport?
+    }
+
+    // MARK: immutable, any thread
+    let logger: Logger
+    // MARK: guarded by locks
+    let observations = Locked(RaftObservations())
+    private let transport = Locked(WeakTransport())
+
+    /// `logger` with our member ID as `local-member-id`.
+    init(localID: UInt64, logger: Logger) {
+        var logger = logger
+        logger[metadataKey: "local-member-id"] = "\(MemberID(localID))"
+        self.logger = logger
+    }
+
+    /// The transport answers go to, nil once detached (or gone).
+    var attached: Transport? { transport.withLock { $0.transport } }
+
+    func attach(_ transport: Transport) {
+        self.transport.withLock { $0.transport = transport }
+    }
+
+    func detach() {
+        transport.withLock { $0.transport = nil }
+    }
+
+    func recordStoredSnapshot(_ stored: FileSnapshotSink.Stored) {
+        logger.info("received and saved database snapshot", metadata: ["remote-peer-id": "\(MemberID(stored.from))",
+                                                                        "snapshot-index": "\(stored.index)",
+                                                                        "bytes": "\(stored.bytes)", "path": "\(stored.path)"])
+        observations.withLock { $0.storedSnapshots.append(stored) }
+    }
 }

@@ -30,39 +30,33 @@ public final class ObserverRaft: MemberRaft {
     // MARK: immutable, any thread
     private let localID: UInt64
     private let logger: Logger
-
-    // MARK: guarded by locks
-    private let state = Locked(Observations())
-    private let transport = Locked(WeakTransport())
+    /// Observations and the transport, each behind its lock.
+    private let common: MemberRaftCommon
 
     /// An observer for member `localID`; attach the transport with ``attach(_:)`` before it starts.
     public init(localID: UInt64, logger: Logger) {
         self.localID = localID
-        var logger = logger
-        logger[metadataKey: "local-member-id"] = "\(MemberID(localID))"
-        self.logger = logger
+        common = MemberRaftCommon(localID: localID, logger: logger)
+        self.logger = common.logger
     }
 
     /// The transport that answers go through, held weakly. Call once, before peers are added.
     public func attach(_ transport: Transport) {
-        self.transport.withLock { $0.transport = transport }
+        common.attach(transport)
     }
 
     /// Records a database the snapshot sink stored (before its MsgSnap is processed).
     public func recordStoredSnapshot(_ stored: FileSnapshotSink.Stored) {
-        logger.info("received and saved database snapshot", metadata: ["remote-peer-id": "\(MemberID(stored.from))",
-                                                                        "snapshot-index": "\(stored.index)",
-                                                                        "bytes": "\(stored.bytes)", "path": "\(stored.path)"])
-        state.withLock { $0.storedSnapshots.append(stored) }
+        common.recordStoredSnapshot(stored)
     }
 
     /// Forgets the transport, so that late deliveries after a stop send nothing.
     public func detach() {
-        transport.withLock { $0.transport = nil }
+        common.detach()
     }
 
     /// What has arrived so far. Any thread.
-    public var observations: Observations { state.withLock { $0 } }
+    public var observations: Observations { common.observations.withLock { $0 } }
 
     // MARK: - Raft
 
@@ -74,7 +68,7 @@ public final class ObserverRaft: MemberRaft {
     /// Counts the batch and sends the answers in one `Transport.send` call. Never throws.
     public func process(batch: [Message]) throws {
         var answers: [Message] = []
-        state.withLock { s in
+        common.observations.withLock { s in
             for m in batch {
                 s.record(m)
                 if m.type != .msgPreVote { s.term = max(s.term, m.term) }
@@ -96,7 +90,7 @@ public final class ObserverRaft: MemberRaft {
                                                                  "entries": "\(m.entries.count)"])
             }
         }
-        guard !answers.isEmpty, let transport = transport.withLock({ $0.transport }) else { return }
+        guard !answers.isEmpty, let transport = common.attached else { return }
         transport.send(answers)
     }
 

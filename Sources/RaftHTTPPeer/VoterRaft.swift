@@ -62,6 +62,8 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
     private let localID: UInt64
     private let logger: Logger
     private let queue: DispatchQueue
+    /// Observations and the transport, each behind its lock.
+    private let common: MemberRaftCommon
 
     // MARK: raft queue only
     private var machine: StateMachine
@@ -70,17 +72,14 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
 
     // MARK: guarded by locks
     private let inbox = Locked<(messages: [Message], scheduled: Bool, stopped: Bool)>(([], false, false))
-    private let state = Locked(RaftObservations())
-    private let transport = Locked(WeakTransport())
 
     /// Opens (or creates) the WAL in `configuration.directory` and restores term, vote, commit and
     /// log from it.
     /// - Throws: `WALError` when the directory or the log cannot be opened or read.
     public init(configuration: Configuration) throws(WALError) {
         localID = configuration.localID
-        var logger = configuration.logger
-        logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.localID))"
-        self.logger = logger
+        common = MemberRaftCommon(localID: configuration.localID, logger: configuration.logger)
+        logger = common.logger
         let (wal, replayed) = try WriteAheadLog.open(directory: configuration.directory)
         self.wal = wal
         machine = StateMachine(rules: Rules(localID: configuration.localID, electionTimeout: configuration.electionTimeout,
@@ -88,7 +87,7 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
                                replayed: replayed)
         queue = DispatchQueue(label: "rafthttp.voter.\(MemberID(configuration.localID))")
         let m = machine
-        state.withLock { Self.publish(m, into: &$0) }
+        common.observations.withLock { Self.publish(m, into: &$0) }
         logger.info("restored raft log from the write-ahead log", metadata: [
             "term": "\(m.term)", "vote": "\(MemberID(m.vote))", "commit": "\(m.log.committed)",
             "first-index": "\(m.log.firstIndex)", "last-index": "\(m.log.lastIndex)", "wal": "\(wal.path)",
@@ -98,22 +97,19 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
 
     /// The transport that answers go through, held weakly. Call once, before peers are added.
     public func attach(_ transport: Transport) {
-        self.transport.withLock { $0.transport = transport }
+        common.attach(transport)
     }
 
     /// Records a database the snapshot sink stored (before its MsgSnap is processed).
     public func recordStoredSnapshot(_ stored: FileSnapshotSink.Stored) {
-        logger.info("received and saved database snapshot", metadata: ["remote-peer-id": "\(MemberID(stored.from))",
-                                                                        "snapshot-index": "\(stored.index)",
-                                                                        "bytes": "\(stored.bytes)", "path": "\(stored.path)"])
-        state.withLock { $0.storedSnapshots.append(stored) }
+        common.recordStoredSnapshot(stored)
     }
 
     /// Stops answering: later deliveries are dropped; waits for the batch in hand, then closes
     /// the WAL. Idempotent.
     public func detach() async {
         inbox.withLock { $0.stopped = true }
-        transport.withLock { $0.transport = nil }
+        common.detach()
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             queue.async { [self] in
                 wal.close()
@@ -124,7 +120,7 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
     }
 
     /// What has arrived and the log's position. Any thread.
-    public var observations: RaftObservations { state.withLock { $0 } }
+    public var observations: RaftObservations { common.observations.withLock { $0 } }
 
     // MARK: - Raft
 
@@ -136,7 +132,7 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
     /// Counts the batch and queues it for the raft queue, which persists and answers it. Never
     /// blocks on disk; never throws.
     public func process(batch: [Message]) throws {
-        state.withLock { s in for m in batch { s.record(m) } }
+        common.observations.withLock { s in for m in batch { s.record(m) } }
         let schedule = inbox.withLock { box -> Bool in
             guard !box.stopped else { return false }
             box.messages.append(contentsOf: batch)
@@ -168,12 +164,12 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
         }
         log(actions.events)
         let m = machine
-        state.withLock { s in
+        common.observations.withLock { s in
             Self.publish(m, into: &s)
             for answer in actions.messages { s.answersByType[answer.type, default: 0] += 1 }
             s.lastAnswers = actions.messages
         }
-        guard !actions.messages.isEmpty, let transport = transport.withLock({ $0.transport }) else { return }
+        guard !actions.messages.isEmpty, let transport = common.attached else { return }
         transport.send(actions.messages)
     }
 
