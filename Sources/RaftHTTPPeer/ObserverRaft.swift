@@ -72,7 +72,7 @@ public final class ObserverRaft: MemberRaft {
             for m in batch {
                 s.record(m)
                 if m.type != .msgPreVote { s.term = max(s.term, m.term) }
-                if let answer = Self.answer(to: m, localID: localID, term: s.term, hint: s.lastSnapshotIndex, state: &s) {
+                if let answer = Self.answer(to: m, localID: localID, term: s.term, hint: s.lastSnapshotIndex) {
                     answers.append(answer)
                     s.answersByType[answer.type, default: 0] += 1
                 }
@@ -95,7 +95,7 @@ public final class ObserverRaft: MemberRaft {
     }
 
     /// The answer to one message (`state` has recorded it already).
-    static func answer(to m: Message, localID: UInt64, term: UInt64, hint: UInt64, state s: inout Observations) -> Message? {
+    static func answer(to m: Message, localID: UInt64, term: UInt64, hint: UInt64) -> Message? {
         switch m.type {
         case .msgHeartbeat:
             return Message(type: .msgHeartbeatResp, to: m.from, from: localID, term: term, context: m.context)
