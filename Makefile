@@ -87,7 +87,7 @@ test: deps-test
 # RaftPB (HTTPWire, RaftStreamCodec and BenchKit are building blocks, left out). Warnings are
 # errors, so a broken symbol link fails the build. Archives: .build/plugins/Swift-DocC/outputs/;
 # `swift package --disable-sandbox preview-documentation --target RaftHTTP` serves one locally.
-DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPService RaftHTTPPeer RaftPB
+DOC_TARGETS := RaftHTTP RaftIO PeerHTTP RaftHTTPService RaftHTTPPeer RaftPB RaftStorage
 docs: deps-build
 	$(SWIFT) package generate-documentation $(addprefix --target ,$(DOC_TARGETS)) --warnings-as-errors
 

@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "BenchKit", targets: ["BenchKit"]),
         .executable(name: "rafthttp", targets: ["rafthttp"]),
         // Examples/: a replicated key-value store over the transport, as etcd's contrib/raftexample.
+        .library(name: "RaftStorage", targets: ["RaftStorage"]),
         .library(name: "RaftKV", targets: ["RaftKV"]),
         .executable(name: "raftexample", targets: ["raftexample"]),
     ],
@@ -91,12 +92,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A Swift member for an etcd cluster: etcd's flags, an observing raft, /version, /members
-        // and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
+        // A raft log, its write-ahead log and durable whole-file writes: what a raft member keeps
+        // on disk. The RaftKV example and the Swift member's voter share it.
+        .target(name: "RaftStorage", dependencies: ["RaftPB"], swiftSettings: strict),
+        // A Swift member for an etcd cluster: etcd's flags, a voting (or observing) raft, /version,
+        // /members and /metrics beside the peer routes. The `rafthttp peer` command and the interop tests run it.
         .target(
             name: "RaftHTTPPeer",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                "RaftIO", "RaftPB", "RaftStorage", "PeerHTTP", "RaftHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -121,7 +125,7 @@ let package = Package(
         .target(
             name: "RaftKV",
             dependencies: [
-                "RaftIO", "RaftPB", "PeerHTTP", "RaftHTTP",
+                "RaftIO", "RaftPB", "RaftStorage", "PeerHTTP", "RaftHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/RaftKV",
@@ -189,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftHTTPPeerTests",
-            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftIO", "RaftPB", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RaftHTTPPeer", "RaftHTTP", "RaftIO", "RaftPB", "RaftStorage", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "BenchKitTests", dependencies: ["BenchKit", "RaftHTTP", "RaftPB", "TestSupport"], swiftSettings: strict),
@@ -201,9 +205,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RaftKVTests",
-            dependencies: ["RaftKV", "RaftPB", "PeerHTTP", "RaftIO", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RaftKV", "RaftPB", "RaftStorage", "PeerHTTP", "RaftIO", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        .testTarget(name: "RaftStorageTests", dependencies: ["RaftStorage", "RaftPB"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: [

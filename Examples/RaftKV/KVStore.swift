@@ -2,6 +2,7 @@
 // raft entries, in log order, on the raft loop; read from any thread (raftexample's kvstore: a GET
 // reads the local copy, so a follower may answer with a value a little behind the leader's).
 import RaftIO
+import RaftStorage
 
 /// One write, as an entry's data.
 ///

@@ -15,6 +15,7 @@
 // An entry is committed once a majority holds it and it is of the leader's term (raft §5.4.2);
 // commit reaches followers in MsgApp.commit and MsgHeartbeat.commit.
 import RaftPB
+import RaftStorage
 
 /// A raft member's consensus state machine.
 public struct RaftCore: Sendable {
@@ -300,7 +301,7 @@ public struct RaftCore: Sendable {
     /// Records that `ready` was persisted, sent and applied.
     public mutating func advance(_ ready: Ready) {
         if let hs = ready.hardState { persistedHardState = hs }
-        if let last = ready.entries.last, log.term(last.index) == last.term { log.stable = max(log.stable, last.index) }
+        if let last = ready.entries.last, log.term(last.index) == last.term { log.markStable(through: last.index) }
         if let snapshot = ready.snapshot {
             applied = max(applied, snapshot.metadata.index)
             if pendingSnapshot?.metadata == snapshot.metadata { pendingSnapshot = nil }

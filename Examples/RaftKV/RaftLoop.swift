@@ -5,6 +5,7 @@ import Logging
 import RaftHTTP
 import RaftIO
 import RaftPB
+import RaftStorage
 
 /// The raft loop's state: touched only by the raft thread once ``RaftNode/start(transport:)`` ran.
 final class RaftLoop: @unchecked Sendable {

@@ -15,6 +15,7 @@ import Logging
 import RaftHTTP
 import RaftIO
 import RaftPB
+import RaftStorage
 
 /// A raft member's consensus loop, linked to a ``RaftHTTP/Transport`` as its ``RaftHTTP/Raft``.
 public final class RaftNode: Raft {

@@ -2,7 +2,7 @@
 // transport's FileSnapshotSink's, so a snapshot this member took and one it received from the
 // leader are the same kind of file in the same place. The data is KVStore.snapshotData().
 //
-// Happy path: save (temp file → write → fsync → rename → fsync the directory) → load by index →
+// Happy path: save (DurableFile: temp file → write → fsync → rename → fsync the directory) → load by index →
 // prune all but the newest few. A crash mid-save leaves a temp file and no snapshot: the WAL's
 // snapshot record is written only after save returned, so it never names a missing file.
 #if canImport(Glibc)
@@ -11,6 +11,7 @@ import Glibc
 import Darwin
 #endif
 import RaftHTTP
+import RaftStorage
 
 /// The snapshot directory of one member.
 struct SnapshotFiles: Sendable {
@@ -28,39 +29,12 @@ struct SnapshotFiles: Sendable {
 
     /// Makes `data` the durable snapshot at `index`.
     func save(index: UInt64, _ data: [UInt8]) throws(WALError) {
-        let final = path(index: index)
-        let temp = final + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw WALError("open", temp) }
-        defer { _ = close(fd) }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { all in write(fd, all.baseAddress.map { $0 + written }, all.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WALError("write", temp)
-            }
-            written += n
-        }
-        guard fsync(fd) == 0 else { throw WALError("fsync", temp) }
-        guard rename(temp, final) == 0 else { throw WALError("rename", final) }
-        try syncDirectory(directory)
+        try DurableFile.replace(path(index: index), with: data)
     }
 
     /// The snapshot data at `index`.
     func load(index: UInt64) throws(WALError) -> [UInt8] {
-        let file = path(index: index)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw WALError("open", file) }
-        defer { _ = close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw WALError("read", file) }
-            if n == 0 { return out }
-            out.append(contentsOf: chunk[..<n])
-        }
+        try DurableFile.read(path(index: index))
     }
 
     /// Deletes snapshot files older than the newest ``kept`` at or below `index`.
@@ -77,12 +51,4 @@ struct SnapshotFiles: Sendable {
         }
         for old in indices.sorted(by: >).dropFirst(Self.kept) { unlink(path(index: old)) }
     }
-}
-
-/// fsync on a directory, so that a rename in it survives a crash.
-func syncDirectory(_ directory: String) throws(WALError) {
-    let fd = open(directory, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw WALError("open", directory) }
-    defer { _ = close(fd) }
-    guard fsync(fd) == 0 else { throw WALError("fsync", directory) }
 }

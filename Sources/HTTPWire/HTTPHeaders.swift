@@ -73,7 +73,16 @@ public struct HTTPHeaders: Hashable, Sendable, RandomAccessCollection, Expressib
 
 /// ASCII case-insensitive comparison, as field names and tokens are compared (RFC 9110 §5.1).
 func asciiCaseInsensitiveEquals(_ lhs: String, _ rhs: String) -> Bool {
-    asciiCaseInsensitiveEquals(lhs.utf8, rhs.utf8)
+    // Field names are native strings: their UTF-8 counts are O(1) and their bytes contiguous, so
+    // this compares buffers instead of walking two UTF8Views in step (a header lookup per field
+    // of every request).
+    guard lhs.utf8.count == rhs.utf8.count else { return false }
+    if let equal = lhs.utf8.withContiguousStorageIfAvailable({ a in
+        rhs.utf8.withContiguousStorageIfAvailable { b in asciiCaseInsensitiveEquals(a, b) }
+    }), let equal {
+        return equal
+    }
+    return asciiCaseInsensitiveEquals(lhs.utf8, rhs.utf8)
 }
 
 func asciiCaseInsensitiveEquals<A: Collection<UInt8>, B: Collection<UInt8>>(_ lhs: A, _ rhs: B) -> Bool {

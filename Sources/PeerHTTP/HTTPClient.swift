@@ -97,7 +97,7 @@ public final class HTTPClient: Sendable {
     public func execute(_ request: HTTPClientRequest, on loop: EventLoop,
                         handler: any HTTPClientResponseHandler) -> HTTPClientTask {
         assert(loop.inEventLoop, "HTTPClient.execute(_:on:handler:) called off its loop")
-        let url = HTTPURL(request.url) ?? HTTPURL.invalid
+        let url = request.preparedHead?.url ?? HTTPURL(request.url) ?? HTTPURL.invalid
         let task = HTTPClientTask(core: core, request: request, url: url, loop: loop, handler: handler)
         if url == HTTPURL.invalid {
             task.failInvalidURL()

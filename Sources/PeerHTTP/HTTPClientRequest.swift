@@ -21,13 +21,13 @@ public struct HTTPClientRequest: Sendable {
     }
 
     /// The method.
-    public var method: HTTPRequest.Method
+    public var method: HTTPRequest.Method { didSet { preparedHead = nil } }
     /// An `http://` or `https://` URL; the host may be an IPv6 address in brackets. `unix://` and
     /// `unixs://` URLs are etcd's: HTTP or HTTPS over the Unix socket whose path is the URL's
     /// `host:port` (relative to the working directory), the certificate checked against the host.
-    public var url: String
+    public var url: String { didSet { preparedHead = nil } }
     /// Header fields; `Host` comes from the URL unless set here. Framing fields are replaced.
-    public var headerFields: HTTPFields
+    public var headerFields: HTTPFields { didSet { preparedHead = nil } }
     /// The body.
     public var body: Body
     /// A progress deadline, never a total one: the request fails with
@@ -41,6 +41,10 @@ public struct HTTPClientRequest: Sendable {
     /// ``HTTPClientError/Code/dialRefused`` without dialing. A caller that budgets connection
     /// attempts takes a token here. Nil (the default): always dial.
     public var dialAdmission: (@Sendable () -> Bool)?
+    /// The URL parsed and the head serialized up to its framing field, once, by ``prepared()``:
+    /// shared by the copies of a request that differ only in their body. Cleared when the method,
+    /// URL or fields change.
+    var preparedHead: PreparedHead?
 
     /// Creates a request.
     public init(method: HTTPRequest.Method = .get, url: String, headerFields: HTTPFields = [:], body: Body = .none,
@@ -69,25 +73,83 @@ public struct HTTPClientRequest: Sendable {
         return true
     }
 
-    /// The request head and (for `.bytes`) the body, in one buffer.
-    func serializedHead(url: HTTPURL) -> [UInt8] {
+    /// This request with its URL parsed and its head serialized up to the framing field, for
+    /// requests sent many times with only the body changed (a pipeline's posts): copy the result
+    /// and set ``body`` on the copy; changing the method, URL or fields undoes the preparation.
+    /// An invalid URL is left to fail when the request is executed.
+    public func prepared() -> HTTPClientRequest {
+        var copy = self
+        if let url = HTTPURL(url) {
+            copy.preparedHead = PreparedHead(url: url, prefix: headPrefix(url: url))
+        }
+        return copy
+    }
+
+    /// How the body is framed on the wire.
+    private var framing: HTTPBodyFraming {
+        switch body {
+        case .none: method == .post || method == .put ? .contentLength(0) : .none
+        case .bytes(let bytes): .contentLength(bytes.count)
+        case .stream(let length, _): length.map { .contentLength($0) } ?? .chunked
+        }
+    }
+
+    /// The request line, `Host` and the fields but framing ones: everything of the head before
+    /// its framing field and empty line.
+    private func headPrefix(url: HTTPURL) -> [UInt8] {
         var head = HTTPRequest(method: method, scheme: nil, authority: url.authority, path: url.target,
                                headerFields: headerFields)
         if headerFields.contains(where: { $0.name.canonicalName == "host" }) { head.authority = nil }
         var buffer: [UInt8] = []
-        switch body {
-        case .none:
-            buffer.reserveCapacity(128)
-            let framing: HTTPBodyFraming = method == .post || method == .put ? .contentLength(0) : .none
-            HTTPSerializer.appendRequestHead(head, body: framing, to: &buffer)
-        case .bytes(let bytes):
-            buffer.reserveCapacity(128 + bytes.count)
-            HTTPSerializer.appendRequestHead(head, body: .contentLength(bytes.count), to: &buffer)
-            buffer.append(contentsOf: bytes)
-        case .stream(let length, _):
-            HTTPSerializer.appendRequestHead(head, body: length.map { .contentLength($0) } ?? .chunked, to: &buffer)
-        }
+        buffer.reserveCapacity(128)
+        // Serialized with a framing field (so that the fields' own framing fields are left out),
+        // which is then cut off with the empty line after it.
+        HTTPSerializer.appendRequestHead(head, body: .contentLength(0), to: &buffer)
+        let framingLine = Array("Content-Length: 0\r\n\r\n".utf8)
+        precondition(buffer.count >= framingLine.count && Array(buffer.suffix(framingLine.count)) == framingLine,
+                     "the serializer ends a head with its framing field")
+        buffer.removeLast(framingLine.count)
         return buffer
+    }
+
+    /// The request head and (for `.bytes`) the body, in one buffer.
+    func serializedHead(url: HTTPURL) -> [UInt8] {
+        let framing = framing
+        var buffer: [UInt8] = []
+        // A head without a framing field keeps any framing fields the caller set, as it always did.
+        if framing != .none, let preparedHead, preparedHead.url == url {
+            buffer.reserveCapacity(preparedHead.prefix.count + 32 + body.bufferedCount)
+            buffer.append(contentsOf: preparedHead.prefix)
+            HTTPSerializer.appendFraming(framing, to: &buffer)
+        } else {
+            var head = HTTPRequest(method: method, scheme: nil, authority: url.authority, path: url.target,
+                                   headerFields: headerFields)
+            if headerFields.contains(where: { $0.name.canonicalName == "host" }) { head.authority = nil }
+            buffer.reserveCapacity(128 + body.bufferedCount)
+            HTTPSerializer.appendRequestHead(head, body: framing, to: &buffer)
+        }
+        if case .bytes(let bytes) = body { buffer.append(contentsOf: bytes) }
+        return buffer
+    }
+}
+
+/// A request's parsed URL and serialized head prefix (see ``HTTPClientRequest/prepared()``).
+/// Sendable: immutable.
+final class PreparedHead: Sendable {
+    let url: HTTPURL
+    let prefix: [UInt8]
+
+    init(url: HTTPURL, prefix: [UInt8]) {
+        self.url = url
+        self.prefix = prefix
+    }
+}
+
+extension HTTPClientRequest.Body {
+    /// The bytes of a buffered body (0 for none or a stream).
+    var bufferedCount: Int {
+        if case .bytes(let bytes) = self { return bytes.count }
+        return 0
     }
 }
 

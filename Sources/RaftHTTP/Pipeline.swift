@@ -62,6 +62,8 @@ final class Pipeline: @unchecked Sendable {
 
     // MARK: loop thread only
     private var tasks: [ObjectIdentifier: HTTPClientTask] = [:]
+    /// The last picked URL's request, prepared (see `request(to:)`).
+    private var template: (url: PeerURL, request: HTTPClientRequest)?
 
     init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker, learned: LearnedDialing? = nil,
          congestion: CongestionReporter? = nil) {
@@ -154,13 +156,22 @@ final class Pipeline: @unchecked Sendable {
         for m in batch { post(m) }
     }
 
-    private func post(_ message: Message) {
-        let url = picker.pick()
+    /// Loop thread: the post to `url` without its body, its URL parsed and head serialized once
+    /// per picked URL (each post then only copies it and adds the body).
+    private func request(to url: PeerURL) -> HTTPClientRequest {
+        if let template, template.url == url { return template.request }
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.protobuf
-        var request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline,
-                                        headerFields: fields, body: .bytes(message.encode()),
-                                        progressTimeout: context.configuration.requestProgressTimeout)
+        let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline, headerFields: fields,
+                                        progressTimeout: context.configuration.requestProgressTimeout).prepared()
+        template = (url, request)
+        return request
+    }
+
+    private func post(_ message: Message) {
+        let url = picker.pick()
+        var request = request(to: url)
+        request.body = .bytes(message.encode())
         if let admit = learned?.admit { request.dialAdmission = { admit(url) } }
         var answer: HTTPResponseHead?
         var body: [UInt8] = []

@@ -57,7 +57,7 @@ extension Transport {
                                        metadata: ["remote-peer-id": "\(headers[Wire.Header.serverFrom] ?? "")", "error": "\(refusal)"])
             return .incompatibleVersion
         }
-        let local = MemberID(context.configuration.clusterID).description
+        let local = context.clusterIDText
         let remote = headers[Wire.Header.clusterID]
         if remote != local {
             context.rateLimitedWarning(key: "cluster-\(headers[Wire.Header.serverFrom] ?? "")",

@@ -32,6 +32,9 @@ final class TransportContext: Sendable {
     /// parsed once: what peers' version headers are checked against.
     let localServer: EtcdVersion
     let localMinCluster: EtcdVersion
+    /// ``Transport/Configuration/clusterID`` as the `X-Etcd-Cluster-ID` header writes it, for the
+    /// check of every request.
+    let clusterIDText: String
     private let errors: AsyncStream<RaftHTTPError>.Continuation
 
     // MARK: guarded by locks
@@ -49,6 +52,7 @@ final class TransportContext: Sendable {
         }
         localServer = server
         localMinCluster = minCluster
+        clusterIDText = MemberID(configuration.clusterID).description
         self.configuration = configuration
         self.raft = raft
         self.group = group
@@ -72,7 +76,7 @@ final class TransportContext: Sendable {
         fields[wire: Wire.Header.serverFrom] = MemberID(configuration.localID).description
         fields[wire: Wire.Header.serverVersion] = configuration.serverVersion
         fields[wire: Wire.Header.minClusterVersion] = configuration.minClusterVersion
-        fields[wire: Wire.Header.clusterID] = MemberID(configuration.clusterID).description
+        fields[wire: Wire.Header.clusterID] = clusterIDText
         if !configuration.localURLs.isEmpty { fields[wire: Wire.Header.peerURLs] = configuration.localURLs.joined(separator: ",") }
         headers = Locked((fields, configuration.localURLs))
     }

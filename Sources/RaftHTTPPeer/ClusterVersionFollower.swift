@@ -1,8 +1,9 @@
 // The cluster version our `GET /version` reports as `etcdcluster`, learned from the leader.
 //
 // An etcd member reports the cluster version it has applied from the raft log (`cl.Version()`),
-// or "not_decided" before it has applied one (`etcdhttp/version.go`). An observer applies no log,
-// so it learns the version from the member whose log decides it: every 4 s (etcd's
+// or "not_decided" before it has applied one (`etcdhttp/version.go`). Our member applies no log (a
+// voter stores entries but never decodes them), so it learns the version from the member whose log
+// decides it: every 4 s (etcd's
 // `monitorVersionInterval`) it asks the leader (the sender of the last MsgHeartbeat) for its
 // `GET /version` and keeps the leader's `etcdcluster`. Until the leader has answered once it
 // reports "not_decided", as a member that has applied nothing would.

@@ -23,71 +23,40 @@ import RaftPB
 /// Thread-safe: counters and the last messages are behind a pthread lock held for a few stores;
 /// ``process(batch:)`` runs on transport loop threads and sends answers with `Transport.send`,
 /// which never blocks.
-public final class ObserverRaft: Raft {
-    /// What the observer has seen so far.
-    public struct Observations: Sendable {
-        /// Messages received, by type.
-        public var countsByType: [MessageType: Int] = [:]
-        /// The last MsgHeartbeat from a member (not a link heartbeat).
-        public var lastHeartbeat: Message?
-        /// The last MsgApp, without its entries (their count is in ``lastAppendEntryCount``).
-        public var lastAppend: Message?
-        /// How many entries the last MsgApp carried.
-        public var lastAppendEntryCount = 0
-        /// The highest term seen on any message.
-        public var term: UInt64 = 0
-        /// Answers handed to the transport, by type.
-        public var answersByType: [MessageType: Int] = [:]
-        /// The metadata of the last snapshot delivered to raft (MsgSnap), if any.
-        public var lastSnapshotIndex: UInt64 = 0
-        /// The term of that snapshot.
-        public var lastSnapshotTerm: UInt64 = 0
-        /// The encoded size of that MsgSnap: etcd announces a snapshot's size as this plus the
-        /// database's.
-        public var lastSnapshotMessageSize = 0
-        /// The database files stored so far (path and bytes), in arrival order.
-        public var storedSnapshots: [FileSnapshotSink.Stored] = []
-
-        /// Messages of `type` received.
-        public func count(_ type: MessageType) -> Int { countsByType[type] ?? 0 }
-    }
+public final class ObserverRaft: MemberRaft {
+    /// What the observer has seen so far (the type both member rafts share).
+    public typealias Observations = RaftObservations
 
     // MARK: immutable, any thread
     private let localID: UInt64
     private let logger: Logger
-
-    // MARK: guarded by locks
-    private let state = Locked(Observations())
-    private let transport = Locked<Transport?>(nil)
+    /// Observations and the transport, each behind its lock.
+    private let common: MemberRaftCommon
 
     /// An observer for member `localID`; attach the transport with ``attach(_:)`` before it starts.
     public init(localID: UInt64, logger: Logger) {
         self.localID = localID
-        var logger = logger
-        logger[metadataKey: "local-member-id"] = "\(MemberID(localID))"
-        self.logger = logger
+        common = MemberRaftCommon(localID: localID, logger: logger)
+        self.logger = common.logger
     }
 
-    /// The transport that answers go through. Call once, before peers are added.
+    /// The transport that answers go through, held weakly. Call once, before peers are added.
     public func attach(_ transport: Transport) {
-        self.transport.withLock { $0 = transport }
+        common.attach(transport)
     }
 
     /// Records a database the snapshot sink stored (before its MsgSnap is processed).
     public func recordStoredSnapshot(_ stored: FileSnapshotSink.Stored) {
-        logger.info("received and saved database snapshot", metadata: ["remote-peer-id": "\(MemberID(stored.from))",
-                                                                        "snapshot-index": "\(stored.index)",
-                                                                        "bytes": "\(stored.bytes)", "path": "\(stored.path)"])
-        state.withLock { $0.storedSnapshots.append(stored) }
+        common.recordStoredSnapshot(stored)
     }
 
     /// Forgets the transport, so that late deliveries after a stop send nothing.
     public func detach() {
-        transport.withLock { $0 = nil }
+        common.detach()
     }
 
     /// What has arrived so far. Any thread.
-    public var observations: Observations { state.withLock { $0 } }
+    public var observations: Observations { common.observations.withLock { $0 } }
 
     // MARK: - Raft
 
@@ -99,11 +68,11 @@ public final class ObserverRaft: Raft {
     /// Counts the batch and sends the answers in one `Transport.send` call. Never throws.
     public func process(batch: [Message]) throws {
         var answers: [Message] = []
-        state.withLock { s in
+        common.observations.withLock { s in
             for m in batch {
-                s.countsByType[m.type, default: 0] += 1
+                s.record(m)
                 if m.type != .msgPreVote { s.term = max(s.term, m.term) }
-                if let answer = Self.answer(to: m, localID: localID, term: s.term, hint: s.lastSnapshotIndex, state: &s) {
+                if let answer = Self.answer(to: m, localID: localID, term: s.term, hint: s.lastSnapshotIndex) {
                     answers.append(answer)
                     s.answersByType[answer.type, default: 0] += 1
                 }
@@ -121,27 +90,19 @@ public final class ObserverRaft: Raft {
                                                                  "entries": "\(m.entries.count)"])
             }
         }
-        guard !answers.isEmpty, let transport = transport.withLock({ $0 }) else { return }
+        guard !answers.isEmpty, let transport = common.attached else { return }
         transport.send(answers)
     }
 
-    /// The answer to one message, recording heartbeats, appends and snapshots in `state`.
-    static func answer(to m: Message, localID: UInt64, term: UInt64, hint: UInt64, state s: inout Observations) -> Message? {
+    /// The answer to one message (`state` has recorded it already).
+    static func answer(to m: Message, localID: UInt64, term: UInt64, hint: UInt64) -> Message? {
         switch m.type {
         case .msgHeartbeat:
-            s.lastHeartbeat = m
             return Message(type: .msgHeartbeatResp, to: m.from, from: localID, term: term, context: m.context)
         case .msgApp:
-            var head = m
-            head.entries = []
-            s.lastAppend = head
-            s.lastAppendEntryCount = m.entries.count
             guard m.index > hint else { return nil }
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.index, reject: true, rejectHint: hint)
         case .msgSnap:
-            s.lastSnapshotIndex = m.snapshot.metadata.index
-            s.lastSnapshotMessageSize = m.encodedSize
-            s.lastSnapshotTerm = m.snapshot.metadata.term
             // Like a follower that restored the snapshot: our log now ends at its index.
             return Message(type: .msgAppResp, to: m.from, from: localID, term: term, index: m.snapshot.metadata.index)
         case .msgVote:

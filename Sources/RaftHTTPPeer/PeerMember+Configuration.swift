@@ -4,6 +4,17 @@ import RaftIO
 import RaftPB
 
 extension PeerMember {
+    /// What the member's raft does (`--raft-role`).
+    public enum RaftRole: String, Sendable, CaseIterable {
+        /// Holds the raft log durably in the data directory and answers as an etcd follower:
+        /// acknowledges appends, grants votes by etcd's rules, counts toward the quorum; never
+        /// campaigns (``VoterRaft``). The default.
+        case voter
+        /// Holds no log: answers heartbeats, rejects appends and every vote; never part of a
+        /// quorum (``ObserverRaft``). For watching a cluster without changing what it can survive.
+        case observer
+    }
+
     /// A Swift member's settings, with etcd 3.4's and 3.5's flag names and meanings, so that the
     /// same values that start an etcd member start ours.
     public struct Configuration: Sendable {
@@ -65,7 +76,8 @@ extension PeerMember {
         /// `--peer-learned-remote-dials-per-second`: the refill of that budget. Default 1.
         public var learnedRemoteDialsPerSecond: Double
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
-        /// `%016x.snap.db`, as etcd stores them. Nil: snapshots are refused (500).
+        /// `%016x.snap.db`, as etcd stores them; a voter's raft log in `<dataDirectory>/member/raft`.
+        /// Nil (an observer only): snapshots are refused (500).
         public var dataDirectory: String?
         /// `--server-version`: the etcd version we speak as, sent as `X-Server-Version` and served
         /// by `GET /version` (3.0.0 to 3.5.x). Default 3.5.1, the newest etcd whose peer protocol
@@ -73,12 +85,26 @@ extension PeerMember {
         /// cluster, or its leader warns every 4 s that it found a higher-versioned member.
         public var serverVersion: String
 
+        /// `--raft-role`: ``RaftRole/voter`` (default) or ``RaftRole/observer``. A voter needs
+        /// ``dataDirectory``: its raft log lives in `<dataDirectory>/member/raft`.
+        public var raftRole: RaftRole
+        /// `--heartbeat-interval` (etcd's, default 100 ms). The voter measures the leader lease in
+        /// continuous time, so it uses this only to check the election timeout against it.
+        public var heartbeatInterval: Duration
+        /// `--election-timeout` (etcd's, default 1000 ms): give the cluster's value. A voter
+        /// ignores votes that arrive sooner than this after it last heard the leader (etcd's lease).
+        public var electionTimeout: Duration
+        /// `--raft-retained-entries`: committed entries a voter keeps before compacting older ones
+        /// (etcd's snapshot catch-up entries, 5,000).
+        public var retainedEntries: Int
+
         /// Checks the flags against each other, as etcd does at start.
         ///
         /// - Throws: ``PeerMemberError`` when `serverVersion` is not a version from 3.0.0 to 3.5.x,
         ///   when `name` is not in the initial cluster, when the
         ///   advertised URLs differ from the ones the initial cluster gives `name`, when an
-        ///   `https` listener has no certificate (and no auto TLS), or when TLS options conflict.
+        ///   `https` listener has no certificate (and no auto TLS), when TLS options conflict, when
+        ///   a voter has no data directory, or when the election timeout is under 5 heartbeats.
         public init(name: String, initialCluster: InitialCluster, listenPeerURLs: [PeerURL], advertisePeerURLs: [PeerURL],
                     peerCertFile: String? = nil, peerKeyFile: String? = nil, peerTrustedCAFile: String? = nil,
                     peerClientCertAuth: Bool = false, peerTLS: TLSOptions = TLSOptions(), listenMetricsURLs: [PeerURL] = [],
@@ -89,7 +115,9 @@ extension PeerMember {
                     maxLearnedRemotes: Int = 64, learnedRemoteIdleTimeout: Duration? = .seconds(60),
                     learnedRemoteDialBurst: Int = 8, learnedRemoteDialsPerSecond: Double = 1,
                     dataDirectory: String? = nil,
-                    serverVersion: String = Transport.Configuration.defaultServerVersion) throws(PeerMemberError) {
+                    serverVersion: String = Transport.Configuration.defaultServerVersion,
+                    raftRole: RaftRole = .voter, heartbeatInterval: Duration = .milliseconds(100),
+                    electionTimeout: Duration = .milliseconds(1000), retainedEntries: Int = 5000) throws(PeerMemberError) {
             guard Transport.Configuration.isAdvertisable(serverVersion: serverVersion) else {
                 throw .invalidFlag("--server-version", "\(serverVersion) is not an etcd version from 3.0.0 to 3.5.x "
                                    + "(major.minor.patch; newer ones speak a peer protocol we do not implement)")
@@ -132,6 +160,19 @@ extension PeerMember {
             if let bad = listenMetricsURLs.first(where: \.isTLS) {
                 throw .invalidFlag("--listen-metrics-urls", "\(bad) must be http (or unix)")
             }
+            guard heartbeatInterval > .zero else { throw .invalidFlag("--heartbeat-interval", "must be above zero") }
+            guard electionTimeout >= heartbeatInterval * 5 else {
+                let ms = { (d: Duration) in "\(Int64(d / .milliseconds(1)))ms" }
+                throw .invalidFlag("--election-timeout", "\(ms(electionTimeout)) should be at least 5 times --heartbeat-interval (\(ms(heartbeatInterval)))")
+            }
+            guard retainedEntries >= 1 else { throw .invalidFlag("--raft-retained-entries", "must be at least 1") }
+            if raftRole == .voter, dataDirectory == nil {
+                throw .invalidFlag("--data-dir", "a voter keeps its raft log there: give one, or --raft-role observer")
+            }
+            self.raftRole = raftRole
+            self.heartbeatInterval = heartbeatInterval
+            self.electionTimeout = electionTimeout
+            self.retainedEntries = retainedEntries
             self.dataDirectory = dataDirectory
             self.name = name
             self.initialCluster = initialCluster

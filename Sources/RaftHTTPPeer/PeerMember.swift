@@ -1,13 +1,16 @@
 import Foundation
-// A Swift member of an etcd 3.4 or 3.5 cluster: the transport, an observing raft, and a peer port
+// A Swift member of an etcd 3.4 or 3.5 cluster: the transport, a voting (or observing) raft, and a peer port
 // that serves what etcd expects of a member (the raft routes, /version, /members, 3.5's member
 // routes, /metrics).
 //
-// Start: compute our ID and the cluster's from the initial cluster -> one event loop -> the
+// Start: compute our ID and the cluster's from the initial cluster -> the data directory and the
+// raft (a voter replays its WAL) -> one event loop -> the
 // transport with a Prometheus-backed metrics factory -> every other member added as a peer (its
 // streams are dialed at once and redialed at the retry frequency) -> listeners on the listen URLs
 // -> the cluster version follower (asks the leader's /version every 4 s).
-// Stop: the follower -> the transport (every stream and pipeline connection closes, so etcd sees us go inactive)
+// A failed start undoes what it did in reverse, so nothing (thread, socket, the transport held by
+// its raft) outlives it.
+// Stop: the follower -> the raft (a voter finishes its batch and closes its WAL) -> the transport (every stream and pipeline connection closes, so etcd sees us go inactive)
 // -> the listeners and their connections -> the loop.
 import Logging
 import PeerHTTP
@@ -15,16 +18,19 @@ import Prometheus
 import RaftHTTP
 import RaftIO
 import RaftPB
+import RaftStorage
 
-/// One running Swift member: its transport, its observer raft and its peer port.
+/// One running Swift member: its transport, its raft (a ``VoterRaft`` or an ``ObserverRaft``) and
+/// its peer port.
 ///
 /// Create with ``start(configuration:registry:)``; end with ``stop()``. Thread-safe.
 public final class PeerMember: Sendable {
     // MARK: immutable, any thread
     /// The settings it was started with.
     public let configuration: Configuration
-    /// What its raft side has seen.
-    public let raft: ObserverRaft
+    /// Its raft: a ``VoterRaft`` or an ``ObserverRaft`` (``Configuration/raftRole``); its
+    /// ``MemberRaft/observations`` say what it has seen.
+    public let raft: any MemberRaft
     /// Its transport: statistics per peer, active peers.
     public let transport: Transport
     /// Where its metrics live; `/metrics` serves this registry.
@@ -37,7 +43,7 @@ public final class PeerMember: Sendable {
     private let servers: [HTTPServer]
     private let clusterVersionFollower: ClusterVersionFollower
 
-    private init(configuration: Configuration, raft: ObserverRaft, transport: Transport, registry: PrometheusCollectorRegistry,
+    private init(configuration: Configuration, raft: any MemberRaft, transport: Transport, registry: PrometheusCollectorRegistry,
                  peerPorts: [Int], metricsPorts: [Int], group: EventLoopGroup, servers: [HTTPServer],
                  clusterVersionFollower: ClusterVersionFollower) {
         self.clusterVersionFollower = clusterVersionFollower
@@ -66,8 +72,9 @@ public final class PeerMember: Sendable {
     ///   - configuration: the member's flags, validated (see ``Configuration``).
     ///   - registry: where the transport's metrics are created and what `/metrics`
     ///     serves; one per member when several run in one process.
-    /// - Throws: ``PeerMemberError`` when a listener cannot be opened or a TLS file cannot be
-    ///   loaded. Nothing is left running when it throws.
+    /// - Throws: ``PeerMemberError`` when a listener cannot be opened, a TLS file cannot be
+    ///   loaded, or the data directory or a voter's raft log cannot be opened. Nothing is left
+    ///   running when it throws.
     public static func start(configuration: Configuration,
                              registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws(PeerMemberError) -> PeerMember {
         let cluster = configuration.initialCluster
@@ -83,17 +90,34 @@ public final class PeerMember: Sendable {
         } catch {
             throw .invalidFlag("--peer-cert-file/--peer-key-file/--peer-trusted-ca-file", "\(error)")
         }
-        let group: EventLoopGroup
-        do { group = try EventLoopGroup(loopCount: 1) } catch { throw .listen("(event loop)", "\(error)") }
-
-        let raft = ObserverRaft(localID: localID.rawValue, logger: logger)
         var sink: FileSnapshotSink?
+        let raft: any MemberRaft
         if let dataDirectory = configuration.dataDirectory {
             let snapDirectory = dataDirectory + "/member/snap"
-            do {
-                try FileManager.default.createDirectory(atPath: snapDirectory, withIntermediateDirectories: true)
+            do throws(WALError) {
+                try DurableFile.makeDirectories(snapDirectory)
             } catch { throw .invalidFlag("--data-dir", "cannot create \(snapDirectory): \(error)") }
-            sink = FileSnapshotSink(directory: snapDirectory) { [raft] stored in raft.recordStoredSnapshot(stored) }
+        }
+        switch (configuration.raftRole, configuration.dataDirectory) {
+        case (.voter, let dataDirectory?):
+            do {
+                raft = try VoterRaft(configuration: .init(localID: localID.rawValue, directory: dataDirectory + "/member/raft",
+                                                          electionTimeout: configuration.electionTimeout,
+                                                          retainedEntries: UInt64(configuration.retainedEntries), logger: configuration.logger))
+            } catch { throw .invalidFlag("--data-dir", "cannot open the raft log: \(error)") }
+        case (.voter, nil):
+            throw .invalidFlag("--data-dir", "a voter keeps its raft log there: give one, or --raft-role observer")
+        case (.observer, _):
+            raft = ObserverRaft(localID: localID.rawValue, logger: logger)
+        }
+        if let dataDirectory = configuration.dataDirectory {
+            sink = FileSnapshotSink(directory: dataDirectory + "/member/snap") { [raft] stored in raft.recordStoredSnapshot(stored) }
+        }
+        // Last of what can fail on its own: from here a failure stops the loop too.
+        let group: EventLoopGroup
+        do { group = try EventLoopGroup(loopCount: 1) } catch {
+            await raft.detach()
+            throw .listen("(event loop)", "\(error)")
         }
         let transportConfiguration = Transport.Configuration(
             localID: localID.rawValue, clusterID: cluster.clusterID.rawValue,
@@ -142,6 +166,7 @@ public final class PeerMember: Sendable {
                 } catch { throw PeerMemberError.invalidFlag("--initial-cluster", "\(error)") }
             }
         } catch let error as PeerMemberError {
+            await raft.detach()
             transport.stop()
             for s in servers { await s.shutdown(deadline: .zero) }
             group.shutdown()
@@ -159,6 +184,7 @@ public final class PeerMember: Sendable {
         }
         logger.info("started Swift member", metadata: [
             "name": "\(configuration.name)", "cluster-id": "\(cluster.clusterID)", "server-version": "\(configuration.serverVersion)",
+            "raft-role": "\(configuration.raftRole.rawValue)",
             "listen-peer-urls": "\(configuration.listenPeerURLs.map(\.description))",
             "advertise-peer-urls": "\(configuration.advertisePeerURLs.map(\.description))",
             "peers": "\(cluster.members.filter { $0.id != localID }.map { "\($0.name)=\($0.id)" })",
@@ -182,7 +208,7 @@ public final class PeerMember: Sendable {
     /// safe from any task.
     public func stop() async {
         clusterVersionFollower.stop()
-        raft.detach()
+        await raft.detach()
         transport.stop()
         for server in servers { await server.shutdown(deadline: .milliseconds(500)) }
         group.shutdown()

@@ -128,56 +128,77 @@ extension Message: WireMessage {
         self.snapshotBox = nil
     }
 
-    // Inlinable, with write(to:): the streams size and encode messages one by one from buffers of
-    // them, and an opaque call would copy (retain and release) each message it is handed.
+    // The instance forms read through a pointer to `self`, and the pointer forms are public: the
+    // streams size and encode messages where they lie in buffers of them, and a method called on a
+    // message behind a pointer, in an array or in a class copies it first (a retain and a release
+    // for each reference-counted field). Reading stored fields through `pointee` copies nothing.
     @inlinable
-    var wireSize: Int {
-        var size = 1 + varintSize(enumWireValue(type.rawValue))
-        size += 1 + varintSize(to)
-        size += 1 + varintSize(from)
-        size += 1 + varintSize(term)
-        size += 1 + varintSize(logTerm)
-        size += 1 + varintSize(index)
+    var wireSize: Int { withUnsafePointer(to: self) { Self.wireSize(at: $0) } }
+
+    @inlinable
+    func write(to writer: inout WireWriter) { withUnsafePointer(to: self) { Self.write(at: $0, to: &writer) } }
+
+    /// The encoded size of the message `message` points to, its fields read in place (no copy of
+    /// the message, so no retain of its entries, context or snapshot).
+    @inlinable
+    public static func encodedSize(at message: UnsafePointer<Message>) -> Int { wireSize(at: message) }
+
+    /// Encodes the message `message` points to into `buffer`, which must hold
+    /// ``encodedSize(at:)`` bytes (a smaller buffer traps); returns the bytes written. Its fields
+    /// are read in place, as ``encodedSize(at:)`` reads them.
+    @inlinable
+    public static func encode(at message: UnsafePointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        encodeSized(wireSize(at: message), into: buffer) { write(at: message, to: &$0) }
+    }
+
+    @inlinable
+    static func wireSize(at m: UnsafePointer<Message>) -> Int {
+        var size = 1 + varintSize(enumWireValue(m.pointee.type.rawValue))
+        size += 1 + varintSize(m.pointee.to)
+        size += 1 + varintSize(m.pointee.from)
+        size += 1 + varintSize(m.pointee.term)
+        size += 1 + varintSize(m.pointee.logTerm)
+        size += 1 + varintSize(m.pointee.index)
         // Through the buffer: a `for entry in entries` loop copies (retains) every entry.
-        entries.withUnsafeBufferPointer { list in
+        m.pointee.entries.withUnsafeBufferPointer { list in
             for i in list.indices { size += delimitedSize(list[i].wireSize) }
         }
-        size += 1 + varintSize(commit)
-        if let snapshotBox {
+        size += 1 + varintSize(m.pointee.commit)
+        if let snapshotBox = m.pointee.snapshotBox {
             size += delimitedSize(snapshotBox.wireSize)
         } else {
-            size += Self.emptySnapshotField.count
+            size += emptySnapshotField.count
         }
         size += 2
-        size += 1 + varintSize(rejectHint)
-        if let context { size += delimitedSize(context.count) }
+        size += 1 + varintSize(m.pointee.rejectHint)
+        if let count = m.pointee.context?.count { size += delimitedSize(count) }
         return size
     }
 
     @inlinable
-    func write(to writer: inout WireWriter) {
-        writer.field(0x08, enumWireValue(type.rawValue))
-        writer.field(0x10, to)
-        writer.field(0x18, from)
-        writer.field(0x20, term)
-        writer.field(0x28, logTerm)
-        writer.field(0x30, index)
-        entries.withUnsafeBufferPointer { list in
+    static func write(at m: UnsafePointer<Message>, to writer: inout WireWriter) {
+        writer.field(0x08, enumWireValue(m.pointee.type.rawValue))
+        writer.field(0x10, m.pointee.to)
+        writer.field(0x18, m.pointee.from)
+        writer.field(0x20, m.pointee.term)
+        writer.field(0x28, m.pointee.logTerm)
+        writer.field(0x30, m.pointee.index)
+        m.pointee.entries.withUnsafeBufferPointer { list in
             for i in list.indices {
                 writer.byte(0x3a)
                 writer.varint(UInt64(list[i].wireSize))
                 list[i].write(to: &writer)
             }
         }
-        writer.field(0x40, commit)
-        if let snapshotBox {
+        writer.field(0x40, m.pointee.commit)
+        if let snapshotBox = m.pointee.snapshotBox {
             snapshotBox.write(tag: 0x4a, to: &writer)
         } else {
-            writer.raw(Self.emptySnapshotField[...])
+            writer.raw(emptySnapshotField[...])
         }
-        writer.field(0x50, reject ? 1 : 0)
-        writer.field(0x58, rejectHint)
-        if let context { writer.delimited(0x62, context) }
+        writer.field(0x50, m.pointee.reject ? 1 : 0)
+        writer.field(0x58, m.pointee.rejectHint)
+        if let context = m.pointee.context { writer.delimited(0x62, context) }
     }
 
     mutating func merge(from reader: inout WireReader) throws(RaftPBError) {

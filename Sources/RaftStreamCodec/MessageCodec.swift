@@ -28,8 +28,9 @@ public struct MessageStreamEncoder: Sendable {
 
     /// The bytes ``encode(_:into:)`` writes for `messages`, one frame each.
     public func frameSize(of messages: UnsafeBufferPointer<Message>) -> Int {
+        guard let base = messages.baseAddress else { return 0 }
         var size = 0
-        for i in messages.indices { size += 8 + messages[i].encodedSize }
+        for i in messages.indices { size += 8 + Message.encodedSize(at: base + i) }
         return size
     }
 
@@ -48,9 +49,13 @@ public struct MessageStreamEncoder: Sendable {
     /// ``frameSize(of:)-(UnsafeBufferPointer<Message>)`` bytes (a smaller buffer traps); returns
     /// the bytes written. The messages are read where they lie: no copy of any of them.
     public func encode(_ messages: UnsafeBufferPointer<Message>, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = messages.baseAddress else { return 0 }
         var offset = 0
         for i in messages.indices {
-            offset += encode(messages[i], into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+            // The body first, then its length in front of it: the size is computed once.
+            let size = Message.encode(at: base + i, into: UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + 8)...]))
+            buffer.storeBytes(of: UInt64(size).bigEndian, toByteOffset: offset, as: UInt64.self)
+            offset += 8 + size
         }
         return offset
     }

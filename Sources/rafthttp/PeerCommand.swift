@@ -11,12 +11,13 @@ import RaftIO
 struct PeerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
-        abstract: "Run a Swift member in an etcd 3.4 or 3.5 cluster (an observer: it holds no log).",
+        abstract: "Run a Swift member in an etcd 3.4 or 3.5 cluster (a voter that never campaigns, or an observer).",
         discussion: """
         Takes etcd's own flags, so that the same static configuration that starts the etcd members \
         starts this one. Serves the raft peer routes and the routes etcd 3.5 members call on each \
         other (/version, /members, /members/promote/<id>, /members/hashkv, /downgrade/enabled, \
-        /leases) and GET /metrics on the peer port. Stops cleanly on SIGINT or SIGTERM. See docs/interop.md.
+        /leases) and GET /metrics on the peer port. As a voter (the default) it keeps the raft log in \
+        <data-dir>/member/raft and counts toward the quorum. Stops cleanly on SIGINT or SIGTERM. See docs/interop.md.
         """
     )
 
@@ -131,6 +132,20 @@ struct PeerCommand: AsyncParsableCommand {
             help: "The etcd version to speak as (X-Server-Version, GET /version): 3.0.0 to 3.5.x. The cluster's version is its oldest member's: give 3.4.23 in a 3.4 cluster.")
     var serverVersion = Transport.Configuration.defaultServerVersion
 
+    @Option(name: .customLong("raft-role"),
+            help: "voter: keep the raft log in <data-dir>/member/raft, acknowledge appends and grant votes as an etcd follower (never campaigns); observer: hold no log, refuse every vote.")
+    var raftRole = "voter"
+
+    @Option(name: .customLong("heartbeat-interval"), help: "Time (in milliseconds) of a heartbeat interval: the cluster's value (etcd's flag).")
+    var heartbeatInterval = 100
+
+    @Option(name: .customLong("election-timeout"),
+            help: "Time (in milliseconds) for an election to timeout: the cluster's value (etcd's flag). A voter ignores votes this soon after hearing the leader.")
+    var electionTimeout = 1000
+
+    @Option(name: .customLong("raft-retained-entries"), help: "Committed raft entries a voter keeps before compacting older ones.")
+    var raftRetainedEntries = 5000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -180,7 +195,9 @@ struct PeerCommand: AsyncParsableCommand {
                 maxLearnedRemotes: peerMaxLearnedRemotes,
                 learnedRemoteIdleTimeout: peerLearnedRemoteIdleTimeout.value == .zero ? nil : peerLearnedRemoteIdleTimeout.value,
                 learnedRemoteDialBurst: peerLearnedRemoteDialBurst, learnedRemoteDialsPerSecond: peerLearnedRemoteDialsPerSecond,
-                dataDirectory: dataDir ?? "\(name).swift-etcd", serverVersion: serverVersion)
+                dataDirectory: dataDir ?? "\(name).swift-etcd", serverVersion: serverVersion, raftRole: try role(),
+                heartbeatInterval: .milliseconds(heartbeatInterval), electionTimeout: .milliseconds(electionTimeout),
+                retainedEntries: raftRetainedEntries)
         } catch let error as ValidationError {
             throw error
         } catch {
@@ -188,21 +205,27 @@ struct PeerCommand: AsyncParsableCommand {
         }
     }
 
+    private func role() throws(ValidationError) -> PeerMember.RaftRole {
+        guard let role = PeerMember.RaftRole(rawValue: raftRole) else {
+            throw ValidationError("--raft-role must be one of \(PeerMember.RaftRole.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return role
+    }
+
     /// The TLS flags beyond certificate, key, CA and client-cert-auth.
     private func peerTLSOptions() throws -> PeerMember.TLSOptions {
         func list(_ text: String?) -> [String] {
             (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        guard let minimum = TLSConfiguration.Version(etcdName: tlsMinVersion) else {
-            throw ValidationError("--tls-min-version: unexpected TLS version \(tlsMinVersion) (must be TLS1.2 or TLS1.3)")
-        }
-        var maximum: TLSConfiguration.Version?
-        if !tlsMaxVersion.isEmpty {
-            guard let v = TLSConfiguration.Version(etcdName: tlsMaxVersion) else {
-                throw ValidationError("--tls-max-version: unexpected TLS version \(tlsMaxVersion) (must be TLS1.2 or TLS1.3)")
+        func version(_ name: String, flag: String) throws -> TLSConfiguration.Version? {
+            if name.isEmpty { return nil }
+            guard let v = TLSConfiguration.Version(etcdName: name) else {
+                throw ValidationError("\(flag): unexpected TLS version \(name) (must be TLS1.2 or TLS1.3)")
             }
-            maximum = v
+            return v
         }
+        let minimum = try version(tlsMinVersion, flag: "--tls-min-version") ?? .v1_2
+        let maximum = try version(tlsMaxVersion, flag: "--tls-max-version")
         return PeerMember.TLSOptions(crlFile: peerCrlFile, allowedCNs: list(peerCertAllowedCn),
                                      allowedHostnames: list(peerCertAllowedHostname),
                                      skipClientSANVerification: peerSkipClientSANVerification,

@@ -154,10 +154,23 @@ final class EtcdHarness: @unchecked Sendable {
     /// data directory with the same flags (the `--initial-cluster*` ones are ignored once a member
     /// has data). Returns once the restarted member answers `endpoint status` with a leader.
     func restart(_ i: Int, as release: EtcdRelease) async throws {
+        await stopMember(i)
+        try await startMember(i, as: release)
+    }
+
+    /// Stops etcd `i` with SIGTERM (a leader first tries to hand leadership over, as etcd does on
+    /// a graceful stop) and returns once it exited.
+    func stopMember(_ i: Int) async {
         await etcds[i].terminateDetached()
+    }
+
+    /// Starts the stopped etcd `i` again as `release` on its data directory; returns once it
+    /// answers `endpoint status` with a leader.
+    func startMember(_ i: Int, as release: EtcdRelease? = nil) async throws {
+        let release = release ?? releases[i]
         etcds[i] = try ChildProcess(release.executable, arguments[i])
         releases[i] = release
-        try await eventually("etcd \(names[i]) restarted as \(release) answers with a leader", timeout: .seconds(60), harness: self) {
+        try await eventually("etcd \(names[i]) started as \(release) answers with a leader", timeout: .seconds(60), harness: self) {
             (try? await self.status(member: i).leader) ?? 0 != 0
         }
     }
@@ -189,10 +202,12 @@ final class EtcdHarness: @unchecked Sendable {
     /// A configuration for our member `swift`, with `token` (default: the cluster's) and, with TLS,
     /// the certificate `cert` (default: `client`, signed by the cluster's CA). `serverVersion`:
     /// what it advertises; by default the oldest release the etcds run, as docs/interop.md tells
-    /// an operator to configure it.
+    /// an operator to configure it. `raftRole`: the transport tests run an observer (its answers
+    /// never change the cluster); a voter keeps its log in `dataDirectory`, by default
+    /// `<dataDir>/swift`, which survives a restart of the member.
     func memberConfiguration(token: String? = nil, cert: String = "client", logger: Logger,
                              dataDirectory: String? = nil, peerTLS: PeerMember.TLSOptions = .init(),
-                             serverVersion: String? = nil) throws -> PeerMember.Configuration {
+                             serverVersion: String? = nil, raftRole: PeerMember.RaftRole = .observer) throws -> PeerMember.Configuration {
         let serverVersion = serverVersion ?? (releases.contains(.v3_4) ? EtcdRelease.v3_4 : .v3_5).rawValue
         let cluster = try InitialCluster(parsing: initialCluster, token: token ?? self.token)
         let url = try PeerURL(parsing: peerURL(2))
@@ -200,7 +215,8 @@ final class EtcdHarness: @unchecked Sendable {
             name: "swift", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
             peerCertFile: tls ? certificates.path("\(cert).pem") : nil, peerKeyFile: tls ? certificates.path("\(cert).key") : nil,
             peerTrustedCAFile: tls ? certificates.path("ca.pem") : nil, peerClientCertAuth: tls, peerTLS: peerTLS, logger: logger,
-            dataDirectory: dataDirectory, serverVersion: serverVersion)
+            dataDirectory: dataDirectory ?? (raftRole == .voter ? dataDir + "/swift" : nil), serverVersion: serverVersion,
+            raftRole: raftRole)
     }
 
     /// The IDs of a and b as etcd computes them.

@@ -42,7 +42,7 @@ struct MemberRoutesTests {
             let (logger, logs) = CapturingLogHandler.logger(level: .debug)
             let configuration = try PeerMember.Configuration(
                 name: "s", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
-                logger: logger, serverVersion: serverVersion)
+                logger: logger, serverVersion: serverVersion, raftRole: .observer)
             let member = try await PeerMember.start(configuration: configuration)
             let client = HTTPClient(configuration: .init(keepAlive: false), eventLoopGroup: group)
             do {
@@ -160,12 +160,12 @@ struct MemberRoutesTests {
     func serverVersionFlag() throws {
         let one = try InitialCluster(parsing: "a=http://127.0.0.1:1", token: "t")
         let url = [try PeerURL(parsing: "http://127.0.0.1:1")]
-        #expect(try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url).serverVersion == "3.5.1")
+        #expect(try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url, raftRole: .observer).serverVersion == "3.5.1")
         #expect(try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
-                                             serverVersion: "3.4.23").serverVersion == "3.4.23")
+                                             serverVersion: "3.4.23", raftRole: .observer).serverVersion == "3.4.23")
         #expect(throws: PeerMemberError.invalidFlag("--server-version", "3.6.0 is not an etcd version from 3.0.0 to 3.5.x "
                                                     + "(major.minor.patch; newer ones speak a peer protocol we do not implement)")) {
-            try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url, serverVersion: "3.6.0")
+            try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url, serverVersion: "3.6.0", raftRole: .observer)
         }
     }
 }

@@ -111,7 +111,7 @@ struct PeerMemberTLSTests {
             do {
                 _ = try PeerMember.Configuration(name: "a", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
                                                  peerCertFile: cert.map { certs.path("\($0).pem") },
-                                                 peerKeyFile: cert.map { certs.path("\($0).key") }, peerTLS: tls)
+                                                 peerKeyFile: cert.map { certs.path("\($0).key") }, peerTLS: tls, raftRole: .observer)
                 return nil
             } catch {
                 return error.description

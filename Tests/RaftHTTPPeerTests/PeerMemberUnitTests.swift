@@ -26,11 +26,11 @@ struct PeerMemberUnitTests {
         let two = try InitialCluster(parsing: "a=http://127.0.0.1:1,b=http://127.0.0.1:2", token: "t")
         #expect(throws: PeerMemberError.self) {
             try PeerMember.Configuration(name: "c", initialCluster: two, listenPeerURLs: [try PeerURL(parsing: "http://127.0.0.1:3")],
-                                         advertisePeerURLs: [try PeerURL(parsing: "http://127.0.0.1:3")])
+                                         advertisePeerURLs: [try PeerURL(parsing: "http://127.0.0.1:3")], raftRole: .observer)
         }
         #expect(throws: PeerMemberError.self) {
             try PeerMember.Configuration(name: "a", initialCluster: two, listenPeerURLs: [try PeerURL(parsing: "http://127.0.0.1:1")],
-                                         advertisePeerURLs: [try PeerURL(parsing: "http://127.0.0.1:9")])
+                                         advertisePeerURLs: [try PeerURL(parsing: "http://127.0.0.1:9")], raftRole: .observer)
         }
     }
 
@@ -38,7 +38,7 @@ struct PeerMemberUnitTests {
     func learnedRemoteFlags() throws {
         let one = try InitialCluster(parsing: "a=http://127.0.0.1:1", token: "t")
         let url = [try PeerURL(parsing: "http://127.0.0.1:1")]
-        let defaults = try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url)
+        let defaults = try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url, raftRole: .observer)
         let transport = Transport.Configuration(localID: 1, clusterID: 1, localURLs: [])
         #expect(defaults.maxLearnedRemotes == transport.maxLearnedRemotes)
         #expect(defaults.learnedRemoteIdleTimeout == transport.learnedRemoteIdleTimeout)
@@ -46,20 +46,20 @@ struct PeerMemberUnitTests {
         #expect(defaults.learnedRemoteDialsPerSecond == transport.learnedRemoteDialsPerSecond)
         let set = try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
                                                maxLearnedRemotes: 3, learnedRemoteIdleTimeout: nil,
-                                               learnedRemoteDialBurst: 0, learnedRemoteDialsPerSecond: 0.5)
+                                               learnedRemoteDialBurst: 0, learnedRemoteDialsPerSecond: 0.5, raftRole: .observer)
         #expect(set.maxLearnedRemotes == 3 && set.learnedRemoteIdleTimeout == nil)
         #expect(set.learnedRemoteDialBurst == 0 && set.learnedRemoteDialsPerSecond == 0.5)
         #expect(throws: PeerMemberError.invalidFlag("--peer-learned-remote-dial-burst", "must not be negative")) {
             try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
-                                         learnedRemoteDialBurst: -1)
+                                         learnedRemoteDialBurst: -1, raftRole: .observer)
         }
         #expect(throws: PeerMemberError.invalidFlag("--peer-learned-remote-dials-per-second", "must be a number, 0 or above")) {
             try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
-                                         learnedRemoteDialsPerSecond: -.infinity)
+                                         learnedRemoteDialsPerSecond: -.infinity, raftRole: .observer)
         }
         #expect(throws: PeerMemberError.invalidFlag("--peer-max-learned-remotes", "must not be negative")) {
             try PeerMember.Configuration(name: "a", initialCluster: one, listenPeerURLs: url, advertisePeerURLs: url,
-                                         maxLearnedRemotes: -1)
+                                         maxLearnedRemotes: -1, raftRole: .observer)
         }
     }
 

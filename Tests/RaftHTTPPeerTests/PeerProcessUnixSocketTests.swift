@@ -30,7 +30,7 @@ struct PeerProcessUnixSocketTests {
         let member = try await PeerMember.start(configuration: try PeerMember.Configuration(
             name: "a", initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
             peerCertFile: certs.path("server.pem"), peerKeyFile: certs.path("server.key"), peerTrustedCAFile: certs.path("ca.pem"),
-            peerClientCertAuth: true, peerTLS: .init(skipClientSANVerification: true), logger: logger))
+            peerClientCertAuth: true, peerTLS: .init(skipClientSANVerification: true), logger: logger, raftRole: .observer))
         let peer = try #require(cluster.member(named: "b")).id.rawValue
         do {
             try await eventually(.seconds(20), "streams up both ways with the process") {

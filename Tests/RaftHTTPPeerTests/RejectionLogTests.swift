@@ -16,7 +16,7 @@ struct RejectionLogTests {
         let cluster = try InitialCluster(parsing: "a=http://127.0.0.1:2380", token: "t")
         let url = try PeerURL(parsing: "http://127.0.0.1:2380")
         let configuration = try PeerMember.Configuration(name: "a", initialCluster: cluster, listenPeerURLs: [url],
-                                                         advertisePeerURLs: [url], logger: logger)
+                                                         advertisePeerURLs: [url], logger: logger, raftRole: .observer)
         let start = ContinuousClock.now
         let offset = Locked(Duration.zero)
         let log = configuration.rejectionLogger { start + offset.withLock { $0 } }

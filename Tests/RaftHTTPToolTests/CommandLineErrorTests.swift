@@ -27,6 +27,10 @@ struct CommandLineErrorTests {
               (["peer", "--log-level", "loud"],
                "Error: --log-level must be one of trace, debug, info, notice, warning, error, critical", "Usage: rafthttp peer "),
               (["peer", "--name", "x"], "Error: invalid --name: x is not in --initial-cluster", "Usage: rafthttp peer "),
+              (["peer", "--raft-role", "leader"], "Error: --raft-role must be one of voter, observer", "Usage: rafthttp peer "),
+              (["peer", "--election-timeout", "300"],
+               "Error: invalid --election-timeout: 300ms should be at least 5 times --heartbeat-interval (100ms)",
+               "Usage: rafthttp peer "),
           ])
     func usageError(arguments: [String], error: String, usage: String) async throws {
         // Child processes hold pipes: alongside other such tests, never beside one that counts descriptors.

@@ -1,6 +1,7 @@
 // The raft core without sockets or clocks: cores wired by an in-memory network, driven tick by
 // tick, so elections, log repair and commit rules are checked deterministically (seeded timeouts).
 import RaftPB
+import RaftStorage
 import Testing
 
 @testable import RaftKV

@@ -3,6 +3,7 @@
 // received through the FileSnapshotSink; restarts load the newest snapshot and replay from it.
 import Foundation
 import RaftPB
+import RaftStorage
 import Testing
 
 @testable import RaftKV

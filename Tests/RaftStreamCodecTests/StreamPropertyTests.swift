@@ -96,6 +96,32 @@ struct StreamPropertyTests {
         }
     }
 
+    @Test("a message stream batch is sized and encoded in place exactly as its messages one by one, and as Message.encode")
+    func messageStreamBatchMatchesSingles() async {
+        await propertyCheck(count: 300, input: seeds) { (seed: UInt64) in
+            var rng = SplitMix64(seed: seed)
+            let batch = (0 ..< Int.random(in: 0 ... 12, using: &rng)).map { _ in RandomRaft.message(using: &rng) }
+            var expected: [UInt8] = []
+            for message in batch { MessageStreamEncoder().append(message, to: &expected) }
+            let size = batch.withUnsafeBufferPointer { MessageStreamEncoder().frameSize(of: $0) }
+            #expect(size == expected.count)
+            var bytes = [UInt8](repeating: 0, count: size)
+            let written = bytes.withUnsafeMutableBytes { out in
+                batch.withUnsafeBufferPointer { MessageStreamEncoder().encode($0, into: out) }
+            }
+            #expect(written == size)
+            #expect(bytes == expected)
+            for message in batch {
+                let inPlace = withUnsafePointer(to: message) { pointer in
+                    var out = [UInt8](repeating: 0, count: Message.encodedSize(at: pointer))
+                    _ = out.withUnsafeMutableBytes { Message.encode(at: pointer, into: $0) }
+                    return out
+                }
+                #expect(inPlace == message.encode())
+            }
+        }
+    }
+
     @Test("random and mutated golden streams give messages or a StreamCodecError, never a crash")
     func hostileStreams() async throws {
         let messageStream = try Golden.named("message_stream_sequence").bytes()

@@ -39,6 +39,9 @@ public final class WriteAheadLog {
         /// Bytes dropped from a torn tail.
         public var truncatedBytes = 0
 
+        /// Nothing replayed: a new log (a member's first boot writes its initial records from it).
+        public init() {}
+
         /// The raft log these records describe.
         public var log: RaftLog {
             RaftLog(offset: snapshot.index, offsetTerm: snapshot.term, entries: entries, committed: hardState.commit)
@@ -60,7 +63,7 @@ public final class WriteAheadLog {
     /// Opens (creating if needed) the log in `directory` and replays it.
     /// - Throws: ``WALError`` when the directory or file cannot be opened or read.
     public static func open(directory: String) throws(WALError) -> (WriteAheadLog, Replayed) {
-        try makeDirectories(directory)
+        try DurableFile.makeDirectories(directory)
         let path = directory + "/wal"
         let fd = openFile(path)
         guard fd >= 0 else { throw WALError("open", path) }
@@ -83,14 +86,7 @@ public final class WriteAheadLog {
     }
 
     private func replay() throws(WALError) -> Replayed {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw WALError("read", path) }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[..<n])
-        }
+        let bytes = try DurableFile.readAll(fd, path: path)
         var out = Replayed()
         var at = 0
         while at + Self.headerSize <= bytes.count {
@@ -147,7 +143,7 @@ public final class WriteAheadLog {
         for entry in entries { append(.entry, entry.encode()) }
         if let hardState { append(.hardState, hardState.encode()) }
         guard !buffer.isEmpty else { return }
-        try writeAll(buffer)
+        try DurableFile.write(buffer, to: fd, path: path)
         let termOrVote = hardState.map { ($0.term, $0.vote) }
         let mustSync = snapshot != nil || !entries.isEmpty || (termOrVote.map { $0 != synced } ?? false)
         guard mustSync else { return }
@@ -156,7 +152,7 @@ public final class WriteAheadLog {
     }
 
     /// Replaces the whole log by `snapshot`, `hardState` and `entries` (those after the
-    /// snapshot): written to a new file, fsynced, renamed over the old one, the directory fsynced.
+    /// snapshot): written durably as a new file that replaces the old one (``DurableFile``).
     /// What the snapshot covers is no longer replayed, so the file stops growing.
     /// - Throws: ``WALError``; the old file is then still the log.
     public func rewrite(snapshot: SnapshotMetadata, hardState: HardState, entries: [Entry]) throws(WALError) {
@@ -164,22 +160,10 @@ public final class WriteAheadLog {
         append(.snapshot, snapshot.encode())
         for entry in entries { append(.entry, entry.encode()) }
         append(.hardState, hardState.encode())
-        let temp = path + ".tmp"
-        let newFD = openFile(temp, truncate: true)
-        guard newFD >= 0 else { throw WALError("open", temp) }
-        let oldFD = fd
-        fd = newFD
-        do throws(WALError) {
-            try writeAll(buffer)
-            guard fdatasync(fd) == 0 else { throw WALError("fdatasync", temp) }
-            guard rename(temp, path) == 0 else { throw WALError("rename", path) }
-            try syncDirectory(String(path.dropLast("/wal".count)))
-        } catch {
-            closeFile(newFD)
-            fd = oldFD
-            throw error
+        if let newFD = try DurableFile.replace(path, with: buffer, keepOpen: true) {
+            closeFile(fd)
+            fd = newFD
         }
-        closeFile(oldFD)
     }
 
     private func append(_ kind: Kind, _ payload: [UInt8]) {
@@ -192,40 +176,20 @@ public final class WriteAheadLog {
         buffer.append(contentsOf: payload)
     }
 
-    private func writeAll(_ bytes: [UInt8]) throws(WALError) {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { all in write(fd, all.baseAddress.map { $0 + written }, all.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WALError("write", path)
-            }
-            written += n
-        }
-    }
-
-    static func appendUInt32(_ value: UInt32, to bytes: inout [UInt8]) {
+    /// Appends `value` little-endian (the record header's encoding; the key-value example's
+    /// snapshot format uses it too).
+    public static func appendUInt32(_ value: UInt32, to bytes: inout [UInt8]) {
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
 
-    static func readUInt32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+    /// The little-endian `UInt32` at `bytes[at..<at + 4]`; the range must be in bounds.
+    public static func readUInt32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << UInt32(8 * $1) }
     }
 }
 
-/// `mkdir -p`: the directory and any missing parents (etcd's raftexample: os.MkdirAll).
-private func makeDirectories(_ path: String) throws(WALError) {
-    var prefix = ""
-    for component in path.split(separator: "/", omittingEmptySubsequences: true) {
-        prefix += (prefix.isEmpty && !path.hasPrefix("/") ? "" : "/") + component
-        if mkdir(prefix, 0o755) != 0, errno != EEXIST { throw WALError("mkdir", prefix) }
-    }
-}
-
 // File-scope: inside the class, `open` and `close` name its own methods.
-private func openFile(_ path: String, truncate: Bool = false) -> Int32 {
-    open(path, O_RDWR | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
-}
+private func openFile(_ path: String) -> Int32 { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
 private func closeFile(_ fd: Int32) { _ = close(fd) }
 
 /// CRC-32 (IEEE 802.3, reflected), table-driven.

@@ -15,9 +15,9 @@ public struct RaftLog: Sendable, Hashable {
     /// The entries after ``offset``, in index order.
     public private(set) var entries: [Entry] = []
     /// The highest index known committed.
-    public internal(set) var committed: UInt64 = 0
+    public private(set) var committed: UInt64 = 0
     /// The highest index the write-ahead log holds (entries above it still need an fsync).
-    public internal(set) var stable: UInt64 = 0
+    public private(set) var stable: UInt64 = 0
 
     /// An empty log.
     public init() {}
@@ -68,16 +68,18 @@ public struct RaftLog: Sendable, Hashable {
     /// Entries not yet in the write-ahead log.
     public var unstable: [Entry] { entries(from: stable + 1, through: lastIndex) }
 
-    /// Appends one entry at the end (the leader's own proposals).
-    mutating func append(_ entry: Entry) {
+    /// Appends one entry at the end (the leader's own proposals). `entry.index` must be
+    /// ``lastIndex`` + 1.
+    public mutating func append(_ entry: Entry) {
         precondition(entry.index == lastIndex + 1, "append out of order")
         entries.append(entry)
     }
 
     /// Appends a leader's entries after the log-matching check passed: skips those already held
     /// with the same term, truncates at the first conflict (never at or below `committed`: raft
-    /// guarantees a leader holds every committed entry), then appends the rest.
-    mutating func appendReplicated(_ incoming: [Entry]) {
+    /// guarantees a leader holds every committed entry: a conflict there stops the process, as
+    /// etcd's raft panics), then appends the rest. Truncated entries are no longer stable.
+    public mutating func appendReplicated(_ incoming: [Entry]) {
         for (i, entry) in incoming.enumerated() {
             if let existing = term(entry.index) {
                 if existing == entry.term { continue }
@@ -92,21 +94,29 @@ public struct RaftLog: Sendable, Hashable {
         }
     }
 
-    /// Raises the commit index to `index` (never lowers it).
-    mutating func commit(to index: UInt64) {
+    /// Records that the write-ahead log now holds the entries through `index` (never lowers
+    /// ``stable``; bounded by ``lastIndex``).
+    public mutating func markStable(through index: UInt64) {
+        stable = max(stable, min(index, lastIndex))
+    }
+
+    /// Raises the commit index to `index`, bounded by ``lastIndex`` (never lowers it).
+    public mutating func commit(to index: UInt64) {
         if index > committed { committed = min(index, lastIndex) }
     }
 
-    /// Drops the entries up to `index` (a snapshot now covers them).
-    mutating func compact(through index: UInt64) {
+    /// Drops the entries up to `index` (a snapshot now covers them). Nothing happens when
+    /// `index` is at or below ``offset`` or past ``lastIndex``.
+    public mutating func compact(through index: UInt64) {
         guard index > offset, let term = term(index) else { return }
         entries.removeSubrange(..<Int(index - offset))
         offset = index
         offsetTerm = term
     }
 
-    /// Replaces the whole log by a snapshot's point (a follower far behind, or a conflicting log).
-    mutating func restore(index: UInt64, term: UInt64) {
+    /// Replaces the whole log by a snapshot's point (a follower far behind, or a conflicting log):
+    /// no entries, committed and stable at `index`.
+    public mutating func restore(index: UInt64, term: UInt64) {
         entries = []
         offset = index
         offsetTerm = term

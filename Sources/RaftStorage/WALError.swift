@@ -10,13 +10,16 @@ public struct WALError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, for a person: "wal fdatasync /data/wal: No space left on device".
     public let description: String
 
-    init(_ operation: String, _ path: String) {
+    /// The failure of `operation` on `path`, with `errno`'s text: call it right after the
+    /// failing system call.
+    public init(_ operation: String, _ path: String) {
         description = "wal \(operation) \(path): \(String(cString: strerror(errno)))"
     }
 
     private init(description: String) { self.description = description }
 
-    static func badSnapshot(_ path: String) -> WALError {
+    /// The snapshot file at `path` holds data that does not decode.
+    public static func badSnapshot(_ path: String) -> WALError {
         WALError(description: "snapshot \(path) does not decode")
     }
 

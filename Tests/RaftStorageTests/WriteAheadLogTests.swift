@@ -4,7 +4,7 @@ import Foundation
 import RaftPB
 import Testing
 
-@testable import RaftKV
+@testable import RaftStorage
 
 @Suite("write-ahead log")
 struct WriteAheadLogTests {
