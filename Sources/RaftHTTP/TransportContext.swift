@@ -28,6 +28,8 @@ final class TransportContext: Sendable {
     /// The advertised peer URLs now: the configuration's, or the last update's.
     var localURLs: [String] { headers.withLock { $0.urls } }
     private let headers: Locked<(fields: HTTPFields, urls: [String])>
+    /// Bumped by each ``updateLocalURLs(_:)``: a request prepared from older headers is stale.
+    let headersGeneration = Atomic<Int>(0)
     /// ``Transport/Configuration/serverVersion`` and ``Transport/Configuration/minClusterVersion``,
     /// parsed once: what peers' version headers are checked against.
     let localServer: EtcdVersion
@@ -87,6 +89,7 @@ final class TransportContext: Sendable {
             h.urls = urls
             h.fields[wire: Wire.Header.peerURLs] = urls.isEmpty ? nil : urls.joined(separator: ",")
         }
+        headersGeneration.add(1, ordering: .releasing)
     }
 
     /// Sends a critical error (this member was removed) to the user's stream, and a removal to
