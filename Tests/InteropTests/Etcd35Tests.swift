@@ -128,8 +128,7 @@ struct Etcd35Tests {
                 }
 
                 // Our turn: restarted on our data directory speaking as 3.5.1 (the default); the log
-                // comes back from the WAL.
-                // The 3.5.1 leader's appends reach the restarted voter and are acknowledged.
+                // comes back from the WAL, and the 3.5.1 leader's appends are acknowledged again.
                 let restored: RaftObservations
                 (member, restored) = try await harness.restartVoter(member, serverVersion: "3.5.1", writer: writer)
                 #expect(restored.lastIndex > 0, "the log is back from the WAL")
