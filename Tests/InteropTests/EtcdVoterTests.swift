@@ -57,17 +57,11 @@ struct EtcdVoterTests {
 
                 // Our voter stopped and started again on its data directory: its log comes back from the
                 // WAL, and it acknowledges appends again.
-                await member.stop()
                 let before = member.raft.observations
-                try await writer.expectProgress("writes while our voter is down", harness: harness)
-                let (logger2, logs2) = CapturingLogHandler.logger(level: .info)
-                member = try await PeerMember.start(configuration: try harness.memberConfiguration(logger: logger2, serverVersion: "3.4.23",
-                                                                                                   raftRole: .voter))
-                let restored = member.raft.observations
+                let restored: RaftObservations
+                (member, restored) = try await harness.restartVoter(member, serverVersion: "3.4.23", writer: writer)
                 #expect(restored.lastIndex >= before.lastIndex && restored.committed >= before.committed && restored.term == before.term,
                         "restored \(restored.lastIndex)/\(restored.committed)/\(restored.term), before \(before.lastIndex)/\(before.committed)/\(before.term)")
-                try await harness.expectStreamsUp(member, logs2)
-                try await harness.expectVoterCaughtUp(member)
 
                 await writer.stop()
                 try await harness.expectNoAcknowledgedPutLost(writer)
@@ -161,6 +155,23 @@ extension EtcdHarness {
         try await eventually("our voter commits up to \(target) (now \(member.raft.observations.committed))", harness: self) {
             member.raft.observations.committed >= target
         }
+    }
+
+    /// Stops our voter and starts it again on its data directory (its log comes back from the WAL)
+    /// while `writer` keeps writing: writes go on while it is down, and once back it has its
+    /// streams and acknowledges the leader's appends again. Returns the restarted member and what
+    /// its raft held as it started (before any append reached it).
+    func restartVoter(_ member: PeerMember, serverVersion: String,
+                      writer: BackgroundWriter) async throws -> (member: PeerMember, atStart: RaftObservations) {
+        await member.stop()
+        try await writer.expectProgress("writes while our voter is down", harness: self)
+        let (logger, logs) = CapturingLogHandler.logger(level: .info)
+        let restarted = try await PeerMember.start(configuration: try memberConfiguration(logger: logger, serverVersion: serverVersion,
+                                                                                          raftRole: .voter))
+        let atStart = restarted.raft.observations
+        try await expectStreamsUp(restarted, logs)
+        try await expectVoterCaughtUp(restarted)
+        return (restarted, atStart)
     }
 
     /// Every acknowledged put is on both etcd members.
