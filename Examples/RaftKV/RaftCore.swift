@@ -308,6 +308,11 @@ public struct RaftCore: Sendable {
         }
         if let last = ready.committed.last { applied = max(applied, last.index) }
         messages.removeFirst(min(ready.messages.count, messages.count))
+        // The leader counts its own entries only once durable (it may send them before its own
+        // fsync ends): now they are, and may complete a majority.
+        if role == .leader, !ready.entries.isEmpty, maybeCommit() {
+            for peer in voters where peer != id { sendAppend(to: peer, evenIfEmpty: true) }
+        }
     }
 
     // MARK: - roles
@@ -403,7 +408,7 @@ public struct RaftCore: Sendable {
             entry.index = index
             log.append(entry)
         }
-        maybeCommit() // a single-member cluster commits at once
+        maybeCommit() // commits nothing new until advance marks the entries durable
         for peer in voters where peer != id { sendAppend(to: peer) }
     }
 
@@ -467,8 +472,11 @@ public struct RaftCore: Sendable {
 
     /// Commits the highest index a majority holds, if it is of the current term.
     @discardableResult
+    /// The leader's own entry counts once it is durable (`RaftLog.stable`), not once appended:
+    /// the node may send appends before its own fsync (raft thesis 10.2.1), and an entry that
+    /// a majority holds only in memory must not commit.
     private mutating func maybeCommit() -> Bool {
-        var matches = voters.map { $0 == id ? log.lastIndex : progress[$0]?.match ?? 0 }
+        var matches = voters.map { $0 == id ? log.stable : progress[$0]?.match ?? 0 }
         matches.sort(by: >)
         guard !matches.isEmpty else { return false }
         let candidate = matches[quorum - 1]

@@ -177,8 +177,14 @@ final class RaftLoop: @unchecked Sendable {
         while core.hasReady {
             let ready = core.ready()
             if let snapshot = ready.snapshot { try install(snapshot) }
+            // A leader's messages (appends, heartbeats, snapshots) go before its own fsync, which
+            // then runs while the followers write theirs (etcd's server does the same; raft
+            // thesis 10.2.1): the core counts the leader's entries toward commit only once
+            // durable. Anyone else's (votes, append answers) go only once durable.
+            let early = core.role == .leader
+            if early { send(ready.messages) }
             try wal.save(hardState: ready.hardState, entries: ready.entries)
-            send(ready.messages)
+            if !early { send(ready.messages) }
             for entry in ready.committed { apply(entry) }
             core.advance(ready)
             if !snapshotting, core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { takeSnapshot() }
