@@ -7,7 +7,7 @@ import RaftIO
 import RaftPB
 import RaftStorage
 
-/// The raft loop's state: touched only by the raft thread once ``RaftNode/start(transport:)`` ran.
+/// The raft loop's state: touched only by the raft thread once ``RaftNode/start()`` ran.
 final class RaftLoop: @unchecked Sendable {
     // @unchecked Sendable: `transport` (RaftNode.attach) and `onStatus` are set before the thread
     // starts (the thread's start orders them); afterwards every property is read and written by

@@ -134,7 +134,7 @@ public final class RaftNode: Raft {
     private let loop: RaftLoop
 
     /// Opens the WAL in the configured directory and restores the core and the store from it;
-    /// call ``start(transport:)`` to run.
+    /// make it the transport's raft with ``attach(_:)`` and call ``start()`` to run.
     /// - Throws: ``WALError`` when the log cannot be opened or read.
     public init(configuration: Configuration) throws(WALError) {
         self.configuration = configuration
