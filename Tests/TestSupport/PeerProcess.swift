@@ -25,7 +25,10 @@ public final class PeerProcess: Sendable {
     private let dataDirectory: String
 
     /// Starts `rafthttp peer --name name --initial-cluster initialCluster --initial-cluster-token
-    /// token`, listening on and advertising `url` (the one `initialCluster` gives `name`).
+    /// token`, listening on and advertising `url` (the one `initialCluster` gives `name`), as an
+    /// observer unless `extraArguments` name a `--raft-role`: the transport tests send it traffic
+    /// that is no raft's (heartbeats from several members at arbitrary terms), which a voter
+    /// rightly answers by raft's term rules instead of echoing each heartbeat.
     ///
     /// - Parameter namespace: a network namespace to run in (see ``NetworkNamespaceLab``).
     /// - Parameter extraArguments: more flags (`--raft-read-timeout 2s`, ...).
@@ -37,7 +40,8 @@ public final class PeerProcess: Sendable {
         dataDirectory = NSTemporaryDirectory() + "peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let arguments = [executable, "peer", "--name", name, "--initial-cluster", initialCluster,
                          "--initial-cluster-token", token, "--listen-peer-urls", url, "--initial-advertise-peer-urls", url,
-                         "--data-dir", dataDirectory] + extraArguments
+                         "--data-dir", dataDirectory]
+            + (extraArguments.contains("--raft-role") ? [] : ["--raft-role", "observer"]) + extraArguments
         if let namespace {
             child = try ChildProcess("ip", ["netns", "exec", namespace] + arguments)
         } else {

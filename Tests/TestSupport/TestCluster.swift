@@ -82,14 +82,21 @@ public final class TestCluster: Sendable {
         let server = HTTPServer(configuration: .init(tcpLiveness: configuration.resolvedTCPLiveness))
         let transport = Transport(configuration: configuration, raft: raft, group: group)
         transport.registerRoutes(on: server)
-        if unixSocket {
-            let number = port == 0 ? freePort() : port
-            try await server.start(unixSocket: "localhost:\(number)", tls: serverTLS, on: group.next())
-            return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: "localhost", port: number,
-                          scheme: scheme)
+        do {
+            if unixSocket {
+                let number = port == 0 ? freePort() : port
+                try await server.start(unixSocket: "localhost:\(number)", tls: serverTLS, on: group.next())
+                return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: "localhost", port: number,
+                              scheme: scheme)
+            }
+            let bound = try await server.start(host: host, port: port, tls: serverTLS, on: group.next())
+            return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: host, port: bound, scheme: scheme)
+        } catch {
+            // Not listening (the port taken, say): nothing else will stop these (LeakSanitizer saw the loop).
+            transport.stop()
+            await group.shutdownOffPool()
+            throw error
         }
-        let bound = try await server.start(host: host, port: port, tls: serverTLS, on: group.next())
-        return Member(id: id, group: group, server: server, transport: transport, raft: raft, host: host, port: bound, scheme: scheme)
     }
 
     /// Replaces member `index` with a fresh one on the same port (a restart). `whileDown` runs
