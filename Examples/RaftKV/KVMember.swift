@@ -1,9 +1,11 @@
 // One member of the replicated key-value store, wired as a raft server author wires the transport:
 // an event-loop group, a peer server with the transport's routes, a client server with
-// raftexample's API, and the raft loop as the transport's `Raft`.
+// raftexample's API, and the raft node as the transport's `Raft`.
 //
-// Start: open the WAL (init) → listen on both servers (ports may be 0) → start(peerURLs:): create
-// the transport, mount its routes, add the peers, start the raft loop.
+// Create: open the WAL → create the transport and the node together (`makeRaft`: the node keeps
+// the transport it sends through) → mount the transport's routes. Then listen on both servers
+// (ports may be 0) → start(peerURLs:): advertise this member's URL, now that its port is known
+// (`updateLocalURLs`), add the peers, start the raft loop.
 // Stop: the raft loop (pending writes get 503) → the transport (every stream closes, peers see us
 // inactive at once) → both servers → the loops.
 import Foundation
@@ -40,63 +42,59 @@ public final class KVMember: Sendable {
     public let configuration: Configuration
     /// The raft loop and the store.
     public let node: RaftNode
+    /// The peer transport; its peers are added by ``start(peerURLs:)``.
+    public let transport: Transport
     private let group: EventLoopGroup
     private let peerServer = HTTPServer()
     private let clientServer = HTTPServer()
-    private let transportBox = Locked<Transport?>(nil)
     private let stopped = Locked(false)
 
-    /// Opens the member's WAL and restores its state; nothing listens yet.
-    /// - Throws: ``WALError``, or ``RaftIO/RaftIOError`` when the event loop cannot start.
+    /// Opens the member's WAL, restores its state and creates its transport; nothing listens yet.
+    /// - Throws: ``WALError``, or `RaftIOError` when the event loop cannot start.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
-        node = try RaftNode(configuration: configuration.node)
+        let node = try RaftNode(configuration: configuration.node)
+        self.node = node
         group = try EventLoopGroup(loopCount: 1)
+        var transportConfiguration = Transport.Configuration(localID: configuration.node.id, clusterID: configuration.clusterID,
+                                                             localURLs: [])
+        transportConfiguration.logger = configuration.logger
+        // Received snapshots land where the node loads them; sent ones are read from there.
+        transportConfiguration.snapshotSink = FileSnapshotSink(directory: node.snapshotDirectory)
+        transportConfiguration.snapshotSource = { [directory = node.snapshotDirectory] message in
+            try FileSnapshotSource(path: directory + "/" + FileSnapshotSink.fileName(index: message.snapshot.metadata.index))
+        }
+        transport = Transport(configuration: transportConfiguration, group: group) { node.attach($0) }
+        transport.registerRoutes(on: peerServer)
         KVHTTPAPI.register(on: clientServer, node: node)
     }
 
     /// Listens on the peer and client ports and returns them (as bound, for ports given as 0).
-    /// - Throws: ``RaftIO/RaftIOError`` when a port cannot be bound.
+    /// - Throws: `RaftIOError` when a port cannot be bound.
     public func listen() async throws -> (peer: Int, client: Int) {
         let peer = try await peerServer.start(host: configuration.peerHost, port: configuration.peerPort, on: group.next())
         let client = try await clientServer.start(host: configuration.clientHost, port: configuration.clientPort, on: group.next())
         return (peer, client)
     }
 
-    /// Starts the transport toward `peerURLs` (every member's peer URL, this one's included) and
-    /// the raft loop. Call once, after ``listen()``.
-    /// - Throws: ``RaftHTTP/RaftHTTPError`` for a peer URL that does not parse.
+    /// Advertises this member's URL in `peerURLs` (every member's peer URL, this one's included:
+    /// known only once ``listen()`` bound a port given as 0), adds the others as peers (except
+    /// removed ones) and starts the raft loop. Call once, after ``listen()``.
+    /// - Throws: `RaftHTTPError` for a peer URL that does not parse.
     public func start(peerURLs: [UInt64: String]) throws {
         let id = configuration.node.id
-        var transportConfiguration = Transport.Configuration(localID: id, clusterID: configuration.clusterID,
-                                                             localURLs: peerURLs[id].map { [$0] } ?? [])
-        transportConfiguration.logger = configuration.logger
-        transportConfiguration.snapshotSink = FileSnapshotSink(directory: node.snapshotDirectory)
-        let transport = Transport(configuration: transportConfiguration, raft: node, group: group)
-        transportBox.withLock { $0 = transport }
-        transport.registerRoutes(on: peerServer)
-        for (peer, url) in peerURLs.sorted(by: { $0.key < $1.key }) where peer != id {
+        try transport.updateLocalURLs(peerURLs[id].map { [$0] } ?? [])
+        for (peer, url) in peerURLs.sorted(by: { $0.key < $1.key }) where peer != id && !node.isIDRemoved(peer) {
             try transport.addPeer(peer, urls: [url])
         }
-        node.start(transport: transport)
-        // Removed from the cluster: a peer refused our stream with 410 or our post with 403.
-        let node = self.node
-        Task {
-            for await error in transport.errors where error.code == .memberRemoved {
-                node.removedFromCluster("\(error)")
-                break
-            }
-        }
+        node.start()
     }
-
-    /// The transport, once ``start(peerURLs:)`` created it.
-    public var transport: Transport? { transportBox.withLock { $0 } }
 
     /// Stops the raft loop, the transport, both servers and the event loop. Idempotent.
     public func stop() async {
         guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }
         await node.stop()
-        transportBox.withLock { $0 }?.stop()
+        transport.stop()
         await peerServer.shutdown(deadline: .zero)
         await clientServer.shutdown(deadline: .zero)
         let group = self.group

@@ -67,17 +67,30 @@ public final class KVStore: Sendable {
     /// How many keys the store holds.
     public var count: Int { map.withLock { $0.count } }
 
-    /// The whole map, encoded for a snapshot: per key, | 4 key length | key | 4 value length | value |.
-    public func snapshotData() -> [UInt8] { Self.encode(contents) }
+    /// The whole map, encoded for a snapshot (with no removed members; see ``encode(_:removed:)``).
+    public func snapshotData() -> [UInt8] { Self.encode(contents, removed: []) }
 
     /// The map as it is now: a copy-on-write copy, O(1) under the lock, that later writes do not
     /// change. The raft loop takes it, a snapshot thread encodes it.
     var contents: [String: [UInt8]] { map.withLock { $0 } }
 
-    /// `all` encoded for a snapshot (see ``snapshotData()``), keys in order so that members that
-    /// applied the same entries write the same bytes.
-    static func encode(_ all: [String: [UInt8]]) -> [UInt8] {
+    /// A snapshot's data: the members removed from the cluster as of the snapshot's index, then
+    /// the map, keys in order so that members that applied the same entries write the same bytes.
+    /// The voters ride in the snapshot's ConfState; the removed IDs are here, as etcd keeps them
+    /// in its backend's `members_removed` bucket inside the snapshot database: a member restored
+    /// from a snapshot must still refuse a removed member (410, 403).
+    ///
+    /// | offset | bytes | meaning                                                          |
+    /// |--------|-------|------------------------------------------------------------------|
+    /// | 0      | 4     | n, removed member count (little-endian)                          |
+    /// | 4      | 8 × n | removed member IDs, ascending (little-endian)                    |
+    /// | 4+8n   | rest  | per key: 4 key length, key, 4 value length, value               |
+    static func encode(_ all: [String: [UInt8]], removed: Set<UInt64>) -> [UInt8] {
         var out: [UInt8] = []
+        WriteAheadLog.appendUInt32(UInt32(removed.count), to: &out)
+        for id in removed.sorted() {
+            for shift in stride(from: 0, to: 64, by: 8) { out.append(UInt8(truncatingIfNeeded: id >> UInt64(shift))) }
+        }
         for (key, value) in all.sorted(by: { $0.key < $1.key }) {
             let k = Array(key.utf8)
             WriteAheadLog.appendUInt32(UInt32(k.count), to: &out)
@@ -88,9 +101,9 @@ public final class KVStore: Sendable {
         return out
     }
 
-    /// Replaces the whole map by a snapshot's. Returns false (and changes nothing) when `data`
-    /// does not decode.
-    func restore(_ data: [UInt8]) -> Bool {
+    /// Replaces the whole map by a snapshot's (see ``encode(_:removed:)``) and returns the
+    /// removed members it lists. Returns nil (and changes nothing) when `data` does not decode.
+    func restore(_ data: [UInt8]) -> Set<UInt64>? {
         var all: [String: [UInt8]] = [:]
         var at = 0
         func length() -> Int? {
@@ -98,15 +111,21 @@ public final class KVStore: Sendable {
             defer { at += 4 }
             return Int(WriteAheadLog.readUInt32(data, at))
         }
+        guard let n = length(), n <= (data.count - at) / 8 else { return nil }
+        var removed = Set<UInt64>()
+        for _ in 0..<n {
+            removed.insert((0..<8).reduce(UInt64(0)) { $0 | UInt64(data[at + $1]) << UInt64(8 * $1) })
+            at += 8
+        }
         while at < data.count {
-            guard let k = length(), at + k <= data.count else { return false }
+            guard let k = length(), at + k <= data.count else { return nil }
             let key = String(decoding: data[at..<(at + k)], as: UTF8.self)
             at += k
-            guard let v = length(), at + v <= data.count else { return false }
+            guard let v = length(), at + v <= data.count else { return nil }
             all[key] = Array(data[at..<(at + v)])
             at += v
         }
         map.withLock { $0 = all }
-        return true
+        return removed
     }
 }

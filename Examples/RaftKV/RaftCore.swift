@@ -251,11 +251,13 @@ public struct RaftCore: Sendable {
     /// Records a snapshot of the state machine at `index` (applied, its data saved by the node)
     /// and drops the log entries up to `index - keeping`: the `keeping` entries before the
     /// snapshot let a follower a little behind catch up by appends rather than by a snapshot.
+    /// `voters` are the voters as of `index` (the snapshot's ConfState; nil: the voters now).
     /// Returns the snapshot's metadata; nil when `index` is not applied or already compacted.
     @discardableResult
-    public mutating func compact(snapshotAt index: UInt64, keeping: UInt64) -> SnapshotMetadata? {
+    public mutating func compact(snapshotAt index: UInt64, keeping: UInt64, voters: Set<UInt64>? = nil) -> SnapshotMetadata? {
         guard index <= applied, index > snapshotMetadata.index, let term = log.term(index) else { return nil }
-        snapshotMetadata = SnapshotMetadata(confState: ConfState(voters: voters.sorted()), index: index, term: term)
+        let confState = ConfState(voters: (voters ?? self.voters).sorted())
+        snapshotMetadata = SnapshotMetadata(confState: confState, index: index, term: term)
         log.compact(through: index - min(keeping, index))
         return snapshotMetadata
     }
@@ -306,6 +308,11 @@ public struct RaftCore: Sendable {
         }
         if let last = ready.committed.last { applied = max(applied, last.index) }
         messages.removeFirst(min(ready.messages.count, messages.count))
+        // The leader counts its own entries only once durable (it may send them before its own
+        // fsync ends): now they are, and may complete a majority.
+        if role == .leader, !ready.entries.isEmpty, maybeCommit() {
+            for peer in voters where peer != id { sendAppend(to: peer, evenIfEmpty: true) }
+        }
     }
 
     // MARK: - roles
@@ -401,7 +408,7 @@ public struct RaftCore: Sendable {
             entry.index = index
             log.append(entry)
         }
-        maybeCommit() // a single-member cluster commits at once
+        maybeCommit() // commits nothing new until advance marks the entries durable
         for peer in voters where peer != id { sendAppend(to: peer) }
     }
 
@@ -465,8 +472,11 @@ public struct RaftCore: Sendable {
 
     /// Commits the highest index a majority holds, if it is of the current term.
     @discardableResult
+    /// The leader's own entry counts once it is durable (`RaftLog.stable`), not once appended:
+    /// the node may send appends before its own fsync (raft thesis 10.2.1), and an entry that
+    /// a majority holds only in memory must not commit.
     private mutating func maybeCommit() -> Bool {
-        var matches = voters.map { $0 == id ? log.lastIndex : progress[$0]?.match ?? 0 }
+        var matches = voters.map { $0 == id ? log.stable : progress[$0]?.match ?? 0 }
         matches.sort(by: >)
         guard !matches.isEmpty else { return false }
         let candidate = matches[quorum - 1]

@@ -7,10 +7,11 @@ import RaftIO
 import RaftPB
 import RaftStorage
 
-/// The raft loop's state: touched only by the raft thread once ``RaftNode/start(transport:)`` ran.
+/// The raft loop's state: touched only by the raft thread once ``RaftNode/start()`` ran.
 final class RaftLoop: @unchecked Sendable {
-    // @unchecked Sendable: `transport` and `onStatus` are set before the thread starts (the
-    // thread's start orders them); afterwards every property is read and written by that thread only.
+    // @unchecked Sendable: `transport` (RaftNode.attach) and `onStatus` are set before the thread
+    // starts (the thread's start orders them); afterwards every property is read and written by
+    // that thread only.
     private struct Pending {
         let deadline: UInt64
         let completion: @Sendable (Result<Void, RaftNode.ProposalError>) -> Void
@@ -31,10 +32,15 @@ final class RaftLoop: @unchecked Sendable {
     private var pending: [UInt64: Pending] = [:]
     /// A snapshot thread is encoding and saving the store.
     private var snapshotting = false
+    /// Where the transport's sink stored received snapshot databases, by index, until installed.
+    private var storedSnapshots: [UInt64: String] = [:]
+    /// The voters as of the snapshot being saved (the snapshot's ConfState).
+    private var snapshotVoters: Set<UInt64> = []
     /// Writes applied this turn, answered after the status shows them applied.
     private var acknowledged: [@Sendable (Result<Void, RaftNode.ProposalError>) -> Void] = []
     private var lastStatus: RaftNode.Status?
     private let logger: Logger
+    private let appliedLog: AppliedLog?
 
     init(configuration: RaftNode.Configuration, core: RaftCore, wal: WriteAheadLog, snapshots: SnapshotFiles,
          store: KVStore, mailbox: Mailbox<RaftNode.Event>, removedIDs: Locked<Set<UInt64>>) {
@@ -48,6 +54,11 @@ final class RaftLoop: @unchecked Sendable {
         var logger = configuration.logger
         logger[metadataKey: "local-member-id"] = "\(MemberID(configuration.id))"
         self.logger = logger
+        appliedLog = configuration.appliedLogPath.flatMap { path in
+            let log = AppliedLog(path: path)
+            if log == nil { logger.error("cannot open the applied log", metadata: ["path": "\(path)"]) }
+            return log
+        }
     }
 
     func run() {
@@ -62,7 +73,8 @@ final class RaftLoop: @unchecked Sendable {
                 case .messages(let messages): for m in messages { core.step(m) }
                 case .propose(.put(let command), let completion): puts.append((command, completion))
                 case .propose(let proposal, let completion): propose(proposal, completion)
-                case .removed(let reason): removal = reason
+                case .removed(let reason): removal = removal ?? reason
+                case .snapshotStored(let index, let path): storedSnapshots[index] = path
                 case .unreachable(let id): core.reportUnreachable(id)
                 case .congestion(let id, let congested): core.reportCongestion(id, congested: congested)
                 case .snapshotStatus(let id, let succeeded): core.reportSnapshot(id, succeeded: succeeded)
@@ -165,31 +177,25 @@ final class RaftLoop: @unchecked Sendable {
         while core.hasReady {
             let ready = core.ready()
             if let snapshot = ready.snapshot { try install(snapshot) }
+            // A leader's messages (appends, heartbeats, snapshots) go before its own fsync, which
+            // then runs while the followers write theirs (etcd's server does the same; raft
+            // thesis 10.2.1): the core counts the leader's entries toward commit only once
+            // durable. Anyone else's (votes, append answers) go only once durable.
+            let early = core.role == .leader
+            if early { send(ready.messages) }
             try wal.save(hardState: ready.hardState, entries: ready.entries)
-            send(ready.messages)
+            if !early { send(ready.messages) }
             for entry in ready.committed { apply(entry) }
             core.advance(ready)
             if !snapshotting, core.applied >= core.snapshotMetadata.index + configuration.snapshotCount { takeSnapshot() }
         }
+        appliedLog?.flush()
     }
 
-    /// Sends through the transport; a MsgSnap goes by `sendSnapshot` with the snapshot's file as
-    /// its database.
+    /// Sends through the transport; it sends a MsgSnap by `sendSnapshot` with the snapshot's file
+    /// as its database (`Configuration.snapshotSource`, set by KVMember).
     private func send(_ messages: [Message]) {
-        guard let transport, !messages.isEmpty else { return }
-        guard messages.contains(where: { $0.type == .msgSnap }) else { return transport.send(messages) }
-        transport.send(messages.filter { $0.type != .msgSnap })
-        for m in messages where m.type == .msgSnap {
-            let path = snapshots.path(index: m.snapshot.metadata.index)
-            do {
-                transport.sendSnapshot(m, database: try FileSnapshotSource(path: path))
-                logger.info("sending snapshot", metadata: ["remote-peer-id": "\(MemberID(m.to))",
-                                                          "index": "\(m.snapshot.metadata.index)"])
-            } catch {
-                logger.error("cannot open snapshot to send", metadata: ["error": "\(error)"])
-                core.reportSnapshot(m.to, succeeded: false)
-            }
-        }
+        transport?.send(messages)
     }
 
     /// Loads a snapshot received from the leader (the transport's sink stored its database) and
@@ -197,7 +203,21 @@ final class RaftLoop: @unchecked Sendable {
     private func install(_ snapshot: Snapshot) throws(WALError) {
         let meta = snapshot.metadata
         let path = snapshots.path(index: meta.index)
-        guard store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        // The database is where the transport's sink says it stored it; a restart loads the
+        // snapshot the WAL names from `path`, so that is where it must be.
+        let stored = storedSnapshots[meta.index]
+        storedSnapshots = storedSnapshots.filter { $0.key > meta.index }
+        if let stored, stored != path {
+            // UNTESTED: a sink that stores databases elsewhere than the node's snapshot directory
+            logger.critical("the transport stored the snapshot elsewhere than the node loads it",
+                            metadata: ["stored": "\(stored)", "expected": "\(path)"])
+            throw WALError.badSnapshot(stored)
+        }
+        guard let removed = store.restore(try snapshots.load(index: meta.index)) else { throw WALError.badSnapshot(path) }
+        // The snapshot replaces the log that held the removals: keep refusing those members.
+        removedIDs.withLock { $0.formUnion(removed) }
+        for id in removed where id != configuration.id { transport?.removePeer(id) }
+        if removed.contains(configuration.id) { removal = "a snapshot from the leader lists it as removed" }
         try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: [])
         logger.info("installed snapshot from the leader", metadata: ["index": "\(meta.index)", "term": "\(meta.term)"])
     }
@@ -209,12 +229,15 @@ final class RaftLoop: @unchecked Sendable {
     private func takeSnapshot() {
         let index = core.applied
         let contents = store.contents
+        // The membership as of `index`: the loop is the only writer of both, so they match it.
+        let removed = removedIDs.withLock { $0 }
+        snapshotVoters = core.voters
         let snapshots = self.snapshots
         let mailbox = self.mailbox
         snapshotting = true
         let thread = Thread {
             do throws(WALError) {
-                try snapshots.save(index: index, KVStore.encode(contents))
+                try snapshots.save(index: index, KVStore.encode(contents, removed: removed))
                 mailbox.post(.snapshotSaved(index: index, error: nil))
             } catch {
                 mailbox.post(.snapshotSaved(index: index, error: error))
@@ -233,7 +256,8 @@ final class RaftLoop: @unchecked Sendable {
             return
         }
         // nil when a snapshot from the leader replaced the log meanwhile.
-        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries) else { return }
+        guard let meta = core.compact(snapshotAt: index, keeping: configuration.snapshotCatchUpEntries,
+                                      voters: snapshotVoters) else { return }
         let entries = core.log.entries(from: index + 1, through: core.log.stable)
         try wal.rewrite(snapshot: meta, hardState: core.hardState, entries: entries)
         snapshots.prune(below: index)
@@ -241,6 +265,7 @@ final class RaftLoop: @unchecked Sendable {
     }
 
     private func apply(_ entry: Entry) {
+        appliedLog?.record(entry)
         if entry.type == .confChange, let data = entry.data, let change = try? ConfChange(decoding: data) {
             return apply(change)
         }

@@ -45,6 +45,9 @@ public final class RaftNode: Raft {
         public var proposalTimeout: Duration = .seconds(5)
         /// Where the node logs.
         public var logger = Logger(label: "raftkv.node")
+        /// Where to append one line per applied entry (index, term, hash of type and data), for
+        /// checking after a run that members applied the same entry at each index; nil: nowhere.
+        public var appliedLogPath: String?
         /// Called on the raft loop whenever ``Status`` changes: it must not block.
         public var onStatus: (@Sendable (Status) -> Void)?
 
@@ -106,6 +109,8 @@ public final class RaftNode: Raft {
         case messages([Message])
         case propose(Proposal, @Sendable (Result<Void, ProposalError>) -> Void)
         case removed(String)
+        /// The transport's sink stored the database of the snapshot at `index` at `path`.
+        case snapshotStored(index: UInt64, path: String)
         /// A snapshot thread saved the store as of `index` (or failed with `error`).
         case snapshotSaved(index: UInt64, error: WALError?)
         case unreachable(UInt64)
@@ -129,7 +134,7 @@ public final class RaftNode: Raft {
     private let loop: RaftLoop
 
     /// Opens the WAL in the configured directory and restores the core and the store from it;
-    /// call ``start(transport:)`` to run.
+    /// make it the transport's raft with ``attach(_:)`` and call ``start()`` to run.
     /// - Throws: ``WALError`` when the log cannot be opened or read.
     public init(configuration: Configuration) throws(WALError) {
         self.configuration = configuration
@@ -144,11 +149,13 @@ public final class RaftNode: Raft {
         }
         let snapshots = try SnapshotFiles(dataDirectory: configuration.dataDirectory)
         snapshotDirectory = snapshots.directory
+        var removed = Set<UInt64>()
         if replayed.snapshot.index > 0 {
             // UNTESTED: a snapshot file that does not decode at start
-            guard store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
+            guard let listed = store.restore(try snapshots.load(index: replayed.snapshot.index)) else {
                 throw WALError.badSnapshot(snapshots.path(index: replayed.snapshot.index))
             }
+            removed = listed
         }
         let core = RaftCore(configuration: .init(id: configuration.id, electionTick: configuration.electionTick,
                                                  heartbeatTick: configuration.heartbeatTick),
@@ -161,6 +168,8 @@ public final class RaftNode: Raft {
         state = Locked((status, false, []))
         loop = RaftLoop(configuration: configuration, core: core, wal: wal, snapshots: snapshots, store: store,
                         mailbox: mailbox, removedIDs: removedIDs)
+        // Removals after the snapshot are in the log: the loop applies them again at start.
+        removedIDs.withLock { $0 = removed }
     }
 
     /// A new cluster's first entries, the same on every founding member (etcd's bootstrap): one
@@ -176,9 +185,15 @@ public final class RaftNode: Raft {
         return replayed
     }
 
-    /// Starts the raft loop on a thread of its own, sending through `transport`. Call once.
-    public func start(transport: Transport) {
+    /// Gives the node the transport it sends through and returns it as that transport's raft:
+    /// the `makeRaft` of `Transport(configuration:group:makeRaft:)`. Call once, before ``start()``.
+    public func attach(_ transport: Transport) -> any Raft {
         loop.transport = transport
+        return self
+    }
+
+    /// Starts the raft loop on a thread of its own. Call once, after ``attach(_:)``.
+    public func start() {
         let loop = self.loop
         loop.onStatus = { [weak self] status in self?.publish(status) }
         let thread = Thread { loop.run() }
@@ -195,9 +210,6 @@ public final class RaftNode: Raft {
     /// Asks the raft loop to stop, without waiting. Any thread.
     public func requestStop() { mailbox.post(.stop) }
 
-    /// Tells the node that the cluster removed it (the transport was refused with 410 or 403):
-    /// the raft loop stops. Any thread.
-    public func removedFromCluster(_ reason: String) { mailbox.post(.removed(reason)) }
 
     /// Returns once the raft loop has stopped (asked to, removed, or failed).
     public func waitUntilStopped() async {
@@ -250,6 +262,16 @@ public final class RaftNode: Raft {
         if removedIDs.withLock({ $0.contains(message.from) }) { throw RaftProcessError.removedMember }
         mailbox.post(.messages([message]))
     }
+    /// Hands a received MsgSnap to the raft loop with where the transport's sink stored its
+    /// database, which the loop loads when it installs the snapshot.
+    /// - Throws: `RaftProcessError.removedMember` for a removed sender (the transport answers 403).
+    public func process(snapshot message: Message, storedAt path: String?) throws {
+        if removedIDs.withLock({ $0.contains(message.from) }) { throw RaftProcessError.removedMember }
+        if let path { mailbox.post(.snapshotStored(index: message.snapshot.metadata.index, path: path)) }
+        mailbox.post(.messages([message]))
+    }
+    /// A peer refused this member as removed (410 or 403): the raft loop stops.
+    public func reportRemoved(_ error: RaftHTTPError) { mailbox.post(.removed("\(error)")) }
     /// Hands a stream's batch to the raft loop at once.
     public func process(batch: [Message]) throws { mailbox.post(.messages(batch)) }
     /// Whether `id` was removed from the cluster (its streams are refused with 410).

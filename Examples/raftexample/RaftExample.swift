@@ -34,6 +34,9 @@ struct RaftExample: AsyncParsableCommand {
     @Option(help: "Applied entries between snapshots (etcd raftexample's defaultSnapshotCount).")
     var snapshotCount: UInt64 = 10_000
 
+    @Option(help: "Append one line per applied entry (index, term, hash) to this file, to compare members after a run.")
+    var appliedLog: String?
+
     mutating func run() async throws {
         let urls = cluster.split(separator: ",").map(String.init)
         guard id >= 1, id <= urls.count else { throw ValidationError("--id must be between 1 and \(urls.count)") }
@@ -45,6 +48,7 @@ struct RaftExample: AsyncParsableCommand {
                                           dataDirectory: "raftexample-\(id)")
         node.tickInterval = .milliseconds(tickMilliseconds)
         node.snapshotCount = snapshotCount
+        node.appliedLogPath = appliedLog
         var configuration = KVMember.Configuration(node: node)
         configuration.peerHost = "0.0.0.0"
         configuration.peerPort = self_.port

@@ -153,6 +153,11 @@ final class Peer: Sendable {
             }
         case .pipeline:
             for m in run {
+                if m.type == .msgSnap {
+                    context.rateLimitedWarning(key: "snap-without-database-\(id)",
+                                               "sending a MsgSnap without a database; use sendSnapshot or Configuration.snapshotSource",
+                                               metadata: ["remote-peer-id": "\(MemberID(id))"])
+                }
                 if pipeline.send(m) {
                     counters.sentMessages.add(1, ordering: .relaxed)
                 } else {

@@ -62,8 +62,9 @@ final class Pipeline: @unchecked Sendable {
 
     // MARK: loop thread only
     private var tasks: [ObjectIdentifier: HTTPClientTask] = [:]
-    /// The last picked URL's request, prepared (see `request(to:)`).
-    private var template: (url: PeerURL, request: HTTPClientRequest)?
+    /// The last picked URL's request, prepared (see `request(to:)`), and the generation of the
+    /// transport's request headers it was made from.
+    private var template: (url: PeerURL, headers: Int, request: HTTPClientRequest)?
 
     init(peerID: UInt64, context: TransportContext, loop: EventLoop, picker: URLPicker, learned: LearnedDialing? = nil,
          congestion: CongestionReporter? = nil) {
@@ -159,12 +160,13 @@ final class Pipeline: @unchecked Sendable {
     /// Loop thread: the post to `url` without its body, its URL parsed and head serialized once
     /// per picked URL (each post then only copies it and adds the body).
     private func request(to url: PeerURL) -> HTTPClientRequest {
-        if let template, template.url == url { return template.request }
+        let generation = context.headersGeneration.load(ordering: .acquiring)
+        if let template, template.url == url, template.headers == generation { return template.request }
         var fields = context.requestHeaders
         fields[.contentType] = Wire.ContentType.protobuf
         let request = HTTPClientRequest(method: .post, url: url.description + Wire.Path.pipeline, headerFields: fields,
                                         progressTimeout: context.configuration.requestProgressTimeout).prepared()
-        template = (url, request)
+        template = (url, generation, request)
         return request
     }
 

@@ -53,11 +53,35 @@ public protocol Raft: Sendable {
     /// may call ``Transport/send(_:)``. The default does nothing: the transport then drops what
     /// does not fit, as etcd's does.
     func reportCongestion(_ id: UInt64, state: PeerCongestion)
+
+    /// Tells raft that a peer refused this member as removed from the cluster (a stream answered
+    /// 410, a pipeline or snapshot post 403): `error` names the peer, its URL and the status.
+    /// Raft should stop this member for good. The same error also goes to ``Transport/errors``.
+    ///
+    /// Called on an event-loop thread, possibly more than once (once per refusal); must not
+    /// block. The default does nothing.
+    func reportRemoved(_ error: RaftHTTPError)
+
+    /// Hands raft a received MsgSnap once the ``Transport/Configuration/snapshotSink`` made its
+    /// database durable; `storedAt` is where the sink's writer says it stored it
+    /// (``SnapshotSinkWriter/storedPath``: the final file of a ``FileSnapshotSink``), nil when
+    /// the sink does not say. Load the snapshot from there rather than from a name you compute.
+    ///
+    /// Throwing answers the sender as ``process(_:)`` does (403 for
+    /// ``RaftProcessError/removedMember``, else 500). Called on an event-loop thread; must not
+    /// block. The default calls ``process(_:)`` with the message.
+    func process(snapshot message: Message, storedAt: String?) throws
 }
 
 extension Raft {
     /// Does nothing: a raft that ignores congestion gets etcd's drops when a channel is full.
     public func reportCongestion(_ id: UInt64, state: PeerCongestion) {}
+
+    /// Does nothing: the removal reaches ``Transport/errors`` only.
+    public func reportRemoved(_ error: RaftHTTPError) {}
+
+    /// Calls ``process(_:)`` with the MsgSnap: where the database was stored is not passed on.
+    public func process(snapshot message: Message, storedAt: String?) throws { try process(message) }
 
     /// Calls ``process(_:)`` for every message in order. A message that throws does not stop the
     /// rest (etcd logs a failed `Process` and goes on); the first error is rethrown at the end.

@@ -232,6 +232,7 @@ final class SnapshotReceiver: @unchecked Sendable {
         }
         done = true
         finishTimer()
+        let storedPath = writer?.storedPath
         writer = nil
         metrics?.snapshotReceiveInflights.decrement()
         metrics?.receivedBytes.increment(by: Int64(clamping: received))
@@ -240,7 +241,7 @@ final class SnapshotReceiver: @unchecked Sendable {
             "remote-snapshot-sender-id": "\(MemberID(message.from))", "incoming-snapshot-index": "\(message.snapshot.metadata.index)",
             "incoming-snapshot-message-size-bytes": "\(received)"])
         do {
-            try context.raft.process(message)
+            try context.raft.process(snapshot: message, storedAt: storedPath)
         } catch {
             metrics?.snapshotReceiveFailures.increment()
             context.logger.warning("failed to process raft message", metadata: ["error": "\(error)"])

@@ -37,6 +37,14 @@ public protocol SnapshotSinkWriter: AnyObject, Sendable {
     func finish() throws
     /// The transfer failed: discard what was written.
     func abort()
+    /// Where the database is, once ``finish()`` returned: raft gets it with the MsgSnap
+    /// (``Raft/process(snapshot:storedAt:)``). Nil (the default) when there is no path to give.
+    var storedPath: String? { get }
+}
+
+extension SnapshotSinkWriter {
+    /// None: the sink stores databases somewhere it does not name.
+    public var storedPath: String? { nil }
 }
 
 /// The default sink: each database goes to `<directory>/%016x.snap.db` (the snapshot's index in
@@ -91,6 +99,8 @@ final class FileSnapshotWriter: SnapshotSinkWriter, @unchecked Sendable {
     private let stored: @Sendable (UInt64, String) -> Void
     private var fd: Int32
     private(set) var bytes: UInt64 = 0
+    /// The final path once ``finish()`` stored the database there (or found it there already).
+    private(set) var storedPath: String?
 
     init(directory: String, final: String, stored: @escaping @Sendable (UInt64, String) -> Void) throws(SnapshotFileError) {
         var template = Array((directory + "/tmpXXXXXX").utf8CString)
@@ -138,6 +148,7 @@ final class FileSnapshotWriter: SnapshotSinkWriter, @unchecked Sendable {
                 closeDescriptor(dir)
             }
         }
+        storedPath = final
         stored(bytes, final)
     }
 

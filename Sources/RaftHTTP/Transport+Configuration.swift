@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import RaftIO
+import RaftPB
 
 extension Transport {
     /// What a transport needs to know about its member and how to reach its peers.
@@ -116,6 +117,14 @@ extension Transport {
         /// a stream, ``pipelineBufferSize`` for the pipeline), and clear again once every channel
         /// is below the low fraction. Default: high 1/2, low 1/4. etcd has no such signal.
         public var congestionWatermarks = CongestionWatermarks()
+        /// Where ``Transport/send(_:)`` gets the database of a MsgSnap: given one, `send` routes
+        /// each MsgSnap to ``Transport/sendSnapshot(_:database:)`` with the source it returns (a
+        /// throw fails that snapshot: raft hears ``Raft/reportSnapshot(_:status:)`` with
+        /// `.failure`). Called inside `send`, on the sender's thread: open a file, do not read it.
+        /// Nil (the default): `send` posts a MsgSnap on the pipeline without a database, as etcd's
+        /// `Send` does, and warns; a raft that sends snapshots should set this or call
+        /// `sendSnapshot` itself.
+        public var snapshotSource: (@Sendable (Message) throws -> any SnapshotSource)?
 
         /// A configuration with etcd's defaults (`Wire`'s constants: one source for each value).
         public init(localID: UInt64, clusterID: UInt64, localURLs: [String], clientTLS: TLSContext? = nil,

@@ -40,8 +40,35 @@ public final class Transport: Sendable {
         learnedRemoteSweep?.start { [weak self] in self?.evictIdleLearnedRemotes() }
     }
 
-    /// The configuration the transport was created with.
-    public var configuration: Configuration { context.configuration }
+    /// Creates a transport and its raft together, for a raft that sends through the transport
+    /// and so wants it at its own creation: `makeRaft` gets the transport (fully created; add no
+    /// peers and mount no routes in it) and returns the raft that it will hand messages to.
+    ///
+    /// Until `makeRaft` returns, nothing can reach the raft: no peer is added and no route is
+    /// mounted yet. The raft is called through one forwarding step (a direct call, no lock).
+    public convenience init(configuration: Configuration, group: EventLoopGroup, makeRaft: (Transport) -> any Raft) {
+        let slot = RaftSlot()
+        self.init(configuration: configuration, raft: slot, group: group)
+        slot.target = makeRaft(self)
+    }
+
+    /// The configuration the transport was created with, with the local URLs of the last
+    /// ``updateLocalURLs(_:)``.
+    public var configuration: Configuration {
+        var configuration = context.configuration
+        configuration.localURLs = context.localURLs
+        return configuration
+    }
+
+    /// Replaces the advertised peer URLs (``Configuration/localURLs``, sent as `X-PeerURLs` on
+    /// every request): for a member that listens on port 0 and learns its URL only once bound.
+    /// Requests made from now on carry them. Any thread.
+    /// - Throws: ``RaftHTTPError`` for a URL that does not parse (the URLs are then unchanged).
+    public func updateLocalURLs(_ urls: [String]) throws(RaftHTTPError) {
+        for url in urls { _ = try PeerURL(parsing: url) }
+        context.updateLocalURLs(urls)
+        context.logger.info("updated local peer URLs", metadata: ["local-member-urls": "\(urls)"])
+    }
 
     /// Closes every peer's streams, pipeline and snapshot connections and ends ``errors``.
     /// Idempotent; safe from any thread.
@@ -185,9 +212,34 @@ public final class Transport: Sendable {
     /// Sends messages to their `to` peers. Never blocks; does not promise delivery.
     ///
     /// Messages to ID 0 are ignored, as are messages to unknown peers (logged at debug level).
-    /// Messages for one peer keep their order within each channel.
+    /// Messages for one peer keep their order within each channel. A MsgSnap goes to
+    /// ``sendSnapshot(_:database:)`` with the database ``Configuration/snapshotSource`` gives;
+    /// without one it is posted alone on the pipeline, without a database, as etcd's `Send` does
+    /// (and a warning says so).
     public func send(_ messages: [Message]) {
         guard !messages.isEmpty, !isStopped else { return }
+        if let source = context.configuration.snapshotSource, messages.contains(where: { $0.type == .msgSnap }) {
+            return sendRoutingSnapshots(messages, source: source)
+        }
+        sendAll(messages)
+    }
+
+    /// ``send(_:)`` with each MsgSnap taken out and sent with its database.
+    private func sendRoutingSnapshots(_ messages: [Message], source: @Sendable (Message) throws -> any SnapshotSource) {
+        sendAll(messages.filter { $0.type != .msgSnap })
+        for m in messages where m.type == .msgSnap {
+            do {
+                sendSnapshot(m, database: try source(m))
+            } catch {
+                context.logger.warning("cannot open the database of a snapshot to send",
+                                       metadata: ["remote-peer-id": "\(MemberID(m.to))", "error": "\(error)"])
+                context.raft.reportSnapshot(m.to, status: .failure)
+            }
+        }
+    }
+
+    private func sendAll(_ messages: [Message]) {
+        guard !messages.isEmpty else { return }
         var start = 0
         while start < messages.count {
             let to = messages[start].to
@@ -216,4 +268,23 @@ public final class Transport: Sendable {
         guard !parsed.isEmpty else { throw .invalidPeerURL("", "a peer needs at least one URL") }
         return parsed.sorted { $0.description < $1.description }
     }
+}
+
+/// The raft of a transport made with ``Transport/init(configuration:group:makeRaft:)``: forwards to
+/// the raft `makeRaft` returned. Calls before that (none can come from a peer: there is none yet)
+/// are dropped.
+final class RaftSlot: Raft, @unchecked Sendable {
+    // @unchecked Sendable: `target` is written once, inside Transport's init, before the transport
+    // is returned; no peer or route exists before that, so every call comes from a thread that got
+    // the transport through a synchronised handoff (a lock, a thread start) after the write.
+    var target: (any Raft)?
+
+    func process(_ message: Message) throws { try target?.process(message) }
+    func process(batch: [Message]) throws { try target?.process(batch: batch) }
+    func isIDRemoved(_ id: UInt64) -> Bool { target?.isIDRemoved(id) ?? false }
+    func reportUnreachable(_ id: UInt64) { target?.reportUnreachable(id) }
+    func reportSnapshot(_ id: UInt64, status: SnapshotStatus) { target?.reportSnapshot(id, status: status) }
+    func reportCongestion(_ id: UInt64, state: PeerCongestion) { target?.reportCongestion(id, state: state) }
+    func reportRemoved(_ error: RaftHTTPError) { target?.reportRemoved(error) }
+    func process(snapshot message: Message, storedAt: String?) throws { try target?.process(snapshot: message, storedAt: storedAt) }
 }

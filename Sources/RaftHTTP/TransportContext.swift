@@ -22,8 +22,14 @@ final class TransportContext: Sendable {
     let learnedClient: HTTPClient
     let metrics: TransportMetrics
     let logger: Logger
-    /// The headers of every request to a peer, built once.
-    let requestHeaders: HTTPFields
+    /// The headers of every request to a peer, built once and again when the local URLs change
+    /// (``Transport/updateLocalURLs(_:)``); read once per dial or post, not per message.
+    var requestHeaders: HTTPFields { headers.withLock { $0.fields } }
+    /// The advertised peer URLs now: the configuration's, or the last update's.
+    var localURLs: [String] { headers.withLock { $0.urls } }
+    private let headers: Locked<(fields: HTTPFields, urls: [String])>
+    /// Bumped by each ``updateLocalURLs(_:)``: a request prepared from older headers is stale.
+    let headersGeneration = Atomic<Int>(0)
     /// ``Transport/Configuration/serverVersion`` and ``Transport/Configuration/minClusterVersion``,
     /// parsed once: what peers' version headers are checked against.
     let localServer: EtcdVersion
@@ -74,13 +80,24 @@ final class TransportContext: Sendable {
         fields[wire: Wire.Header.minClusterVersion] = configuration.minClusterVersion
         fields[wire: Wire.Header.clusterID] = clusterIDText
         if !configuration.localURLs.isEmpty { fields[wire: Wire.Header.peerURLs] = configuration.localURLs.joined(separator: ",") }
-        requestHeaders = fields
+        headers = Locked((fields, configuration.localURLs))
     }
 
-    /// Sends a critical error (this member was removed) to the user's stream; never blocks.
+    /// Sends `X-PeerURLs: urls` (none when empty) on every request from now on.
+    func updateLocalURLs(_ urls: [String]) {
+        headers.withLock { h in
+            h.urls = urls
+            h.fields[wire: Wire.Header.peerURLs] = urls.isEmpty ? nil : urls.joined(separator: ",")
+        }
+        headersGeneration.add(1, ordering: .releasing)
+    }
+
+    /// Sends a critical error (this member was removed) to the user's stream, and a removal to
+    /// raft (``Raft/reportRemoved(_:)``); never blocks.
     func reportCritical(_ error: RaftHTTPError) {
         logger.error("\(error)")
         errors.yield(error)
+        if error.code == .memberRemoved { raft.reportRemoved(error) }
     }
 
     func finishErrors() { errors.finish() }

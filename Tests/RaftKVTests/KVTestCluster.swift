@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import PeerHTTP
 import RaftIO
+import RaftPB
 import TestSupport
 import Testing
 
@@ -230,6 +231,28 @@ final class KVTestCluster: @unchecked Sendable {
         if response.status.code == 404 { return nil }
         #expect(response.status.code == 200)
         return String(decoding: body, as: UTF8.self)
+    }
+
+    /// How member `id`'s peer server answers member `sender` as a peer would ask: a message
+    /// stream (410 for a removed member) and a pipeline post of a heartbeat (403).
+    func peerAnswers(to sender: UInt64, by id: UInt64) async throws -> (stream: Int, pipeline: Int) {
+        let port = try #require(peerPorts[id])
+        var fields = HTTPFields()
+        for (name, value) in [("X-Server-From", String(sender, radix: 16)), ("X-Server-Version", "3.5.1"),
+                              ("X-Min-Cluster-Version", "3.0.0"), ("X-Etcd-Cluster-ID", "1000"),
+                              ("X-Raft-To", String(id, radix: 16))] {
+            fields[try #require(HTTPField.Name(name))] = value
+        }
+        let base = "http://127.0.0.1:\(port)"
+        let stream = try await client.execute(HTTPClientRequest(url: "\(base)/raft/stream/message/\(String(sender, radix: 16))",
+                                                                headerFields: fields))
+        let streamStatus = stream.status.code
+        if streamStatus != 200 { _ = try await stream.body.collect(upTo: 1 << 16) }
+        let heartbeat = Message(type: .msgHeartbeat, to: id, from: sender, term: 1).encode()
+        let post = try await client.execute(HTTPClientRequest(method: .post, url: "\(base)/raft", headerFields: fields,
+                                                              body: .bytes(heartbeat)))
+        _ = try await post.body.collect(upTo: 1 << 16)
+        return (streamStatus, post.status.code)
     }
 
     /// Waits until every running member (a restarted one included, once its loop reported)

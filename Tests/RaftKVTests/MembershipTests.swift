@@ -84,4 +84,47 @@ struct MembershipTests {
             #expect(try await cluster.membership(.delete, 99, via: leader.id) == 204, "removing an unknown ID is a no-op")
         }
     }
+
+    @Test("a member that catches up by snapshot after a removal still refuses the removed member (410, 403), also after a restart")
+    func removedIDsSurviveSnapshot() async throws {
+        try await KVTestCluster.with(members: 4, configure: { node in
+            node.snapshotCount = 10
+            node.snapshotCatchUpEntries = 3
+        }) { cluster in
+            try await cluster.putAcknowledged("k", "v")
+            let leader = try await cluster.leader()
+            let others = cluster.ids.filter { $0 != leader.id }
+            let victim = others[0], behind = others[1]
+            // `behind` is down before the removal: it never sees the removal's entry, only a
+            // snapshot taken after it. Three of four are up for the removal, two of three after it.
+            let before = try #require(cluster.board.statuses[behind])
+            await cluster.stop(behind)
+            #expect(try await cluster.membership(.delete, victim, via: leader.id) == 204)
+            try await cluster.board.wait(for: "member \(victim) stopped as removed") { statuses in
+                statuses[victim].map { $0.stopped && $0.removed } ?? false
+            }
+            await cluster.stop(victim)
+            for i in 0..<40 { try await cluster.putAcknowledged("k\(i)", "v\(i)") }
+            try await cluster.board.wait(for: "the live members compacted past the removal and member \(behind)'s log") { statuses in
+                statuses.values.allSatisfy { $0.id == behind || $0.firstIndex > before.lastIndex + 1 }
+            }
+
+            try await cluster.restart(behind)
+            let commit = try #require(cluster.board.statuses[leader.id]?.commit)
+            try await cluster.waitApplied(commit)
+            let caughtUp = try #require(cluster.board.statuses[behind])
+            #expect(caughtUp.snapshotIndex > before.lastIndex, "it got a snapshot, not the entries")
+            #expect(caughtUp.voters == Set(cluster.ids).subtracting([victim]), "the snapshot's ConfState has the voters")
+            #expect(try await cluster.get("k39", from: behind) == "v39")
+            var answers = try await cluster.peerAnswers(to: victim, by: behind)
+            #expect(answers.stream == 410 && answers.pipeline == 403, "\(answers)")
+
+            // Restarted, it loads the removed IDs from the snapshot file it received.
+            await cluster.stop(behind)
+            let restored = try await cluster.restart(behind)
+            #expect(restored.snapshotIndex >= caughtUp.snapshotIndex)
+            answers = try await cluster.peerAnswers(to: victim, by: behind)
+            #expect(answers.stream == 410 && answers.pipeline == 403, "after restart: \(answers)")
+        }
+    }
 }

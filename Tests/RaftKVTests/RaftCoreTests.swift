@@ -177,10 +177,32 @@ struct RaftCoreTests {
         core.step(Message(type: .msgVoteResp, to: 1, from: 2, term: 3))
         #expect(core.role == .leader)
         #expect(core.log.lastIndex == 2) // the empty entry of term 3
+        core.advance(core.ready()) // persisted
         core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 3, index: 1))
         #expect(core.log.committed == 0, "index 1 is of term 2: a majority holding it does not commit it")
         core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 3, index: 2))
         #expect(core.log.committed == 2)
+    }
+
+    @Test("the leader's own entry counts toward a majority only once persisted (it sends appends before its fsync)")
+    func leaderCountsItselfOncePersisted() {
+        var core = RaftCore(configuration: .init(id: 1, seed: 1), voters: [1, 2, 3])
+        core.campaign()
+        core.step(Message(type: .msgVoteResp, to: 1, from: 2, term: 1))
+        #expect(core.role == .leader)
+        core.advance(core.ready())
+        core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 1, index: 1))
+        #expect(core.log.committed == 1)
+        core.advance(core.ready())
+        core.propose(Array("v".utf8))
+        let ready = core.ready()
+        #expect(ready.entries.map(\.index) == [2])
+        #expect(ready.messages.contains { $0.type == .msgApp && $0.entries.map(\.index) == [2] }, "sent before it is durable here")
+        core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 1, index: 2))
+        #expect(core.log.committed == 1, "only follower 2 holds index 2 durably: no majority yet")
+        core.advance(ready) // the leader's fsync ended
+        #expect(core.log.committed == 2)
+        #expect(core.ready().messages.contains { $0.type == .msgApp && $0.to == 2 && $0.commit == 2 }, "the commit goes out at once")
     }
 
     @Test("a congested follower's appends pause until the congestion clears")

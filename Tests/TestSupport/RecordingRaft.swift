@@ -12,10 +12,16 @@ public final class RecordingRaft: Raft, Sendable {
         public var snapshots: [(UInt64, SnapshotStatus)] = []
         /// Congestion reports, in the order they came.
         public var congestion: [(UInt64, PeerCongestion)] = []
+        /// Removal reports (``Raft/reportRemoved(_:)``), in the order they came.
+        public var removals: [RaftHTTPError] = []
+        /// Where the sink stored each received MsgSnap's database (`process(snapshot:storedAt:)`).
+        public var snapshotPaths: [String?] = []
 
         public init(received: [Message] = [], unreachable: [UInt64] = [], snapshots: [(UInt64, SnapshotStatus)] = [],
-                    congestion: [(UInt64, PeerCongestion)] = []) {
+                    congestion: [(UInt64, PeerCongestion)] = [], removals: [RaftHTTPError] = [], snapshotPaths: [String?] = []) {
             self.congestion = congestion
+            self.removals = removals
+            self.snapshotPaths = snapshotPaths
             self.received = received
             self.unreachable = unreachable
             self.snapshots = snapshots
@@ -68,7 +74,9 @@ public final class RecordingRaft: Raft, Sendable {
             Record(received: s.record.received.withUnsafeBufferPointer { Array($0) },
                    unreachable: s.record.unreachable.withUnsafeBufferPointer { Array($0) },
                    snapshots: s.record.snapshots.withUnsafeBufferPointer { Array($0) },
-                   congestion: s.record.congestion.withUnsafeBufferPointer { Array($0) })
+                   congestion: s.record.congestion.withUnsafeBufferPointer { Array($0) },
+                   removals: s.record.removals.withUnsafeBufferPointer { Array($0) },
+                   snapshotPaths: s.record.snapshotPaths.withUnsafeBufferPointer { Array($0) })
         }
     }
 
@@ -101,6 +109,14 @@ public final class RecordingRaft: Raft, Sendable {
     }
 
     public func isIDRemoved(_ id: UInt64) -> Bool { removed.withLock { $0.contains(id) } }
+
+    public func reportRemoved(_ error: RaftHTTPError) { update { $0.removals.append(error) } }
+
+    /// Records where the database is, then processes the MsgSnap as ``process(_:)`` does.
+    public func process(snapshot message: Message, storedAt: String?) throws {
+        update { $0.snapshotPaths.append(storedAt) }
+        try process(message)
+    }
 
     public func reportUnreachable(_ id: UInt64) { update { $0.unreachable.append(id) } }
 
