@@ -29,6 +29,15 @@ struct EtcdVersion: Hashable, Sendable, CustomStringConvertible {
     /// Parses `text`; `nil` unless it is three dot-separated decimal numbers with an optional
     /// `-pre` and `+meta` of dot-separated `[0-9A-Za-z-]` identifiers.
     init?(_ text: some StringProtocol) {
+        if let plain = Self.plain(text.utf8) {
+            self = plain
+        } else {
+            self.init(general: text)
+        }
+    }
+
+    /// go-semver's whole grammar (``init(_:)`` tries plain numbers first).
+    init?(general text: some StringProtocol) {
         var rest = Substring(text)
         var metadata = Substring("")
         if let plus = rest.firstIndex(of: "+") {
@@ -52,6 +61,30 @@ struct EtcdVersion: Hashable, Sendable, CustomStringConvertible {
         self.init(major: numbers[0], minor: numbers[1], patch: numbers[2])
         self.preRelease = String(preRelease)
         self.metadata = String(metadata)
+    }
+
+    /// `major.minor.patch` and nothing else (what every etcd sends on every request), read byte by
+    /// byte without allocating; `nil` for anything else, which the general parser then decides.
+    private static func plain(_ bytes: some Collection<UInt8>) -> EtcdVersion? {
+        var numbers = (0, 0, 0)
+        var part = 0, digits = 0, value = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, part < 2 else { return nil }
+                if part == 0 { numbers.0 = value } else { numbers.1 = value }
+                part += 1
+                digits = 0
+                value = 0
+            } else if byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 18 { // 18 digits cannot overflow
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                digits += 1
+            } else {
+                return nil
+            }
+        }
+        guard digits > 0, part == 2 else { return nil }
+        numbers.2 = value
+        return EtcdVersion(major: numbers.0, minor: numbers.1, patch: numbers.2)
     }
 
     private static func validIdentifiers(_ text: Substring) -> Bool {

@@ -18,6 +18,17 @@ struct VersionTests {
         }
     }
 
+    @Test("plain major.minor.patch parses without the general parser exactly as with it, leading zeros and huge numbers included")
+    func plainMatchesGeneral() {
+        let cases = ["3.5.1", "0.0.0", "03.004.0005", "10.20.30", "999999999999999999.1.2", "9999999999999999999.1.2",
+                     "99999999999999999999999.1.2", "3.5", "3.5.1.", ".3.5", "3.5.1a", "3 .5.1", "3.5.1-rc", "3.5.1+m"]
+        for text in cases {
+            #expect(EtcdVersion(text) == EtcdVersion(general: text), "\(text)")
+        }
+        #expect(EtcdVersion("03.004.0005") == EtcdVersion(major: 3, minor: 4, patch: 5))
+        #expect(EtcdVersion("9999999999999999999.1.2") == nil, "past Int.max, as Int() refuses it")
+    }
+
     @Test("a missing version header means 2.0.0; a malformed one is not a version")
     func header() {
         #expect(EtcdVersion(header: nil) == EtcdVersion(major: 2, minor: 0, patch: 0))
