@@ -175,33 +175,26 @@ final class Pipeline: @unchecked Sendable {
         var request = request(to: url)
         request.body = .bytes(message.encode())
         if let admit = learned?.admit { request.dialAdmission = { admit(url) } }
-        var answer: HTTPResponseHead?
-        var body: [UInt8] = []
-        var ended = false
-        let key = Box()
-        let task = (learned?.client ?? context.pipelineClient).execute(request, on: loop, onHead: { head in
-            answer = head
-        }, onBody: { bytes in
-            if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }
-        }, onEnd: { [self] result in
-            ended = true
-            tasks[ObjectIdentifier(key)] = nil
-            switch result {
-            case .success: finished(message, url: url, head: answer, body: body)
-            case .failure(let error):
-                if error.code == .stalled { peer?.recordStalled(.post) }
-                failed(message, url: url, reason: "\(error)")
-            }
-            let wake = state.withLock { s -> Bool in
-                s.active -= 1
-                return s.count > 0 && !s.kickScheduled
-            }
-            if wake { pump() }
-        })
-        if !ended { tasks[ObjectIdentifier(key)] = task }
+        let post = Post(pipeline: self, message: message, url: url)
+        let task = (learned?.client ?? context.pipelineClient).execute(request, on: loop, handler: post)
+        if !post.ended { tasks[ObjectIdentifier(post)] = task }
     }
 
-    private final class Box {}
+    /// Loop thread: `post`'s response ended (`error` nil) or it failed.
+    fileprivate func ended(_ post: Post, error: HTTPClientError?) {
+        tasks[ObjectIdentifier(post)] = nil
+        if let error {
+            if error.code == .stalled { peer?.recordStalled(.post) }
+            failed(post.message, url: post.url, reason: "\(error)")
+        } else {
+            finished(post.message, url: post.url, head: post.head, body: post.body)
+        }
+        let wake = state.withLock { s -> Bool in
+            s.active -= 1
+            return s.count > 0 && !s.kickScheduled
+        }
+        if wake { pump() }
+    }
 
     /// The answer ended; `head` is nil when none came (counted as status 0).
     private func finished(_ message: Message, url: PeerURL, head: HTTPResponseHead?, body: [UInt8]) {
@@ -234,5 +227,41 @@ final class Pipeline: @unchecked Sendable {
         peer?.metrics.sentFailures.increment()
         context.raft.reportUnreachable(peerID)
         if message.type == .msgSnap { context.raft.reportSnapshot(peerID, status: .failure) }
+    }
+}
+
+/// One post's response, as the client hands it over on the pipeline's loop thread: the head and at
+/// most 512 bytes of the body (for an error's text), then the end. One object per post, in place of
+/// a closure per event and a box per captured variable (allocations on every message).
+private final class Post: HTTPClientResponseHandler {
+    // Strong: the pipeline keeps the task, and so this, only until the response ends.
+    let pipeline: Pipeline
+    let message: Message
+    let url: PeerURL
+    var head: HTTPResponseHead?
+    var body: [UInt8] = []
+    /// Set when the response ended, possibly before `execute` returned (an invalid URL).
+    var ended = false
+
+    init(pipeline: Pipeline, message: Message, url: PeerURL) {
+        self.pipeline = pipeline
+        self.message = message
+        self.url = url
+    }
+
+    func didReceiveHead(_ task: HTTPClientTask, _ head: HTTPResponseHead) { self.head = head }
+
+    func didReceiveBody(_ task: HTTPClientTask, _ bytes: UnsafeRawBufferPointer) {
+        if body.count < 512 { body.append(contentsOf: bytes.prefix(512 - body.count)) }
+    }
+
+    func didFinish(_ task: HTTPClientTask, trailers: HTTPHeaders) {
+        ended = true
+        pipeline.ended(self, error: nil)
+    }
+
+    func didFail(_ task: HTTPClientTask, _ error: HTTPClientError) {
+        ended = true
+        pipeline.ended(self, error: error)
     }
 }
