@@ -10,15 +10,7 @@ import TestSupport
 import Testing
 
 /// The `raftexample` binary built beside the test bundle (`swift build --build-tests` builds it).
-let raftexampleExecutable: String? = {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("raftexample").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return nil
-}()
+let raftexampleExecutable = builtExecutable(named: "raftexample")
 
 /// Members 1...n of one raftexample cluster, each a child process with its WAL in a shared
 /// temporary directory (`raftexample-<id>`).
@@ -60,6 +52,33 @@ final class RaftExampleCluster: @unchecked Sendable {
         try RaftExampleCluster(executable: executable,
                                placements: (0..<count).map { _ in Placement(host: "127.0.0.1", peerPort: freePort(), clientPort: freePort()) },
                                client: client)
+    }
+
+    /// Three members with member 1 (index 0) inside `lab` on its namespace address and the other
+    /// two on this side of its veth, on free ports; `arguments(id)` are member `id`'s extra flags.
+    static func inLab(_ lab: NetworkNamespaceLab, executable: String, client: HTTPClient,
+                      arguments: (Int) -> [String]) throws -> RaftExampleCluster {
+        try RaftExampleCluster(executable: executable, placements: [
+            .init(host: lab.namespaceAddress, peerPort: 12380, clientPort: 12379, namespace: lab.name, extraArguments: arguments(1)),
+            .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort(), extraArguments: arguments(2)),
+            .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort(), extraArguments: arguments(3)),
+        ], client: client)
+    }
+
+    /// Runs `body`; when it throws, prints every member's log tail first. Whatever happened, then
+    /// closes the client's idle connections and removes the cluster (``remove()``).
+    func run(_ body: () async throws -> Void) async throws {
+        try await withCleanUp {
+            do {
+                try await body()
+            } catch {
+                print(logTails())
+                throw error
+            }
+        } cleanUp: {
+            client.closeIdleConnections()
+            await remove()
+        }
     }
 
     /// Starts member `i` (0-based; its raft ID is i + 1) from its WAL, if it ran before.

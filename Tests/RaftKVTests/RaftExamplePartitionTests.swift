@@ -25,23 +25,8 @@ struct RaftExamplePartitionTests {
         try await withEventLoop { group in
             try await NetworkNamespaceLab.with { lab in
                 let client = HTTPClient(configuration: .init(dialTimeout: .seconds(2)), eventLoopGroup: group)
-                let cluster = try RaftExampleCluster(executable: executable, placements: [
-                    .init(host: lab.namespaceAddress, peerPort: 12380, clientPort: 12379, namespace: lab.name,
-                          extraArguments: labArguments),
-                    .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort()),
-                    .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort()),
-                ], client: client)
-                try await withCleanUp {
-                    do {
-                        try await body(cluster, lab)
-                    } catch {
-                        print(cluster.logTails())
-                        throw error
-                    }
-                } cleanUp: {
-                    client.closeIdleConnections()
-                    await cluster.remove()
-                }
+                let cluster = try RaftExampleCluster.inLab(lab, executable: executable, client: client) { $0 == 1 ? labArguments : [] }
+                try await cluster.run { try await body(cluster, lab) }
             }
         }
     }

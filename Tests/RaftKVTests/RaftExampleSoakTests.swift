@@ -80,23 +80,10 @@ struct RaftExampleSoakTests {
         try await withEventLoop { group in
             try await NetworkNamespaceLab.with { lab in
                 let client = HTTPClient(configuration: .init(dialTimeout: .seconds(2)), eventLoopGroup: group)
-                func flags(_ id: Int) -> [String] { ["--applied-log", "applied-\(id).log", "--snapshot-count", "500"] }
-                let cluster = try RaftExampleCluster(executable: executable, placements: [
-                    .init(host: lab.namespaceAddress, peerPort: 12380, clientPort: 12379, namespace: lab.name, extraArguments: flags(1)),
-                    .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort(), extraArguments: flags(2)),
-                    .init(host: lab.hostAddress, peerPort: freePort(), clientPort: freePort(), extraArguments: flags(3)),
-                ], client: client)
-                try await withCleanUp {
-                    do {
-                        try await run(cluster, lab, schedule: schedule, seed: seed)
-                    } catch {
-                        print(cluster.logTails())
-                        throw error
-                    }
-                } cleanUp: {
-                    client.closeIdleConnections()
-                    await cluster.remove()
+                let cluster = try RaftExampleCluster.inLab(lab, executable: executable, client: client) { id in
+                    ["--applied-log", "applied-\(id).log", "--snapshot-count", "500"]
                 }
+                try await cluster.run { try await run(cluster, lab, schedule: schedule, seed: seed) }
             }
         }
     }

@@ -8,15 +8,7 @@ import Foundation
 public final class PeerProcess: Sendable {
     /// The `rafthttp` binary built beside the test bundle (`swift build --build-tests` builds it),
     /// if any.
-    public static let executable: String? = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("rafthttp").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
+    public static let executable = builtExecutable(named: "rafthttp")
 
     // MARK: immutable, any thread
     /// The member's `--name`.
@@ -90,4 +82,16 @@ public final class PeerProcess: Sendable {
         child.stop()
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
+}
+
+/// The package's executable `name` built beside the test bundle (`swift build --build-tests`
+/// builds every product), found within four folders up from the test runner; nil when absent.
+public func builtExecutable(named name: String) -> String? {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
 }
