@@ -94,21 +94,21 @@ public struct HTTPClientRequest: Sendable {
         }
     }
 
-    /// The request line, `Host` and the fields but framing ones: everything of the head before
-    /// its framing field and empty line.
-    private func headPrefix(url: HTTPURL) -> [UInt8] {
+    /// The head as swift-http-types has it: the URL's target and authority (none when the fields
+    /// carry a `Host`), and the fields.
+    private func head(url: HTTPURL) -> HTTPRequest {
         var head = HTTPRequest(method: method, scheme: nil, authority: url.authority, path: url.target,
                                headerFields: headerFields)
         if headerFields.contains(where: { $0.name.canonicalName == "host" }) { head.authority = nil }
+        return head
+    }
+
+    /// The request line, `Host` and the fields but framing ones: everything of a head with a
+    /// framing field before that field.
+    private func headPrefix(url: HTTPURL) -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(128)
-        // Serialized with a framing field (so that the fields' own framing fields are left out),
-        // which is then cut off with the empty line after it.
-        HTTPSerializer.appendRequestHead(head, body: .contentLength(0), to: &buffer)
-        let framingLine = Array("Content-Length: 0\r\n\r\n".utf8)
-        precondition(buffer.count >= framingLine.count && Array(buffer.suffix(framingLine.count)) == framingLine,
-                     "the serializer ends a head with its framing field")
-        buffer.removeLast(framingLine.count)
+        HTTPSerializer.appendRequestHeadBeforeFraming(head(url: url), body: .contentLength(0), to: &buffer)
         return buffer
     }
 
@@ -122,11 +122,8 @@ public struct HTTPClientRequest: Sendable {
             buffer.append(contentsOf: preparedHead.prefix)
             HTTPSerializer.appendFraming(framing, to: &buffer)
         } else {
-            var head = HTTPRequest(method: method, scheme: nil, authority: url.authority, path: url.target,
-                                   headerFields: headerFields)
-            if headerFields.contains(where: { $0.name.canonicalName == "host" }) { head.authority = nil }
             buffer.reserveCapacity(128 + body.bufferedCount)
-            HTTPSerializer.appendRequestHead(head, body: framing, to: &buffer)
+            HTTPSerializer.appendRequestHead(head(url: url), body: framing, to: &buffer)
         }
         if case .bytes(let bytes) = body { buffer.append(contentsOf: bytes) }
         return buffer

@@ -10,6 +10,16 @@ extension HTTPSerializer {
     public static func appendRequestHead(
         _ request: HTTPRequest, version: HTTPVersion = .http1_1, body: HTTPBodyFraming, to buffer: inout [UInt8]
     ) {
+        appendRequestHeadBeforeFraming(request, version: version, body: body, to: &buffer)
+        appendFraming(body, to: &buffer)
+    }
+
+    /// Appends what ``appendRequestHead(_:version:body:to:)`` writes before the framing field: the
+    /// request line, `Host` and the fields (their own framing fields left out unless `body` is
+    /// `.none`). A head reused for bodies of any length is this, then `appendFraming` per body.
+    static func appendRequestHeadBeforeFraming(
+        _ request: HTTPRequest, version: HTTPVersion = .http1_1, body: HTTPBodyFraming, to buffer: inout [UInt8]
+    ) {
         let target = request.method == .connect ? (request.authority ?? "/") : (request.path ?? "/")
         appendRequestLine(method: request.method.rawValue, target: target, version: version, to: &buffer)
         if let authority = request.authority, !request.headerFields.contains(where: { $0.name.canonicalName == "host" }) {
@@ -18,7 +28,6 @@ extension HTTPSerializer {
         for field in request.headerFields {
             appendField(name: field.name.rawName, value: field.value, skippingFramingFor: body, to: &buffer)
         }
-        appendFraming(body, to: &buffer)
     }
 
     /// Appends `response` as an HTTP/1.1 head: status line (the standard reason phrase when the
