@@ -88,7 +88,8 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                 guard let next = task else { break }
                 current = next
             }
-            let task = current
+            // `current` is used as it is: a `let` copy of it was a retain and a release for every
+            // event, and a stream's read has one event per message.
             let event: HTTPParser.Event?
             do {
                 let (consumed, next) = try parser.parse(rest)
@@ -96,7 +97,7 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                 event = next
             } catch {
                 endRead()
-                task.didFailParsing(error)
+                current.didFailParsing(error)
                 return
             }
             guard let event else {
@@ -109,17 +110,17 @@ final class HTTPClientConnection: ConnectionHandler, @unchecked Sendable {
                 if (100..<200).contains(head.status) && head.status != 101 {
                     interim = true
                 } else {
-                    task.didReceiveHead(head)
+                    current.didReceiveHead(head)
                 }
             case .body(let chunk):
                 bodyPending = true
-                task.didReceiveBody(chunk)
+                current.didReceiveBody(chunk)
             case .end(let trailers):
                 if interim {
                     interim = false
                     continue
                 }
-                task.didEnd(trailers: trailers, reusable: parser.isKeepAlive && rest.isEmpty)
+                current.didEnd(trailers: trailers, reusable: parser.isKeepAlive && rest.isEmpty)
             case .request:
                 break
             }

@@ -103,6 +103,11 @@ final class PeerMetrics: Sendable {
     let snapshotReceiveDuration: Timer
     /// `etcd_network_peer_round_trip_time_seconds{To}`: the prober's smoothed RTT.
     let roundTripTime: Timer
+    /// Whether a metrics backend records these (the factory is not swift-metrics' no-op one, which
+    /// it is until a process bootstraps `MetricsSystem`). The per-message counters check it first:
+    /// an increment into the no-op handler still costs a retain, a release and a dynamic call on
+    /// every send and every read.
+    let isRecording: Bool
 
     fileprivate init(localLabel: String, peerID: UInt64, factory: any MetricsFactory) {
         let peer = MemberID(peerID).description
@@ -124,5 +129,18 @@ final class PeerMetrics: Sendable {
         snapshotReceiveInflights = Meter(label: MetricName.snapshotReceiveInflights, dimensions: from, factory: factory)
         snapshotReceiveDuration = Timer(label: MetricName.snapshotReceiveDuration, dimensions: from, factory: factory)
         roundTripTime = Timer(label: MetricName.peerRoundTripTime, dimensions: to, factory: factory)
+        isRecording = !(factory is NOOPMetricsHandler)
+    }
+
+    /// Adds `bytes` to ``sentBytes`` when metrics are recorded.
+    @inline(__always)
+    func countSent(bytes: Int) {
+        if isRecording { sentBytes.increment(by: Int64(bytes)) }
+    }
+
+    /// Adds `bytes` to ``receivedBytes`` when metrics are recorded.
+    @inline(__always)
+    func countReceived(bytes: Int) {
+        if isRecording { receivedBytes.increment(by: Int64(bytes)) }
     }
 }

@@ -139,18 +139,8 @@ final class Peer: Sendable {
 
     private func send(_ run: ArraySlice<Message>, on channel: Channel) {
         switch channel {
-        case .msgApp, .message:
-            let writer = channel == .msgApp ? msgAppWriter : messageWriter
-            switch writer.send(run) {
-            case .sent(let bytes):
-                counters.sentMessages.add(run.count, ordering: .relaxed)
-                metrics.sentBytes.increment(by: Int64(bytes))
-            case .full:
-                for m in run { drop(m, channel: "\(writer.type)") }
-            case .notAttached:
-                // The connection went away between pick and send: fall back, message by message.
-                for m in run { sendFallback(m) }
-            }
+        case .msgApp: send(run, through: msgAppWriter)
+        case .message: send(run, through: messageWriter)
         case .pipeline:
             for m in run {
                 if m.type == .msgSnap {
@@ -167,11 +157,26 @@ final class Peer: Sendable {
         }
     }
 
+    /// On one stream. `writer` is passed, not picked here: a writer chosen into a local is
+    /// retained and released around every send.
+    private func send(_ run: ArraySlice<Message>, through writer: StreamWriter) {
+        switch writer.send(run) {
+        case .sent(let bytes):
+            counters.sentMessages.add(run.count, ordering: .relaxed)
+            metrics.countSent(bytes: bytes)
+        case .full:
+            for m in run { drop(m, channel: "\(writer.type)") }
+        case .notAttached:
+            // The connection went away between pick and send: fall back, message by message.
+            for m in run { sendFallback(m) }
+        }
+    }
+
     /// The stream chosen for `m` detached meanwhile: the message stream, else the pipeline.
     private func sendFallback(_ m: Message) {
         if m.type != .msgSnap, case .sent(let bytes) = messageWriter.send([m][...]) {
             counters.sentMessages.add(1, ordering: .relaxed)
-            metrics.sentBytes.increment(by: Int64(bytes))
+            metrics.countSent(bytes: bytes)
         } else if pipeline.send(m) {
             counters.sentMessages.add(1, ordering: .relaxed)
         } else {
@@ -209,7 +214,7 @@ final class Peer: Sendable {
 
     func recordReceived(bytes: Int) {
         counters.receivedBytes.add(bytes, ordering: .relaxed)
-        metrics.receivedBytes.increment(by: Int64(bytes))
+        metrics.countReceived(bytes: bytes)
     }
 
     func recordReceived(messages: Int) {

@@ -203,7 +203,7 @@ final class Pipeline: @unchecked Sendable {
         switch status {
         case 204:
             peer?.status.activate()
-            peer?.metrics.sentBytes.increment(by: Int64(message.encodedSize))
+            peer?.metrics.countSent(bytes: message.encodedSize)
             if message.type == .msgSnap { context.raft.reportSnapshot(peerID, status: .finish) }
             return
         case 403:
