@@ -231,26 +231,17 @@ final class StreamReader: HTTPClientResponseHandler, @unchecked Sendable {
         bodyPending = false
         peer.recordReceived(bytes: bytesInRead) // counted once per read, not per chunk
         bytesInRead = 0
-        // Decoded into a local batch: appending to the stored one would check exclusive access to
-        // it for every message.
-        var decoded: [Message] = []
-        swap(&decoded, &batch)
         var heartbeats = 0
         var failure: StreamCodecError?
         do throws(StreamCodecError) {
             if msgAppDecoder != nil {
-                try msgAppDecoder?.decodeAppended { m in
-                    if m.isLinkHeartbeat { heartbeats += 1 } else { decoded.append(consume m) }
-                }
+                heartbeats = try msgAppDecoder?.decodeAppended(into: &batch) ?? 0
             } else {
-                try messageDecoder?.decodeAppended { m in
-                    if m.isLinkHeartbeat { heartbeats += 1 } else { decoded.append(consume m) }
-                }
+                heartbeats = try messageDecoder?.decodeAppended(into: &batch) ?? 0
             }
         } catch {
             failure = error
         }
-        swap(&decoded, &batch)
         heartbeatsInRead += heartbeats
         deliverBatch()
         return failure

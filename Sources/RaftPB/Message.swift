@@ -251,9 +251,29 @@ extension Message: ProtobufMessage {
     public func encode() -> [UInt8] { WireCoding.encode(self) }
     public func append(to bytes: inout [UInt8]) { WireCoding.append(self, to: &bytes) }
     public init(decoding bytes: ArraySlice<UInt8>) throws(RaftPBError) {
-        var value = Self()
-        try WireCoding.decode(bytes, into: &value)
-        self = value
+        try self.init(decoding: bytes, in: bytes.indices)
+    }
+
+    /// Decodes the message in `bytes[range]` without making a slice for it (a retain and a release
+    /// of the storage, per message a stream decoder reads out of one buffer). Byte fields of the
+    /// result are slices of `bytes`. `range` must lie within `bytes.indices`.
+    public init(decoding bytes: borrowing ArraySlice<UInt8>, in range: Range<Int>) throws(RaftPBError) {
+        // `borrowing`: an initializer takes its arguments owned, which cost the caller a retain of
+        // the storage for every message.
+        // Built inside the closure and returned: decoding into `self` or into a local that is
+        // then assigned left a copy of the whole message (three retains and releases) on every
+        // message a stream reader decodes.
+        var failure: RaftPBError?
+        self = WireCoding.withReader(bytes, range) { reader in
+            var message = Message()
+            do throws(RaftPBError) {
+                try message.merge(from: &reader)
+            } catch {
+                failure = error
+            }
+            return message
+        }
+        if let failure { throw failure }
     }
 }
 

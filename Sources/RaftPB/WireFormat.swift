@@ -118,14 +118,20 @@ struct WireReader {
     private let base: UnsafeRawPointer?
     private(set) var position: Int
     private(set) var end: Int
-    private let storage: ArraySlice<UInt8>
+    /// The caller's slice, by address: holding a copy of it cost a retain and a release of its
+    /// storage per decode, for messages that mostly have no bytes field to hand out.
+    private let storage: UnsafePointer<ArraySlice<UInt8>>
+    /// The index in `storage` of the first byte of `raw`.
+    private let startIndex: Int
 
-    /// `raw` must be `storage`'s bytes and stay valid while the reader is used.
-    init(_ raw: UnsafeRawBufferPointer, storage: ArraySlice<UInt8>) {
+    /// `raw` must be the bytes of the slice at `storage` from index `startIndex` on, and both stay
+    /// valid while the reader is used.
+    init(_ raw: UnsafeRawBufferPointer, storage: UnsafePointer<ArraySlice<UInt8>>, startIndex: Int) {
         self.base = raw.baseAddress
         self.position = 0
         self.end = raw.count
         self.storage = storage
+        self.startIndex = startIndex
     }
 
     @inline(__always)
@@ -254,9 +260,9 @@ struct WireReader {
     mutating func bytes(_ wireType: UInt8, _ field: StaticString) throws(RaftPBError) -> ArraySlice<UInt8> {
         try expect(wireType, 2, field)
         let count = try length(field)
-        let from = storage.startIndex + position
+        let from = startIndex + position
         position += count
-        return storage[from ..< from + count]
+        return storage.pointee[from ..< from + count]
     }
 
     /// Skips a length-delimited field whose payload is exactly `payload` and returns true;
@@ -434,16 +440,31 @@ enum WireCoding {
         }
     }
 
+    /// Calls `body` with a reader over `bytes[range]` (all of `bytes` when nil), whose bytes fields
+    /// are slices of `bytes`.
+    @inline(__always)
+    static func withReader<R>(_ bytes: ArraySlice<UInt8>, _ range: Range<Int>? = nil, _ body: (inout WireReader) -> R) -> R {
+        let range = range ?? bytes.indices
+        precondition(range.lowerBound >= bytes.startIndex && range.upperBound <= bytes.endIndex,
+                     "range \(range) is outside the bytes' indices \(bytes.indices)")
+        return withUnsafePointer(to: bytes) { storage in
+            bytes.withUnsafeBytes { all in
+                let raw = UnsafeRawBufferPointer(rebasing: all[(range.lowerBound - bytes.startIndex) ..< (range.upperBound - bytes.startIndex)])
+                var reader = WireReader(raw, storage: storage, startIndex: range.lowerBound)
+                return body(&reader)
+            }
+        }
+    }
+
     /// Decodes in place into `value` (normally fresh): no intermediate copies of a large value.
     @inline(__always)
     static func decode<T: WireMessage>(_ bytes: ArraySlice<UInt8>, into value: inout T) throws(RaftPBError) {
-        var failure: RaftPBError?
-        bytes.withUnsafeBytes { raw in
-            var reader = WireReader(raw, storage: bytes)
+        let failure: RaftPBError? = withReader(bytes) { reader in
             do throws(RaftPBError) {
                 try value.merge(from: &reader)
+                return nil
             } catch {
-                failure = error
+                return error
             }
         }
         if let failure { throw failure }

@@ -108,10 +108,32 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
     /// Decodes every frame the appended bytes complete, calling `onMessage` for each message in
     /// stream order. Throws ``StreamCodecError`` when the stream is broken.
     public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
+        let result: Result<Void, StreamCodecError> = withoutActuallyEscaping(onMessage) { body in
+            var sink = ClosureSink(body: body)
+            do throws(StreamCodecError) {
+                try decodeAppended(to: &sink)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// See ``StreamDecoder/decodeAppended(into:)``.
+    public mutating func decodeAppended(into batch: inout [Message]) throws(StreamCodecError) -> Int {
+        try decodeAppended(into: &batch) { (decoder: inout Self, sink: inout BatchSink) throws(StreamCodecError) in
+            try decoder.decodeAppended(to: &sink)
+        }
+    }
+
+    @inline(__always)
+    private mutating func decodeAppended<Sink: MessageSink>(to sink: inout Sink) throws(StreamCodecError) {
         try input.check()
         guard !input.isEmpty else { return }
         let consumed = input.consumed
         let buffer = input.bytes // the messages' byte fields view this storage
+        let whole = buffer[...] // decoded from by range: a slice per message cost a retain
         var offset = 0
         var thrown: StreamCodecError?
         buffer.withUnsafeBytes { raw in
@@ -124,9 +146,9 @@ public struct MessageStreamDecoder: StreamDecoder, Sendable {
                 guard raw.count - offset - 8 >= Int(length) else { return }
                 let body = (offset + 8) ..< (offset + 8 + Int(length))
                 do throws(RaftPBError) {
-                    let message = try Message(decoding: buffer[body])
+                    let message = try Message(decoding: whole, in: body)
                     offset = body.upperBound
-                    onMessage(message)
+                    sink.take(message)
                 } catch {
                     thrown = .malformed(error, "message frame", at: consumed + body.lowerBound)
                     return

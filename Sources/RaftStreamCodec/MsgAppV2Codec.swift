@@ -298,6 +298,27 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// stream order. Link heartbeats are delivered too (``RaftPB/Message/isLinkHeartbeat``); the
     /// reader drops them. Throws ``StreamCodecError`` when the stream is broken.
     public mutating func decodeAppended(_ onMessage: (consuming Message) -> Void) throws(StreamCodecError) {
+        let result: Result<Void, StreamCodecError> = withoutActuallyEscaping(onMessage) { body in
+            var sink = ClosureSink(body: body)
+            do throws(StreamCodecError) {
+                try decodeAppended(to: &sink)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// See ``StreamDecoder/decodeAppended(into:)``.
+    public mutating func decodeAppended(into batch: inout [Message]) throws(StreamCodecError) -> Int {
+        try decodeAppended(into: &batch) { (decoder: inout Self, sink: inout BatchSink) throws(StreamCodecError) in
+            try decoder.decodeAppended(to: &sink)
+        }
+    }
+
+    @inline(__always)
+    private mutating func decodeAppended<Sink: MessageSink>(to sink: inout Sink) throws(StreamCodecError) {
         try input.check()
         guard !input.isEmpty else { return }
         consumed = input.consumed
@@ -306,7 +327,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
         var thrown: StreamCodecError?
         buffer.withUnsafeBytes { raw in
             do throws(StreamCodecError) {
-                while try nextMessage(raw, buffer, at: &offset, onMessage) {}
+                while try nextMessage(raw, buffer, at: &offset, &sink) {}
             } catch {
                 thrown = error
             }
@@ -325,8 +346,9 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
     /// when the frame is not complete yet (`offset` unchanged, the scan of an appEntries frame
     /// saved). Each message is built in the call that hands it over: a message returned through
     /// the throwing calls was copied on the way (three retains and releases).
-    private mutating func nextMessage(_ raw: UnsafeRawBufferPointer, _ buffer: [UInt8], at offset: inout Int,
-                                      _ onMessage: (consuming Message) -> Void) throws(StreamCodecError) -> Bool
+    @inline(__always)
+    private mutating func nextMessage<Sink: MessageSink>(_ raw: UnsafeRawBufferPointer, _ buffer: [UInt8], at offset: inout Int,
+                                                         _ sink: inout Sink) throws(StreamCodecError) -> Bool
     {
         let start = offset
         guard start < raw.count else { return false }
@@ -336,7 +358,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             offset += 1
             var heartbeat = Message()
             heartbeat.type = .msgHeartbeat
-            onMessage(heartbeat)
+            sink.take(heartbeat)
             return true
 
         case MsgAppV2FrameType.appEntries:
@@ -371,7 +393,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             scan.count = nil
             let first = index
             index &+= UInt64(entries.count)
-            onMessage(Message(msgAppTo: local, from: remote, term: term, logTerm: term, index: first, commit: commit, entries: entries))
+            sink.take(Message(msgAppTo: local, from: remote, term: term, logTerm: term, index: first, commit: commit, entries: entries))
             return true
 
         case MsgAppV2FrameType.msgApp:
@@ -390,7 +412,7 @@ public struct MsgAppV2Decoder: StreamDecoder, Sendable {
             offset = start + 9 + Int(length)
             term = message.term
             index = message.entries.last?.index ?? message.index
-            onMessage(message)
+            sink.take(message)
             return true
 
         case let type:

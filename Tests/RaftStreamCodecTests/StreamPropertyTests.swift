@@ -35,6 +35,58 @@ struct StreamPropertyTests {
         }
     }
 
+    @Test("decoding into a batch gives the closure's messages, with link heartbeats counted, not appended")
+    func batchDecodeMatchesClosure() async {
+        await propertyCheck(count: 200, input: seeds) { (seed: UInt64) throws in
+            var rng = SplitMix64(seed: seed)
+            var messages: [Message] = []
+            for _ in 0 ..< Int.random(in: 0 ... 8, using: &rng) {
+                messages.append(Int.random(in: 0 ..< 4, using: &rng) == 0
+                    ? Message(type: .msgHeartbeat) // rafthttp's link heartbeat: from 0 to 0
+                    : RandomRaft.message(using: &rng))
+            }
+            var bytes: [UInt8] = []
+            for message in messages { MessageStreamEncoder().append(message, to: &bytes) }
+            var byClosure = MessageStreamDecoder()
+            var byBatch = MessageStreamDecoder()
+            var closureMessages: [Message] = []
+            var batch: [Message] = []
+            var heartbeats = 0
+            for chunk in randomChunks(bytes, using: &rng) {
+                try byClosure.feed(chunk) { closureMessages.append($0) }
+                chunk.withUnsafeBytes { byBatch.append($0) }
+                heartbeats += try byBatch.decodeAppended(into: &batch)
+            }
+            #expect(batch == closureMessages.filter { !$0.isLinkHeartbeat })
+            #expect(heartbeats == closureMessages.filter(\.isLinkHeartbeat).count)
+
+            // The msgapp v2 stream: appends and link heartbeats.
+            var encoder = MsgAppV2Encoder()
+            var sent: [Message] = []
+            var v2: [UInt8] = []
+            var last: (term: UInt64, index: UInt64) = (0, 0)
+            for _ in 0 ..< Int.random(in: 0 ... 8, using: &rng) {
+                let message = Int.random(in: 0 ..< 4, using: &rng) == 0
+                    ? Message(type: .msgHeartbeat)
+                    : RandomRaft.append(after: last, from: 1, to: 2, using: &rng)
+                encoder.append(message, to: &v2)
+                last = (encoder.term, encoder.index)
+                sent.append(message)
+            }
+            var decoder = MsgAppV2Decoder(local: 2, remote: 1)
+            var appended: [Message] = []
+            var v2Heartbeats = 0
+            for chunk in randomChunks(v2, using: &rng) {
+                chunk.withUnsafeBytes { decoder.append($0) }
+                v2Heartbeats += try decoder.decodeAppended(into: &appended)
+            }
+            try decoder.finish()
+            #expect(appended.count + v2Heartbeats == sent.count)
+            #expect(appended.map(\.index) == sent.filter { !$0.isLinkHeartbeat }.map(\.index))
+            #expect(appended.map(\.entries) == sent.filter { !$0.isLinkHeartbeat }.map(\.entries))
+        }
+    }
+
     @Test("any MsgApp sequence survives the msgapp v2 stream, whatever the chunking")
     func msgAppV2RoundTrip() async {
         await propertyCheck(count: 200, input: seeds) { (seed: UInt64) throws in
