@@ -437,9 +437,11 @@ public struct RaftCore: Sendable {
     }
 
     private mutating func handleAppendResponse(_ m: Message) {
-        guard var pr = progress[m.from] else { return }
+        // No follower holds, or was sent, an index past our last: only a broken or hostile one says
+        // so, and Progress's index + 1 would overflow at UInt64.max. Its hint cannot exceed it either.
+        guard var pr = progress[m.from], m.index <= log.lastIndex else { return }
         if m.reject {
-            if pr.rejected(m.index, hint: m.rejectHint) {
+            if pr.rejected(m.index, hint: min(m.rejectHint, log.lastIndex)) {
                 progress[m.from] = pr
                 sendAppend(to: m.from)
             }
