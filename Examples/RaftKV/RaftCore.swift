@@ -437,9 +437,11 @@ public struct RaftCore: Sendable {
     }
 
     private mutating func handleAppendResponse(_ m: Message) {
-        guard var pr = progress[m.from] else { return }
+        // No follower holds, or was sent, an index past our last: only a broken or hostile one says
+        // so, and Progress's index + 1 would overflow at UInt64.max. Its hint cannot exceed it either.
+        guard var pr = progress[m.from], m.index <= log.lastIndex else { return }
         if m.reject {
-            if pr.rejected(m.index, hint: m.rejectHint) {
+            if pr.rejected(m.index, hint: min(m.rejectHint, log.lastIndex)) {
                 progress[m.from] = pr
                 sendAppend(to: m.from)
             }
@@ -491,11 +493,13 @@ public struct RaftCore: Sendable {
         if m.index < log.committed {
             return send(Message(type: .msgAppResp, to: m.from, term: term, index: log.committed))
         }
-        guard log.matches(index: m.index, term: m.logTerm) else {
+        // An append the log refuses (it conflicts with a committed entry or its entries do not
+        // follow m.index one by one: only a broken or hostile peer sends one, and etcd's raft
+        // panics) is rejected like one that does not match; the log is unchanged.
+        guard log.matches(index: m.index, term: m.logTerm), (try? log.appendReplicated(m.entries, after: m.index)) != nil else {
             return send(Message(type: .msgAppResp, to: m.from, term: term, index: m.index,
                                 reject: true, rejectHint: log.lastIndex))
         }
-        log.appendReplicated(m.entries)
         let lastNew = m.index + UInt64(m.entries.count)
         log.commit(to: min(m.commit, lastNew))
         send(Message(type: .msgAppResp, to: m.from, term: term, index: lastNew))
@@ -508,7 +512,7 @@ public struct RaftCore: Sendable {
 
     private mutating func handleSnapshot(_ m: Message) {
         let meta = m.snapshot.metadata
-        if meta.index <= log.committed {
+        if meta.index <= log.committed || meta.index > RaftLog.maxIndex {
             return send(Message(type: .msgAppResp, to: m.from, term: term, index: log.committed))
         }
         if log.matches(index: meta.index, term: meta.term) {

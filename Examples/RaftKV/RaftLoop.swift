@@ -18,7 +18,9 @@ final class RaftLoop: @unchecked Sendable {
     }
 
     // MARK: raft thread only
-    var transport: Transport?
+    /// Weak: the transport holds the node (its raft) strongly, and the member holds the transport;
+    /// a strong reference here would keep node, transport and event loops alive forever.
+    weak var transport: Transport?
     var onStatus: (@Sendable (RaftNode.Status) -> Void)?
     private let configuration: RaftNode.Configuration
     private var core: RaftCore

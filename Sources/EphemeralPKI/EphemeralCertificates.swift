@@ -8,22 +8,43 @@ import RaftIO
 
 /// A throw-away certificate authority and certificates signed by it, in a temporary folder.
 ///
-/// Files made by ``init()``: `ca` (the trusted CA), `server` and `client` (SANs localhost,
+/// Files made by ``init(keep:)``: `ca` (the trusted CA), `server` and `client` (SANs localhost,
 /// 127.0.0.1, ::1; usable both as server and client certificates, as etcd members use theirs).
 /// Each has `NAME.pem` and `NAME.key`. More can be issued with ``makeAuthority(_:subject:)``,
-/// ``issue(_:signedBy:subjectAltNames:)`` and ``issueExpired(_:signedBy:)``.
+/// ``issue(_:signedBy:subjectAltNames:commonName:)`` and ``issueExpired(_:signedBy:)``.
+///
+/// The folder goes with the object: the last reference dropped removes it (unless made with
+/// `keep`), so whoever hands ``directory`` to a child process keeps the object alive until the
+/// child exited. A process killed by a signal leaves its folder behind.
 public final class EphemeralCertificates: Sendable {
     /// The folder holding the PEM files.
     public let directory: String
+    /// Whether the folder outlives the object.
+    public let keep: Bool
 
-    /// Makes the CA and the server and client certificates. Throws when `openssl` is missing or
-    /// fails, with its output.
-    public init() throws {
+    /// Makes a fresh folder `$TMPDIR/rafthttp-certs-<pid>-<random>` with the CA and the server and
+    /// client certificates in it.
+    ///
+    /// - Parameter keep: leave the folder in place when the object goes (for a person to inspect,
+    ///   or for a process that outlives this one); by default it is removed then.
+    /// - Throws: when the folder cannot be made, or `openssl` is missing or fails (with its
+    ///   output). The folder is removed first, whatever `keep` says.
+    public init(keep: Bool = false) throws {
+        self.keep = keep
         directory = NSTemporaryDirectory() + "rafthttp-certs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try makeAuthority("ca", subject: "rafthttp test CA")
-        try issue("server", signedBy: "ca")
-        try issue("client", signedBy: "ca")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try makeAuthority("ca", subject: "rafthttp test CA")
+            try issue("server", signedBy: "ca")
+            try issue("client", signedBy: "ca")
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    deinit {
+        if !keep { remove() }
     }
 
     /// The SANs of the member certificates: every name a loopback peer is dialed by.
@@ -116,7 +137,8 @@ public final class EphemeralCertificates: Sendable {
                 privateKey: cert.map { .file(path("\($0).key")) })
     }
 
-    /// Removes the folder.
+    /// Removes the folder and every file in it now, `keep` or not (the object is of no use
+    /// afterwards). Idempotent.
     public func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
     // MARK: - openssl

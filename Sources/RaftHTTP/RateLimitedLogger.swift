@@ -16,12 +16,12 @@ import Logging
 import RaftIO
 
 /// A swift-log `Logger` that lets through at most one line per key per interval, with bounded
-/// memory whatever the keys.
+/// memory whatever the keys. Package-wide: the transport and the member's raft (RaftHTTPPeer) use it.
 ///
 /// Thread-safe: any thread. The per-key state is behind a pthread lock held only for a dictionary
 /// update; the message and metadata autoclosures are evaluated, and the line logged, outside it and
 /// only when a line is emitted, so a suppressed call allocates nothing.
-final class RateLimitedLogger: Sendable {
+package final class RateLimitedLogger: Sendable {
     private struct Entry {
         var lastEmitted: ContinuousClock.Instant
         var suppressed: Int
@@ -56,7 +56,7 @@ final class RateLimitedLogger: Sendable {
 
     /// Wraps `logger`. `interval` defaults to 1 s; `capacity` bounds the keys tracked; `now` is
     /// the clock, injectable for tests.
-    init(_ logger: Logger, interval: Duration = .seconds(1), capacity: Int = 1024,
+    package init(_ logger: Logger, interval: Duration = .seconds(1), capacity: Int = 1024,
          now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.logger = logger
         self.interval = interval
@@ -69,7 +69,7 @@ final class RateLimitedLogger: Sendable {
 
     /// Logs a warning unless a line with the same `key` was logged less than `interval` ago.
     /// Keys name the event and its subject, such as `"dropped-send/8e9e05c52164694d"`.
-    func warning(key: String, _ message: @autoclosure () -> Logger.Message,
+    package func warning(key: String, _ message: @autoclosure () -> Logger.Message,
                  metadata: @autoclosure () -> Logger.Metadata? = nil) {
         log(level: .warning, key: key, message(), metadata: metadata())
     }
@@ -129,7 +129,7 @@ final class RateLimitedLogger: Sendable {
 
     /// Logs, for every key with suppressed calls, its last logged line again with the count, and
     /// forgets keys that have been quiet for an interval.
-    func flush() {
+    package func flush() {
         let time = now()
         let pending: [(Entry, Int)] = state.withLock { s in
             var pending: [(Entry, Int)] = []

@@ -46,6 +46,10 @@ public final class Transport: Sendable {
     ///
     /// Until `makeRaft` returns, nothing can reach the raft: no peer is added and no route is
     /// mounted yet. The raft is called through one forwarding step (a direct call, no lock).
+    ///
+    /// The transport holds the raft strongly, also after ``stop()``: a raft that keeps the
+    /// transport must hold it weakly (its owner holds the transport), or neither is ever freed,
+    /// nor what they reference.
     public convenience init(configuration: Configuration, group: EventLoopGroup, makeRaft: (Transport) -> any Raft) {
         let slot = RaftSlot()
         self.init(configuration: configuration, raft: slot, group: group)

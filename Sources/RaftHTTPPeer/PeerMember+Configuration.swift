@@ -77,7 +77,9 @@ extension PeerMember {
         public var learnedRemoteDialsPerSecond: Double
         /// `--data-dir`: received snapshot databases are stored in `<dataDirectory>/member/snap` as
         /// `%016x.snap.db`, as etcd stores them; a voter's raft log in `<dataDirectory>/member/raft`.
-        /// Nil (an observer only): snapshots are refused (500).
+        /// Nil (an observer only): snapshots are refused (500), and with `--peer-auto-tls` the
+        /// generated certificate goes to `$TMPDIR/<name>.swift-etcd/fixtures/peer`, kept for the
+        /// next start as etcd keeps its own (nothing removes it).
         public var dataDirectory: String?
         /// `--server-version`: the etcd version we speak as, sent as `X-Server-Version` and served
         /// by `GET /version` (3.0.0 to 3.5.x). Default 3.5.1, the newest etcd whose peer protocol

@@ -15,6 +15,12 @@
 // election timeout passed since the last leader contact, as etcd's follower would), it declines
 // MsgTimeoutNow, and it drops MsgProp/MsgReadIndex (etcd members never send those to a follower
 // that is not their leader). The lease is measured in continuous time, not in ticks.
+//
+// Where it refuses what etcd would crash on: an append whose entries conflict with a committed
+// entry or do not follow each other one by one from the matched index (etcd's raft panics, or
+// slices out of range), and indices past RaftLog.maxIndex (etcd's would overflow). Such a message
+// comes only from a broken or hostile peer; the voter rejects it and changes nothing but what any
+// message of that term changes (see `handleAppend`).
 import RaftPB
 import RaftStorage
 
@@ -63,6 +69,7 @@ extension VoterRaft {
         case transferDeclined(from: UInt64)
         case snapshotRestored(index: UInt64, term: UInt64)
         case snapshotIgnored(index: UInt64, committed: UInt64)
+        case appendRefused(from: UInt64, index: UInt64, logTerm: UInt64, error: RaftLogError)
         case compacted(through: UInt64)
     }
 
@@ -166,28 +173,49 @@ extension VoterRaft {
 
         /// etcd's `handleAppendEntries` with the 3.4 rejection hint (our last index; 3.5.1's raft
         /// sends the same, and newer leaders accept it: a zero LogTerm means "no term hint").
+        ///
+        /// An append the log refuses (`RaftLogError`: an entry conflicting with a committed one,
+        /// entries that do not follow `m.index` one by one, an index past `RaftLog.maxIndex`),
+        /// where etcd's raft panics, is answered like one that does not match: a rejection at
+        /// `m.index` with our last index as the hint, and an `appendRefused` event for the log.
+        /// Log, commit index and WAL stay as they were (the term rules before it ran as for any
+        /// message). A rejection, not silence, because that is what etcd 3.4 and 3.5 leaders act
+        /// on: the leader moves us to probing and resends from an earlier index, one message per
+        /// answer, until it reaches our commit index (answered as below it) or sends a well-formed
+        /// append; it never counts us as holding entries we refused. Dropped, the append would
+        /// stay in the leader's inflight window until later appends failed to match.
         private mutating func handleAppend(_ m: Message, into actions: inout Actions) {
             if m.index < log.committed {
                 actions.messages.append(Message(type: .msgAppResp, to: m.from, from: rules.localID, term: term, index: log.committed))
                 return
             }
+            let reject = Message(type: .msgAppResp, to: m.from, from: rules.localID, term: term, index: m.index,
+                                 reject: true, rejectHint: log.lastIndex)
             guard log.matches(index: m.index, term: m.logTerm) else {
-                actions.messages.append(Message(type: .msgAppResp, to: m.from, from: rules.localID, term: term, index: m.index,
-                                                reject: true, rejectHint: log.lastIndex))
+                actions.messages.append(reject)
                 return
             }
+            do {
+                try log.appendReplicated(m.entries, after: m.index)
+            } catch {
+                actions.events.append(.appendRefused(from: m.from, index: m.index, logTerm: m.logTerm, error: error))
+                actions.messages.append(reject)
+                return
+            }
+            // No overflow: the log took every entry, so m.index + count <= RaftLog.maxIndex.
             let lastNew = m.index + UInt64(m.entries.count)
-            log.appendReplicated(m.entries)
             log.commit(to: min(m.commit, lastNew))
             actions.messages.append(Message(type: .msgAppResp, to: m.from, from: rules.localID, term: term, index: lastNew))
         }
 
         /// etcd's `handleSnapshot` and `restore`: the database is already on disk (the
-        /// transport's sink stored it); the log restarts at the snapshot's point.
+        /// transport's sink stored it); the log restarts at the snapshot's point. A snapshot past
+        /// `RaftLog.maxIndex` (only a hostile peer sends one) is ignored as a stale one is.
         private mutating func handleSnapshot(_ m: Message, into actions: inout Actions) -> Bool {
             let meta = m.snapshot.metadata
             var restored = false
-            if meta.index <= log.committed || !(meta.confState.voters + meta.confState.learners + meta.confState.votersOutgoing).contains(rules.localID) {
+            if meta.index <= log.committed || meta.index > RaftLog.maxIndex
+                || !(meta.confState.voters + meta.confState.learners + meta.confState.votersOutgoing).contains(rules.localID) {
                 actions.events.append(.snapshotIgnored(index: meta.index, committed: log.committed))
             } else if log.matches(index: meta.index, term: meta.term) {
                 log.commit(to: meta.index) // fast-forward: our log already holds it

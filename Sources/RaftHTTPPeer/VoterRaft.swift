@@ -7,6 +7,8 @@
 // (or is rewritten, after a snapshot or a compaction) → the answers go to `Transport.send`.
 // Failure modes: a WAL write or fsync fails → logged at critical, and the voter stops answering
 // for good (raft cannot go on with a log it is unsure of; the member looks down to the cluster).
+// An append the log refuses (a conflict with a committed entry, entries out of order: etcd's raft
+// panics) → rejected, nothing written, a warning at most once a second per peer; the voter goes on.
 //
 // Memory and disk stay bounded: committed entries beyond `retainedEntries` are compacted away
 // (WAL rewrite with a snapshot-metadata marker), and the uncommitted tail is bounded by the
@@ -61,6 +63,8 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
     // MARK: immutable, any thread
     private let localID: UInt64
     private let logger: Logger
+    /// Warnings a peer can cause once per message (appends refused): once a second per peer.
+    private let warnings: RateLimitedLogger
     private let queue: DispatchQueue
     /// Observations and the transport, each behind its lock.
     private let common: MemberRaftCommon
@@ -80,6 +84,7 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
         localID = configuration.localID
         common = MemberRaftCommon(localID: configuration.localID, logger: configuration.logger)
         logger = common.logger
+        warnings = RateLimitedLogger(common.logger)
         let (wal, replayed) = try WriteAheadLog.open(directory: configuration.directory)
         self.wal = wal
         machine = StateMachine(rules: Rules(localID: configuration.localID, electionTimeout: configuration.electionTimeout,
@@ -117,6 +122,7 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
                 done.resume()
             }
         }
+        warnings.flush()
     }
 
     /// What has arrived and the log's position. Any thread.
@@ -200,6 +206,11 @@ public final class VoterRaft: MemberRaft, @unchecked Sendable {
                 logger.info("restored raft log to snapshot", metadata: ["snapshot-index": "\(index)", "snapshot-term": "\(term)"])
             case .snapshotIgnored(let index, let committed):
                 logger.info("ignored snapshot", metadata: ["snapshot-index": "\(index)", "commit": "\(committed)"])
+            case .appendRefused(let from, let index, let logTerm, let error):
+                warnings.warning(key: "append-refused/\(MemberID(from))", "rejected an append the raft log refuses", metadata: [
+                    "remote-peer-id": "\(MemberID(from))", "message-type": "\(MessageType.msgApp)", "index": "\(index)",
+                    "log-term": "\(logTerm)", "error": "\(error)",
+                ])
             case .compacted(let index):
                 logger.debug("compacted raft log", metadata: ["compact-index": "\(index)"])
             }

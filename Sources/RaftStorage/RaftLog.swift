@@ -75,15 +75,35 @@ public struct RaftLog: Sendable, Hashable {
         entries.append(entry)
     }
 
-    /// Appends a leader's entries after the log-matching check passed: skips those already held
-    /// with the same term, truncates at the first conflict (never at or below `committed`: raft
-    /// guarantees a leader holds every committed entry: a conflict there stops the process, as
-    /// etcd's raft panics), then appends the rest. Truncated entries are no longer stable.
-    public mutating func appendReplicated(_ incoming: [Entry]) {
+    /// The largest index a log holds, 2^63 - 1: at a million entries a second a log reaches it in
+    /// 292,000 years, so only a broken or hostile peer names a larger one. Keeping indices below
+    /// it keeps every index sum of the log and its callers (an index plus an entry count, plus one)
+    /// from overflowing.
+    public static let maxIndex = UInt64(Int64.max)
+
+    /// Appends a leader's entries after the log-matching check passed for `index` (the entry
+    /// before the first of `incoming`): skips those already held with the same term, truncates at
+    /// the first conflict, then appends the rest. Truncated entries are no longer stable.
+    ///
+    /// Checks the whole append before changing anything, and throws with the log unchanged when
+    /// an entry conflicts with a committed one (raft guarantees a leader holds every committed
+    /// entry; etcd's raft panics here), when `index` is past ``lastIndex``, when the entries are
+    /// not `index + 1`, `index + 2`, ... in order, or when one would be past ``maxIndex``.
+    /// - Throws: ``RaftLogError`` naming the first offending entry.
+    public mutating func appendReplicated(_ incoming: [Entry], after index: UInt64) throws(RaftLogError) {
+        guard incoming.isEmpty || index <= lastIndex else { throw .gap(after: index, lastIndex: lastIndex) }
+        var expected = index
+        for (position, entry) in incoming.enumerated() {
+            if entry.index <= committed, let existing = term(entry.index), existing != entry.term {
+                throw .conflictAtCommittedIndex(entry.index, term: entry.term, existingTerm: existing, committed: committed)
+            }
+            guard expected < Self.maxIndex else { throw .pastMaxIndex(entry.index) }
+            expected += 1
+            guard entry.index == expected else { throw .notContiguous(after: index, position: position, index: entry.index) }
+        }
         for (i, entry) in incoming.enumerated() {
             if let existing = term(entry.index) {
                 if existing == entry.term { continue }
-                precondition(entry.index > committed, "conflict at committed index \(entry.index)")
                 entries.removeSubrange(Int(entry.index - offset - 1)...)
                 stable = min(stable, entry.index - 1)
             } else if entry.index <= offset {
@@ -115,7 +135,8 @@ public struct RaftLog: Sendable, Hashable {
     }
 
     /// Replaces the whole log by a snapshot's point (a follower far behind, or a conflicting log):
-    /// no entries, committed and stable at `index`.
+    /// no entries, committed and stable at `index`. `index` must be at most ``maxIndex``: a caller
+    /// ignores a snapshot past it (``firstIndex`` and ``lastIndex`` would overflow).
     public mutating func restore(index: UInt64, term: UInt64) {
         entries = []
         offset = index

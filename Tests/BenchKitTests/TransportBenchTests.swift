@@ -107,8 +107,8 @@ struct TransportBenchTests {
         try await ResourceGate.shared {
             let r = try await TransportBench.run(Self.options { $0.members = 2 })
             let path = NSTemporaryDirectory() + "rafthttp-bench-hist-\(getpid()).txt"
-            try r.percentileDistribution.write(toFile: path, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: path) }
+            try r.percentileDistribution.write(toFile: path, atomically: true, encoding: .utf8)
             let text = try String(contentsOfFile: path, encoding: .utf8)
             #expect(text.contains("Percentile"))
             #expect(text.contains("Total count"))

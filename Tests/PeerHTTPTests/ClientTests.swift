@@ -35,6 +35,7 @@ struct ClientTests {
         try await withEventLoop { group in
             let dir = NSTemporaryDirectory() + "pyhttp-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) } // after the server below is stopped
             let payload = String(repeating: "raft ", count: 20_000)
             try payload.write(toFile: dir + "/file.txt", atomically: true, encoding: .utf8)
             let port = freePort()

@@ -7,8 +7,13 @@ import TestSupport
 
 /// Two Swift members in one process over `https`, configured through etcd's TLS flags.
 @Suite("Swift members over peer TLS, configured with etcd's flags")
-struct PeerMemberTLSTests {
+final class PeerMemberTLSTests {
     let certs = TestCertificates.shared
+    /// The members' data directories, one folder per ``start(_:_:unixSockets:)``; a suite
+    /// instance serves one test, and its deinit (after the test stopped its members) removes it.
+    let dataRoot = NSTemporaryDirectory() + "rafthttp-peer-tls-\(UInt32.random(in: 0...UInt32.max))"
+
+    deinit { try? FileManager.default.removeItem(atPath: dataRoot) }
 
     struct Member {
         var name: String
@@ -22,7 +27,7 @@ struct PeerMemberTLSTests {
         let ports = [freePort(), freePort()]
         let urls = ports.map { unixSockets ? "unixs://localhost:\($0)" : "https://127.0.0.1:\($0)" }
         let cluster = try InitialCluster(parsing: "\(a.name)=\(urls[0]),\(b.name)=\(urls[1])", token: "tls-test")
-        let dataRoot = NSTemporaryDirectory() + "rafthttp-peer-tls-\(UInt32.random(in: 0...UInt32.max))"
+        let callRoot = dataRoot + "/\(UInt32.random(in: 0...UInt32.max))"
         var members: [(PeerMember, CapturingLogHandler.Store)] = []
         for (i, m) in [a, b].enumerated() {
             let store = CapturingLogHandler.Store()
@@ -32,7 +37,7 @@ struct PeerMemberTLSTests {
                 name: m.name, initialCluster: cluster, listenPeerURLs: [url], advertisePeerURLs: [url],
                 peerCertFile: m.cert.map { certs.path("\($0).pem") }, peerKeyFile: m.cert.map { certs.path("\($0).key") },
                 peerTrustedCAFile: m.cert == nil ? nil : certs.path("ca.pem"), peerTLS: m.tls, logger: logger,
-                dataDirectory: dataRoot + "/" + m.name)
+                dataDirectory: callRoot + "/" + m.name)
             members.append((try await PeerMember.start(configuration: configuration), store))
         }
         return members

@@ -81,6 +81,50 @@ struct VoterStateMachineTests {
         #expect(a.entries.isEmpty && m.log.lastTerm == 1 && m.log.lastIndex == 3)
     }
 
+    @Test("an append whose entry conflicts with a committed one (etcd's raft panics) is rejected, nothing persisted, and the next valid append is taken")
+    func conflictAtCommittedIndexRejected() {
+        var m = machine(term: 1, entries: [1, 1, 1, 1], commit: 3)
+        let before = m.log
+        // Matches at index 3, but carries a term-2 entry 3: committed at term 1 here.
+        let bad = Message(type: .msgApp, to: Self.me, from: Self.leader, term: 1, logTerm: 1, index: 3,
+                          entries: [Entry(term: 2, index: 3)], commit: 4)
+        let a = m.step([bad], now: 0)
+        #expect(a.messages == [appResp(term: 1, index: 3, reject: true, hint: 4)])
+        #expect(!a.needsPersist && a.entries.isEmpty && a.hardState == nil && a.rewrite == nil)
+        #expect(a.events == [.appendRefused(from: Self.leader, index: 3, logTerm: 1,
+                                            error: .conflictAtCommittedIndex(3, term: 2, existingTerm: 1, committed: 3))])
+        #expect(m.log == before, "log and commit index unchanged (the append's commit 4 was not applied)")
+        // The leader's next, well-formed append goes through as usual.
+        let next = m.step([app(term: 1, index: 4, logTerm: 1, [1], commit: 5)], now: 0)
+        #expect(next.messages == [appResp(term: 1, index: 5)])
+        #expect(next.entries == [Entry(term: 1, index: 5)] && next.hardState == HardState(term: 1, vote: 0, commit: 5))
+        #expect(m.log.lastIndex == 5 && m.log.committed == 5)
+    }
+
+    @Test("an append whose entries do not follow its index one by one is rejected and changes nothing")
+    func notContiguousRejected() {
+        var m = machine(term: 1, entries: [1, 1], commit: 1)
+        let before = m.log
+        let gap = Message(type: .msgApp, to: Self.me, from: Self.leader, term: 1, logTerm: 1, index: 2,
+                          entries: [Entry(term: 1, index: 3), Entry(term: 1, index: 9)], commit: 9)
+        let a = m.step([gap], now: 0)
+        #expect(a.messages == [appResp(term: 1, index: 2, reject: true, hint: 2)] && !a.needsPersist)
+        #expect(a.events == [.appendRefused(from: Self.leader, index: 2, logTerm: 1, error: .notContiguous(after: 2, position: 1, index: 9))])
+        #expect(m.log == before)
+    }
+
+    @Test("a snapshot past RaftLog.maxIndex is ignored as a stale one: answered with our commit, log unchanged")
+    func snapshotPastMaxIndexIgnored() {
+        var m = machine(term: 3, entries: [1, 1, 1], commit: 2)
+        let before = m.log
+        let snap = Message(type: .msgSnap, to: Self.me, from: Self.leader, term: 3,
+                           snapshot: Snapshot(metadata: SnapshotMetadata(confState: ConfState(voters: [1, 2, 3]), index: .max, term: 3)))
+        let a = m.step([snap], now: 0)
+        #expect(a.messages == [appResp(term: 3, index: 2)] && a.rewrite == nil)
+        #expect(a.events == [.snapshotIgnored(index: .max, committed: 2)])
+        #expect(m.log == before)
+    }
+
     @Test("a heartbeat moves the commit index (bounded by our last index) and is answered with its context")
     func heartbeatCommit() {
         var m = machine(term: 1, entries: [1, 1, 1])
@@ -202,6 +246,55 @@ struct VoterStateMachineTests {
         #expect(b.rewrite == nil && b.entries == [Entry(term: 1, index: 11)])
         // The leader probing below our compaction point (below commit) is told our commit index.
         #expect(m.step([app(term: 1, index: 2, logTerm: 1, [1])], now: 0).messages == [appResp(term: 1, index: 10)])
+    }
+
+    @Test("the voter rejects an append its log refuses, writes nothing to the WAL, logs a warning, and takes the next append")
+    func refusedAppendThroughTheShell() async throws {
+        let dir = NSTemporaryDirectory() + "voter-\(UInt64.random(in: 0 ... .max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (logger, logs) = CapturingLogHandler.logger(level: .info)
+        let voter = try VoterRaft(configuration: .init(localID: Self.me, directory: dir, logger: logger))
+        func answered(_ count: Int) async throws {
+            try await eventually(.seconds(10), "\(count) appends answered") { voter.observations.answersByType[.msgAppResp] == count }
+        }
+        try voter.process(batch: [app(term: 1, index: 0, logTerm: 0, [1, 1, 1, 1], commit: 3)])
+        try await answered(1)
+        let walSize = try #require(FileManager.default.attributesOfItem(atPath: dir + "/wal")[.size] as? Int)
+        let bad = Message(type: .msgApp, to: Self.me, from: Self.leader, term: 1, logTerm: 1, index: 3,
+                          entries: [Entry(term: 2, index: 3)], commit: 4)
+        try voter.process(batch: [bad])
+        try await answered(2)
+        #expect(voter.observations.lastAnswers == [appResp(term: 1, index: 3, reject: true, hint: 4)])
+        #expect(voter.observations.lastIndex == 4 && voter.observations.committed == 3)
+        #expect(try FileManager.default.attributesOfItem(atPath: dir + "/wal")[.size] as? Int == walSize, "nothing written")
+        // Rate-limited per peer by RateLimitedLogger (tested with a manual clock in RaftHTTPTests).
+        let warnings = logs.lines.filter { $0.message == "rejected an append the raft log refuses" }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.level == .warning)
+        #expect(warnings.first?.metadata["remote-peer-id"] == "\(MemberID(Self.leader))")
+        #expect(warnings.first?.metadata["error"] == "entry 3 conflict with committed entry [committed(3)]: term 2, committed term 1")
+
+        try voter.process(batch: [app(term: 1, index: 4, logTerm: 1, [1], commit: 5)])
+        try await answered(3)
+        #expect(voter.observations.lastAnswers == [appResp(term: 1, index: 5)])
+        #expect(voter.observations.lastIndex == 5 && voter.observations.committed == 5)
+        await voter.detach()
+    }
+
+    @Test("a snapshot at index UInt64.max reaches the voter's shell without a trap: ignored, answered with our commit")
+    func snapshotPastMaxIndexThroughTheShell() async throws {
+        let dir = NSTemporaryDirectory() + "voter-\(UInt64.random(in: 0 ... .max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let voter = try VoterRaft(configuration: .init(localID: Self.me, directory: dir))
+        try voter.process(batch: [app(term: 1, index: 0, logTerm: 0, [1, 1], commit: 2)])
+        try await eventually(.seconds(10), "the append answered") { voter.observations.answersByType[.msgAppResp] == 1 }
+        let snap = Message(type: .msgSnap, to: Self.me, from: Self.leader, term: 1,
+                           snapshot: Snapshot(metadata: SnapshotMetadata(confState: ConfState(voters: [1, 2]), index: .max, term: 1)))
+        try voter.process(batch: [snap])
+        try await eventually(.seconds(10), "the snapshot answered") { voter.observations.answersByType[.msgAppResp] == 2 }
+        #expect(voter.observations.lastAnswers == [appResp(term: 1, index: 2)])
+        #expect(voter.observations.firstIndex == 1 && voter.observations.lastIndex == 2)
+        await voter.detach()
     }
 
     @Test("restarted from its WAL, the voter has its term, vote and log back and refuses a candidate behind what it acknowledged")

@@ -26,11 +26,12 @@ struct BackpressureTests {
             let follower = try await TestCluster.startMember(id: 2, port: 0, clusterID: 0x1000, raft: stuck) {
                 $0.connectionReadTimeout = .seconds(600)
             }
-            // raft may send, and read the backlog, from inside the report.
-            let transport = leader.transport
+            // raft may send, and read the backlog, from inside the report. Weakly, as a raft holds
+            // its transport: the transport holds this raft.
             let atReport = Locked<[(PeerCongestion, PeerBacklog?, dropped: Int?)]>([])
             leader.raft.congestionHook.withLock {
-                $0 = { id, state in
+                $0 = { [weak transport = leader.transport] id, state in
+                    guard let transport else { return }
                     transport.send([message(.msgHeartbeat, from: 1, to: id)])
                     atReport.withLock { $0.append((state, transport.backlog(peer: id), transport.statistics(peer: id)?.dropped)) }
                 }

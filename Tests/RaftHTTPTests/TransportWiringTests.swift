@@ -11,11 +11,13 @@ import RaftPB
 import Testing
 import TestSupport
 
-/// A raft that keeps the transport it was made with, as a raft that sends through it does.
+/// A raft that keeps the transport it was made with, as a raft that sends through it does:
+/// weakly, as the transport holds its raft.
 private final class OwningRaft: Raft {
-    let transport: Transport
+    private let held: WeakReference
+    var transport: Transport? { held.object as? Transport }
     let recorder = RecordingRaft()
-    init(transport: Transport) { self.transport = transport }
+    init(transport: Transport) { held = WeakReference(transport) }
     func process(_ message: Message) throws { try recorder.process(message) }
     func isIDRemoved(_ id: UInt64) -> Bool { false }
     func reportUnreachable(_ id: UInt64) {}
@@ -42,7 +44,7 @@ struct TransportWiringTests {
             try transport.addPeer(2, urls: [receiver.url])
             try receiver.transport.addPeer(1, urls: ["http://127.0.0.1:\(port)"])
             // Both ways: the raft's own transport sends, and delivers to the raft.
-            raft.transport.send([Message(type: .msgHeartbeat, to: 2, from: 1, term: 5)])
+            try #require(raft.transport).send([Message(type: .msgHeartbeat, to: 2, from: 1, term: 5)])
             receiver.transport.send([Message(type: .msgHeartbeat, to: 1, from: 2, term: 6)])
             try await receiver.raft.wait(timeout: .seconds(10), "member 2 hears member 1") { $0.received.contains { $0.term == 5 } }
             try await raft.recorder.wait(timeout: .seconds(10), "the made raft hears member 2") { $0.received.contains { $0.term == 6 } }

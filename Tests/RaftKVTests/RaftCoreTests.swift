@@ -147,6 +147,37 @@ struct RaftCoreTests {
         #expect(core.vote == 3)
     }
 
+    @Test("a follower rejects an append whose entry conflicts with a committed one, keeps its log, and takes the next valid append")
+    func conflictAtCommittedIndexRejected() {
+        var core = RaftCore(configuration: .init(id: 1, seed: 1), voters: [1, 2, 3], hardState: HardState(term: 2, commit: 2),
+                            log: RaftLog(offset: 0, offsetTerm: 0, entries: [Entry(term: 2, index: 1), Entry(term: 2, index: 2)],
+                                         committed: 2))
+        let before = core.log
+        core.step(Message(type: .msgApp, to: 1, from: 2, term: 2, logTerm: 2, index: 2, entries: [Entry(term: 3, index: 2)], commit: 3))
+        let answer = core.ready().messages.last
+        #expect(answer?.type == .msgAppResp && answer?.reject == true && answer?.index == 2 && answer?.rejectHint == 2)
+        #expect(core.log == before)
+        core.step(Message(type: .msgApp, to: 1, from: 2, term: 2, logTerm: 2, index: 2, entries: [Entry(term: 2, index: 3)], commit: 3))
+        let next = core.ready().messages.last
+        #expect(next?.type == .msgAppResp && next?.reject == false && next?.index == 3)
+        #expect(core.log.lastIndex == 3 && core.log.committed == 3)
+    }
+
+    @Test("a leader ignores an acknowledgement past its last index and clamps a reject hint: a hostile follower's UInt64.max traps nothing")
+    func hostileAppendResponses() {
+        var core = RaftCore(configuration: .init(id: 1, seed: 1), voters: [1, 2, 3], hardState: HardState(term: 2),
+                            log: RaftLog(offset: 0, offsetTerm: 0, entries: [Entry(term: 2, index: 1)], committed: 0))
+        core.campaign()
+        core.step(Message(type: .msgVoteResp, to: 1, from: 2, term: 3))
+        #expect(core.role == .leader)
+        core.advance(core.ready())
+        core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 3, index: .max))
+        #expect(core.progress[2]?.match == 0 && core.log.committed == 0)
+        core.step(Message(type: .msgAppResp, to: 1, from: 3, term: 3, index: 2, reject: true, rejectHint: .max))
+        core.step(Message(type: .msgAppResp, to: 1, from: 2, term: 3, index: 2))
+        #expect(core.progress[2]?.match == 2 && core.log.committed == 2, "a valid acknowledgement still commits")
+    }
+
     @Test("an old leader's uncommitted suffix is replaced through reject hints once it rejoins")
     func conflictingSuffixRepaired() throws {
         var net = CoreNetwork(ids: [1, 2, 3], seed: 3)

@@ -7,14 +7,16 @@ public func runDetached(_ executable: String, _ arguments: [String], cwd: String
     try await offCooperativePool { Result { try run(executable, arguments, cwd: cwd) } }.get()
 }
 
-/// A long-running child process (a server), killed by ``stop()`` or when dropped.
+/// A long-running child process (a server), killed by ``stop()`` or when dropped; its log file
+/// goes with it.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked Sendable: `process` is only started in init and terminated afterwards; Process
     // is thread-safe for these calls.
     private let process: Process
     /// The write end of the child's stdin, with `keepsInputOpen`.
     private let input: FileHandle?
-    /// Where the child's stdout and stderr go.
+    /// Where the child's stdout and stderr go: a temporary file, removed by ``removeLog()`` or
+    /// when the object goes (after the child was killed).
     public let logPath: String
 
     /// Starts `executable` with `arguments`, its output in a temporary log file. With
@@ -30,16 +32,22 @@ public final class ChildProcess: @unchecked Sendable {
         if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         logPath = NSTemporaryDirectory() + "child-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        do {
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+        } catch {
+            try? FileManager.default.removeItem(atPath: logPath)
+            throw error
+        }
     }
 
     /// The child's output so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Deletes the log file (the child keeps writing into the unlinked file while it runs).
+    /// Deletes the log file now (the child keeps writing into the unlinked file while it runs).
+    /// Idempotent.
     public func removeLog() {
         try? FileManager.default.removeItem(atPath: logPath)
     }
@@ -98,7 +106,10 @@ public final class ChildProcess: @unchecked Sendable {
         await offCooperativePool { [self] in stop() }
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        removeLog()
+    }
 }
 
 /// A free TCP port on 127.0.0.1 for a server that a test starts later (a child process, a

@@ -1,4 +1,5 @@
 import EphemeralPKI
+import Foundation
 
 /// The test certificates, made once per process: ``EphemeralCertificates``' CA, server and client,
 /// and the deliberately bad or special ones only tests need:
@@ -12,6 +13,9 @@ import EphemeralPKI
 /// - `cn-server` and `revoked-cn-server`: member certificates with CN `server` (as etcd's `server`),
 ///   the second listed in `crl-revoked`;
 /// - `crl-empty` and `crl-revoked`: CRLs from `ca`, the second listing `revoked` and `revoked-cn-server`.
+///
+/// A static is never deinitialized, so the folder is removed at process exit (`atexit`), when
+/// every child process a test gave these files to has been stopped by its owner.
 public enum TestCertificates {
     public static let shared: EphemeralCertificates = {
         do {
@@ -34,6 +38,8 @@ public enum TestCertificates {
             try certificates.issue("revoked-cn-server", signedBy: "ca", commonName: "server")
             try certificates.makeCRL("crl-empty", signedBy: "ca", revoking: [])
             try certificates.makeCRL("crl-revoked", signedBy: "ca", revoking: ["revoked", "revoked-cn-server"])
+            // Runs after this initializer returned: `shared` is set by then.
+            atexit { TestCertificates.shared.remove() }
             return certificates
         } catch {
             fatalError("cannot make test certificates: \(error)")
