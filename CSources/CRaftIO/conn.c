@@ -94,8 +94,10 @@ static atomic_size_t live_conns;
 size_t rio_conn_live_count(void) { return atomic_load(&live_conns); }
 
 rio_conn_t *rio__conn_new(rio_loop_t *loop, int unix_socket, const rio_conn_callbacks_t *cbs, void *data) {
-    rio_conn_t *c = calloc(1, sizeof(*c));
+    /* Aligned as its cache-line-aligned members require (sizeof is a multiple of the alignment). */
+    rio_conn_t *c = aligned_alloc(_Alignof(rio_conn_t), sizeof(*c));
     if (c == NULL) return NULL;
+    memset(c, 0, sizeof(*c));
     atomic_fetch_add(&live_conns, 1);
     c->loop = loop;
     c->cbs = cbs;

@@ -77,6 +77,9 @@ typedef union {
     uv_pipe_t pipe;
 } rio__socket_t;
 
+/* Alignment that keeps fields written by different threads on different cache lines. */
+#define RIO_CACHE_LINE 64
+
 struct rio_conn_s {
     rio__socket_t sock;
     uv_timer_t dial_timer;
@@ -86,8 +89,10 @@ struct rio_conn_s {
     void *data;
     rio__link_t link;
 
-    /* any thread, under mu */
-    uv_mutex_t mu;
+    /* any thread, under mu. On cache lines of their own (RIO_CACHE_LINE): a writer takes the
+     * lock and bumps its counters for every batch, and the loop's own fields below, written on
+     * every read and write callback, shared a line with them. */
+    _Alignas(RIO_CACHE_LINE) uv_mutex_t mu;
     rio__buf_t out;               /* plaintext accepted from writers, not yet taken by the loop */
     /* Plaintext accepted and not yet written to the socket. Changed under mu only; atomic so
      * that rio_conn_queued reads it without the lock (a writer checks it before every batch). */
@@ -100,7 +105,7 @@ struct rio_conn_s {
     uint64_t last_write_ns;       /* when a writer last found nothing queued (uv_hrtime) */
 
     /* loop thread only */
-    int state;
+    _Alignas(RIO_CACHE_LINE) int state;
     int reading, paused, writing, shutdown_started, eof_seen, eof_delivered, need_drain, retrying, shutdown_done;
     int handles_open;             /* tcp and dial timer, each closed once */
     int timer_inited;

@@ -117,7 +117,14 @@ extension HTTPParser {
         if case .headerLine = state {
             try noteFraming(name: name, value: value)
         }
-        fields.append(HTTPHeaders.Field(name: makeString(name), value: makeString(value)))
+        let position = fields.count
+        if position < previousFields.count,
+           utf8Equals(previousFields[position].name, name), utf8Equals(previousFields[position].value, value)
+        {
+            fields.append(previousFields[position])
+        } else {
+            fields.append(HTTPHeaders.Field(name: makeString(name), value: makeString(value)))
+        }
         return false
     }
 
@@ -154,6 +161,7 @@ extension HTTPParser {
             throw HTTPParserError.contentLengthWithChunked
         }
         let headers = HTTPHeaders(fields: fields)
+        previousFields = fields
         fields = []
         let event: Event
         let chunkedOr: (HTTPBodyFraming) -> HTTPBodyFraming = { [transferEncoding] in transferEncoding != nil ? .chunked : $0 }

@@ -141,6 +141,11 @@ public struct HTTPParser: Sendable {
     /// The head (or trailers) being assembled.
     var startLine: StartLine = .empty
     var fields: [HTTPHeaders.Field] = []
+    /// The fields of the previous head. A keep-alive connection carries the same fields head after
+    /// head (a peer's cluster ID, versions, content type): one that matches, byte for byte, the
+    /// field at the same position last time is taken from here, a retain instead of a string
+    /// allocation and copy for each name and value longer than 15 bytes.
+    var previousFields: [HTTPHeaders.Field] = []
     var fieldBytes = 0
     var contentLength: Int?
     var transferEncoding: String?
@@ -416,6 +421,16 @@ extension HTTPHeaders {
 
 /// A String from bytes, without going through `Sequence` iteration; invalid UTF-8 is repaired.
 @inline(__always)
+/// Whether `string`'s UTF-8 is exactly `bytes`.
+func utf8Equals(_ string: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    let utf8 = string.utf8
+    guard utf8.count == bytes.count else { return false }
+    return utf8.withContiguousStorageIfAvailable { stored in
+        for i in 0 ..< bytes.count where stored[i] != bytes[i] { return false }
+        return true
+    } ?? utf8.elementsEqual(bytes)
+}
+
 func makeString(_ bytes: UnsafeRawBufferPointer) -> String {
     String(unsafeUninitializedCapacity: bytes.count) { buffer in
         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)

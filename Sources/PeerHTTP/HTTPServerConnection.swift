@@ -198,11 +198,7 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
             }
             parser.maxBodySize = route.bodyLimit
             let exchange = makeExchange(request: request, keepAlive: keepAlive)
-            request.wantsInput = { [weak self] in self?.drainPending() }
-            request.stopReadTimer = { [weak self] in
-                guard let self, self.phase == .exchange else { return }
-                self.disarmTimer()
-            }
+            request.owner = self
             route.handler.handle(request, exchange.writer)
         case .notFound:
             core.countRejection(404)
@@ -393,5 +389,14 @@ final class HTTPServerConnection: ConnectionHandler, @unchecked Sendable {
         phase = .closing
         disarmTimer()
         connection.close(graceful: false)
+    }
+}
+
+extension HTTPServerConnection: HTTPServerRequestOwner {
+    func requestWantsInput() { drainPending() }
+
+    func requestStopsReadTimer() {
+        guard phase == .exchange else { return }
+        disarmTimer()
     }
 }

@@ -55,12 +55,18 @@ public final class HTTPServerRequest {
     // MARK: loop thread only
     private var onBody: ((UnsafeRawBufferPointer) -> Void)?
     private var onEnd: ((Result<HTTPHeaders, BodyError>) -> Void)?
+    /// ``collect(limit:_:)``'s state, kept here rather than captured by body closures: those
+    /// closures and the boxes of the variables they share were four allocations per request.
+    private var collected: [UInt8] = []
+    private var collectLimit = 0
+    private var onCollected: ((Result<[UInt8], BodyError>) -> Void)?
+    /// The collected body crossed its limit: the rest is read and dropped.
+    private var discarding = false
     private var paused = false
     private(set) var finished = false
-    /// Asked to pull again after a consumer is set or a pause ends.
-    var wantsInput: (() -> Void)?
-    /// Stops the connection's request read timer; set by the connection.
-    var stopReadTimer: (() -> Void)?
+    /// The connection: asked to pull again after a consumer is set or a pause ends, and to stop
+    /// its request read timer. Weak: a handler may keep the request past the connection.
+    weak var owner: (any HTTPServerRequestOwner)?
 
     init(head: HTTPRequestHead, framing: HTTPBodyFraming, bodyLimit: Int) {
         self.head = head
@@ -97,32 +103,20 @@ public final class HTTPServerRequest {
     /// For a request without a body `onEnd` follows at once. Call once; loop thread only.
     public func consume(onBody: @escaping (UnsafeRawBufferPointer) -> Void,
                         onEnd: @escaping (Result<HTTPHeaders, BodyError>) -> Void) {
-        precondition(self.onEnd == nil, "HTTPServerRequest body consumed twice")
+        precondition(self.onEnd == nil && onCollected == nil && !discarding, "HTTPServerRequest body consumed twice")
         self.onBody = onBody
         self.onEnd = onEnd
-        wantsInput?()
+        owner?.requestWantsInput()
     }
 
     /// Collects the whole body (at most `limit` bytes) and hands it to `done` on the loop thread.
     /// A longer body fails with ``BodyError/tooLarge`` as soon as it crosses the limit.
     public func collect(limit: Int? = nil, _ done: @escaping (Result<[UInt8], BodyError>) -> Void) {
-        let limit = min(limit ?? bodyLimit, bodyLimit)
-        var bytes: [UInt8] = []
-        if let contentLength { bytes.reserveCapacity(min(contentLength, limit)) }
-        var failed = false
-        consume(onBody: { chunk in
-            guard !failed else { return }
-            if bytes.count + chunk.count > limit {
-                failed = true
-                bytes = []
-                done(.failure(.tooLarge))
-                return
-            }
-            bytes.append(contentsOf: chunk)
-        }, onEnd: { result in
-            guard !failed else { return }
-            done(result.map { _ in bytes })
-        })
+        precondition(onEnd == nil && onCollected == nil && !discarding, "HTTPServerRequest body consumed twice")
+        collectLimit = min(limit ?? bodyLimit, bodyLimit)
+        if let contentLength { collected.reserveCapacity(min(contentLength, collectLimit)) }
+        onCollected = done
+        owner?.requestWantsInput()
     }
 
     /// Stops body delivery (and pauses the socket) until ``resume()``. Loop thread only.
@@ -134,33 +128,60 @@ public final class HTTPServerRequest {
     /// The handler then owns the deadline: a body that never ends holds the connection until the
     /// handler answers or the client closes. Loop thread only.
     public func disableReadTimeout() {
-        let stop = stopReadTimer
-        stopReadTimer = nil
-        stop?()
+        owner?.requestStopsReadTimer()
     }
 
     /// Resumes body delivery after ``pause()``. Loop thread only.
     public func resume() {
         guard paused else { return }
         paused = false
-        wantsInput?()
+        owner?.requestWantsInput()
     }
 
     // MARK: driven by the connection (loop thread)
 
     /// Whether body events can be delivered now.
-    var isReadyForBody: Bool { onEnd != nil && !paused }
+    var isReadyForBody: Bool { (onEnd != nil || onCollected != nil || discarding) && !paused }
 
-    func deliver(_ bytes: UnsafeRawBufferPointer) { onBody?(bytes) }
+    func deliver(_ bytes: UnsafeRawBufferPointer) {
+        if discarding { return }
+        if let onCollected {
+            guard collected.count + bytes.count <= collectLimit else {
+                // Past the limit: fail now; what follows is read and ignored.
+                self.onCollected = nil
+                discarding = true
+                collected = []
+                onCollected(.failure(.tooLarge))
+                return
+            }
+            collected.append(contentsOf: bytes)
+        } else {
+            onBody?(bytes)
+        }
+    }
 
     func finish(_ result: Result<HTTPHeaders, BodyError>) {
         guard !finished else { return }
         finished = true
         let end = onEnd
+        let collectedEnd = onCollected
         onBody = nil
         onEnd = nil
-        wantsInput = nil
-        stopReadTimer = nil
+        onCollected = nil
+        owner = nil
+        if let collectedEnd {
+            let body = collected
+            collected = []
+            collectedEnd(result.map { _ in body })
+        }
         end?(result)
     }
+}
+
+/// What a request asks of its connection (loop thread).
+protocol HTTPServerRequestOwner: AnyObject {
+    /// A consumer is set or a pause ended: deliver what is buffered and read on.
+    func requestWantsInput()
+    /// The handler took over the body's deadline: stop the request read timer.
+    func requestStopsReadTimer()
 }

@@ -53,6 +53,28 @@ struct RequestParsingTests {
         #expect(outcome.requests.first?.headers == headers(("A", "x  y"), ("B", ""), ("C", "z")))
     }
 
+    @Test("heads on one connection: a field equal to last head's at its place is reused, any change is read anew")
+    func fieldsAcrossHeads() {
+        let first = "POST /raft HTTP/1.1\r\nX-Etcd-Cluster-ID: 7e27652122e8b2ae\r\nContent-Type: application/protobuf\r\nContent-Length: 1\r\n\r\na"
+        let same = first
+        // The value changes, then a name, then a field is added, then two are left out.
+        let value = "POST /raft HTTP/1.1\r\nX-Etcd-Cluster-ID: 7e27652122e8b2af\r\nContent-Type: application/protobuf\r\nContent-Length: 1\r\n\r\nb"
+        let name = "POST /raft HTTP/1.1\r\nX-Etcd-Cluster-Id: 7e27652122e8b2af\r\nContent-Type: application/protobuf\r\nContent-Length: 1\r\n\r\nc"
+        let added = "POST /raft HTTP/1.1\r\nX-Etcd-Cluster-Id: 7e27652122e8b2af\r\nContent-Type: application/protobuf\r\nX-Server-From: 1\r\nContent-Length: 1\r\n\r\nd"
+        let fewer = "POST /raft HTTP/1.1\r\nContent-Length: 1\r\n\r\ne"
+        let outcome = parseAllSplits(first + same + value + name + added + fewer)
+        #expect(outcome.error == nil)
+        #expect(outcome.requests.map { Array($0.headers.map { [$0.name, $0.value] }) } == [
+            [["X-Etcd-Cluster-ID", "7e27652122e8b2ae"], ["Content-Type", "application/protobuf"], ["Content-Length", "1"]],
+            [["X-Etcd-Cluster-ID", "7e27652122e8b2ae"], ["Content-Type", "application/protobuf"], ["Content-Length", "1"]],
+            [["X-Etcd-Cluster-ID", "7e27652122e8b2af"], ["Content-Type", "application/protobuf"], ["Content-Length", "1"]],
+            [["X-Etcd-Cluster-Id", "7e27652122e8b2af"], ["Content-Type", "application/protobuf"], ["Content-Length", "1"]],
+            [["X-Etcd-Cluster-Id", "7e27652122e8b2af"], ["Content-Type", "application/protobuf"], ["X-Server-From", "1"], ["Content-Length", "1"]],
+            [["Content-Length", "1"]],
+        ])
+        #expect(outcome.events.compactMap { if case .body(let b) = $0 { b } else { nil } } == ["a", "a", "b", "c", "d", "e"])
+    }
+
     @Test("pipelined requests in one buffer come out in order")
     func pipelined() {
         let outcome = parseAllSplits(

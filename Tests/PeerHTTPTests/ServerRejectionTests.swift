@@ -89,6 +89,36 @@ struct ServerRejectionTests {
         }
     }
 
+    @Test("collect(limit:) below the route's limit: tooLarge once, the rest of the body read and dropped, the connection serves on")
+    func collectLimitBelowRoute() async throws {
+        try await withEventLoop { group in
+            let loop = group.next()
+            let calls = Locked(0)
+            let (server, port) = try await startTestServer(on: loop) { server in
+                server.route(.post, "/small") { request, response in
+                    request.collect(limit: 10) { result in
+                        calls.withLock { $0 += 1 }
+                        switch result {
+                        case .success(let body): response.respond(HTTPResponse(status: .ok), body: body)
+                        case .failure(let error): response.respond(status: .contentTooLarge, text: "\(error)\n")
+                        }
+                    }
+                }
+            }
+            let peer = try await DumbPeer.connect(port: port, on: loop)
+            // 30 bytes against a limit of 10, then a request on the same connection that fits.
+            try peer.send("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n" + String(repeating: "a", count: 30)
+                + "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            let answer = try await peer.read(until: "\r\n\r\nhello")
+            #expect(answer.hasPrefix("HTTP/1.1 413 Content Too Large\r\n"), "\(answer)")
+            #expect(answer.contains("body larger than the limit"))
+            #expect(answer.contains("HTTP/1.1 200 OK\r\n"), "\(answer)")
+            #expect(calls.withLock { $0 } == 2)
+            peer.close()
+            await server.shutdown(deadline: .seconds(1))
+        }
+    }
+
     @Test("header limits: request line → 414, header bytes and count → 431")
     func headLimits() async throws {
         try await withEventLoop { group in
