@@ -333,6 +333,7 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
         return UV_EPIPE;
     }
     size_t direct = write_direct(c, slices, count), skip = direct;
+    if (direct > 0) c->out_epoch++;
     c->stats.app_writes++;
     size_t appended = 0;
     for (size_t i = 0; i < count; i++) {
@@ -372,6 +373,15 @@ ssize_t rio_conn_writev(rio_conn_t *c, const rio_slice_t *slices, size_t count) 
     return (ssize_t)queued;
 }
 
+void *rio_conn_write_reserve_at(rio_conn_t *c, size_t len, ssize_t *err, uint64_t *epoch, size_t *offset) {
+    char *p = rio_conn_write_reserve(c, len, err);
+    if (p != NULL) {
+        *epoch = c->out_epoch;
+        *offset = c->out.len;
+    }
+    return p;
+}
+
 void *rio_conn_write_reserve(rio_conn_t *c, size_t len, ssize_t *err) {
     uv_mutex_lock(&c->mu);
     if (c->write_closed || c->want_shutdown || c->want_close) {
@@ -395,6 +405,7 @@ ssize_t rio_conn_write_commit(rio_conn_t *c, size_t used) {
     if (used > 0) {
         rio_slice_t slice = {start, used};
         direct = write_direct(c, &slice, 1);
+        if (direct > 0) c->out_epoch++;
     }
     if (direct < used) {
         if (direct > 0) memmove(start, start + direct, used - direct);
@@ -472,6 +483,7 @@ void rio__conn_flush(rio_conn_t *c) {
                 c->scratch.len = c->scratch_off = 0;
                 uv_mutex_lock(&c->mu);
                 buf_swap(&c->out, &c->scratch);
+                c->out_epoch++;
                 uv_mutex_unlock(&c->mu);
             }
             /* Encrypt one slice ahead of the socket: records stay in cache between encryption and
@@ -501,6 +513,7 @@ void rio__conn_flush(rio_conn_t *c) {
         /* One lock per socket write on the loop's side: writers contend for it on every batch. */
         uv_mutex_lock(&c->mu);
         buf_swap(&c->out, &c->inflight);
+        c->out_epoch++;
         if (c->inflight.len > 0) c->stats.write_calls++;
         uv_mutex_unlock(&c->mu);
         c->inflight_plain = c->inflight.len;

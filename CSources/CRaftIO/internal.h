@@ -94,6 +94,7 @@ struct rio_conn_s {
      * every read and write callback, shared a line with them. */
     _Alignas(RIO_CACHE_LINE) uv_mutex_t mu;
     rio__buf_t out;               /* plaintext accepted from writers, not yet taken by the loop */
+    uint64_t out_epoch;           /* changes whenever bytes leave `out` (rio_conn_write_reserve_at) */
     /* Plaintext accepted and not yet written to the socket. Changed under mu only; atomic so
      * that rio_conn_queued reads it without the lock (a writer checks it before every batch). */
     atomic_size_t queued;

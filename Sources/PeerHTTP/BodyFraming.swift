@@ -126,6 +126,14 @@ func chunkSizeLineLength(_ size: Int) -> Int {
     (Int.bitWidth - size.leadingZeroBitCount + 3) / 4 + 2
 }
 
+/// Writes `value` as exactly `digits` lowercase hex digits (leading zeros) at the start of `buffer`.
+func writeFixedHex(_ value: Int, digits: Int, into buffer: UnsafeMutableRawBufferPointer) {
+    for i in 0 ..< digits {
+        let digit = (value >> (4 * (digits - 1 - i))) & 0xF
+        buffer[i] = UInt8(truncatingIfNeeded: digit < 10 ? 0x30 + digit : 0x61 + digit - 10)
+    }
+}
+
 /// Writes the size line of a chunk of `size` > 0 bytes (hex, no leading zeros, CRLF) at the start
 /// of `buffer`, which must hold ``chunkSizeLineLength(_:)`` bytes; returns that length.
 private func writeChunkSizeLine(_ size: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {

@@ -269,6 +269,29 @@ public struct HTTPChunkWriter: Sendable {
     let connection: Connection
     /// `.chunked` or `.untilClose`: neither changes as bytes are written.
     let framing: HTTPBodyFraming
+    /// The chunk ``append(size:_:)`` wrote last, while it may still be unsent at the end of the
+    /// connection's outbound buffer.
+    private var openChunk: OpenChunk?
+
+    private struct OpenChunk: Sendable {
+        /// The outbound buffer's epoch when it was written (see `Connection.write(growing:_:)`).
+        var epoch: UInt64
+        /// Where its size line starts and where its final CRLF ends, in the outbound buffer.
+        var start: Int
+        var end: Int
+        /// Its data bytes.
+        var size: Int
+    }
+
+    /// Hex digits of a growable chunk's size line: leading zeros are legal HTTP/1.1 (Go's reader,
+    /// etcd's, takes up to 16 digits; ours 15), and a fixed width lets the size be rewritten in
+    /// place as the chunk grows.
+    static let growableSizeDigits = 8
+
+    init(connection: Connection, framing: HTTPBodyFraming) {
+        self.connection = connection
+        self.framing = framing
+    }
 
     /// Writes one chunk of `size` bytes that `fill` encodes in place in the connection's outbound
     /// buffer (`fill` is given exactly `size` bytes, must write them all, and runs with the
@@ -277,6 +300,50 @@ public struct HTTPChunkWriter: Sendable {
     public func write(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Bool {
         var framer = BodyFramer(mode: framing)
         return framer.write(size: size, to: connection, fill)
+    }
+
+    /// Writes `size` bytes that `fill` encodes in place (as ``write(size:_:)``), growing the chunk
+    /// written by the previous call when it is still unsent at the end of the outbound buffer
+    /// instead of starting another: a receiver then parses one chunk per socket write, not one
+    /// per call. Returns how many bytes the connection's queue grew by (nil, and `fill` does not
+    /// run, when the connection is closed). For a body that is not chunked, as ``write(size:_:)``.
+    public mutating func append(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Int? {
+        guard size > 0 else { return 0 }
+        guard framing == .chunked else { return write(size: size, fill) ? size : nil }
+        let digits = Self.growableSizeDigits
+        let lineLength = digits + 2
+        var open = openChunk
+        var grown = 0
+        do {
+            try connection.write(growing: lineLength + size + 2) { buffer, offset, epoch -> Int in
+                if let chunk = open, chunk.epoch == epoch, chunk.end == offset, chunk.size + size < 1 << (4 * digits) {
+                    // Grow it: the new bytes replace its final CRLF, which then follows them.
+                    let at = offset - 2
+                    fill(UnsafeMutableRawBufferPointer(rebasing: buffer[at ..< at + size]))
+                    buffer[at + size] = ASCII.cr
+                    buffer[at + size + 1] = ASCII.lf
+                    writeFixedHex(chunk.size + size, digits: digits, into: UnsafeMutableRawBufferPointer(rebasing: buffer[chunk.start...]))
+                    open = OpenChunk(epoch: epoch, start: chunk.start, end: offset + size, size: chunk.size + size)
+                    grown = size
+                    return grown
+                }
+                writeFixedHex(size, digits: digits, into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+                buffer[offset + digits] = ASCII.cr
+                buffer[offset + digits + 1] = ASCII.lf
+                let data = offset + lineLength
+                fill(UnsafeMutableRawBufferPointer(rebasing: buffer[data ..< data + size]))
+                buffer[data + size] = ASCII.cr
+                buffer[data + size + 1] = ASCII.lf
+                open = OpenChunk(epoch: epoch, start: offset, end: data + size + 2, size: size)
+                grown = lineLength + size + 2
+                return grown
+            }
+        } catch {
+            openChunk = nil
+            return nil
+        }
+        openChunk = open
+        return grown
     }
 
     /// Bytes written on the connection and not yet handed to the kernel.

@@ -167,11 +167,10 @@ final class StreamWriter: Sendable {
     /// any thread; never blocks.
     func send(_ messages: ArraySlice<Message>) -> StreamSendOutcome {
         let (outcome, becameCongested): (StreamSendOutcome, Bool) = state.withLock { s in
-            guard let chunks = s.chunks else { return (.notAttached, false) }
-            let queuedBefore = chunks.queuedBytes
+            guard let queuedBefore = s.chunks?.queuedBytes else { return (.notAttached, false) }
             if queuedBefore > queueLimit { return (.full, false) }
             // Through the buffer: a `for m in messages` loop copies (retains) every message.
-            let (size, written) = messages.withUnsafeBufferPointer { list in
+            let (size, grown) = messages.withUnsafeBufferPointer { list in
                 let size: Int
                 switch type {
                 case .message: size = MessageStreamEncoder().frameSize(of: list)
@@ -183,15 +182,17 @@ final class StreamWriter: Sendable {
                 case .msgAppV2: _ = s.encoder.encode(list, into: frames)
                 }
                 // A failed write leaves the encoder ahead of the connection, which is gone: the
-                // next connection starts a fresh encoder.
-                let written = chunks.write(size: size) { buffer in
+                // next connection starts a fresh encoder. Appended: the frames grow the last
+                // chunk while the loop has not taken it, so the reader parses a chunk per socket
+                // write rather than one per send.
+                let grown = s.chunks?.append(size: size) { buffer in
                     buffer.copyMemory(from: UnsafeRawBufferPointer(frames))
                 }
-                return (size, written)
+                return (size, grown)
             }
             s.scratch.trim()
-            guard written else { return (.notAttached, false) }
-            s.backlog.wrote(messages: messages.count, bytes: chunks.framedSize(size), queuedBefore: queuedBefore)
+            guard let grown, let chunks = s.chunks else { return (.notAttached, false) }
+            s.backlog.wrote(messages: messages.count, bytes: grown, queuedBefore: queuedBefore)
             return (.sent(bytes: size), watchCongestion(chunks, state: &s))
         }
         if becameCongested { congestion?.reporter.changed() }

@@ -296,6 +296,29 @@ public final class Connection: @unchecked Sendable {
         return try Self.queued(rio_conn_write_commit(raw, used))
     }
 
+    /// Like ``write(reserving:_:)``, for a writer that may grow what it wrote last instead of
+    /// adding after it. `fill` gets the outbound buffer from its start to the end of the
+    /// reservation, the reservation's offset in it, and the buffer's epoch. While the epoch is the
+    /// one an earlier call saw, every byte written since that call's offset is still in the
+    /// buffer, unsent, and `fill` may rewrite it; the epoch changes whenever bytes leave the
+    /// buffer. `fill` returns how much the buffer grew (at most `capacity`). Any thread; the
+    /// connection's write lock is held during `fill`.
+    /// - Returns: the bytes now queued.
+    /// - Throws: as ``write(reserving:_:)`` does.
+    @discardableResult
+    public func write(growing capacity: Int,
+                      _ fill: (_ buffer: UnsafeMutableRawBufferPointer, _ offset: Int, _ epoch: UInt64) -> Int) throws(RaftIOError) -> Int {
+        guard let raw else { throw RaftIOError.closed("connection is not open: cannot write") }
+        var failure = 0
+        var epoch: UInt64 = 0
+        var offset = 0
+        guard let reserved = rio_conn_write_reserve_at(raw, capacity, &failure, &epoch, &offset) else { return try Self.queued(failure) }
+        let buffer = UnsafeMutableRawBufferPointer(start: reserved - offset, count: offset + capacity)
+        let grown = fill(buffer, offset, epoch)
+        precondition(grown >= 0 && grown <= capacity, "grew by \(grown) bytes with a reservation of \(capacity)")
+        return try Self.queued(rio_conn_write_commit(raw, grown))
+    }
+
     /// The bytes now queued, from a C write's result; its error otherwise.
     private static func queued(_ n: Int) throws(RaftIOError) -> Int {
         guard n >= 0 else {

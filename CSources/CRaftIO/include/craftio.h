@@ -182,6 +182,15 @@ ssize_t rio_conn_write(rio_conn_t *conn, const void *bytes, size_t len);
  * the copy from a caller's buffer. */
 void *rio_conn_write_reserve(rio_conn_t *conn, size_t len, ssize_t *err);
 
+/* rio_conn_write_reserve, also saying where the reservation stands: `*offset` is its offset in the
+ * outbound buffer (the queued bytes before it), and `*epoch` a count that changes whenever bytes
+ * leave that buffer (the loop takes it, or a writer writes to the socket itself). Under an epoch
+ * seen at an earlier reservation, the bytes written since that reservation's offset are all still
+ * in the buffer, just before this one: a writer may rewrite them in place until it commits (a
+ * chunked body grows its last chunk instead of starting one per write). The buffer starts at the
+ * returned pointer minus `*offset`. */
+void *rio_conn_write_reserve_at(rio_conn_t *conn, size_t len, ssize_t *err, uint64_t *epoch, size_t *offset);
+
 /* Queues the first `used` bytes (<= the reserved length; 0 queues nothing) of the reservation and
  * releases the lock. Returns the total bytes now queued, as rio_conn_write does. */
 ssize_t rio_conn_write_commit(rio_conn_t *conn, size_t used);
