@@ -309,8 +309,13 @@ public struct HTTPChunkWriter: Sendable {
     /// run, when the connection is closed). For a body that is not chunked, as ``write(size:_:)``.
     public mutating func append(size: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Void) -> Int? {
         guard size > 0 else { return 0 }
-        guard framing == .chunked else { return write(size: size, fill) ? size : nil }
         let digits = Self.growableSizeDigits
+        // Not chunked, or too big for a fixed-width size line: one chunk of its own.
+        guard framing == .chunked, size < 1 << (4 * digits) else {
+            openChunk = nil
+            let framed = framedSize(size)
+            return write(size: size, fill) ? framed : nil
+        }
         let lineLength = digits + 2
         var open = openChunk
         var grown = 0
